@@ -1,0 +1,53 @@
+# Two entry points (see README): `make lab` and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PORT   ?= 8888
+
+.PHONY: lab test setup setup-dev browser pytest nbval e2e bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+## make lab: JupyterLab on notebooks/, offline, on the bundled data
+lab: setup
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT)
+
+## make test: every test: pytest (unit + browser e2e) and nbval on the notebooks in smoke mode
+test: setup-dev browser
+	IANET_SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest -q tests
+	IANET_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+
+pytest: setup-dev
+	IANET_SMOKE=1 MPLBACKEND=Agg $(PY) -m pytest -q tests -m "not e2e"
+
+nbval: setup-dev
+	IANET_SMOKE=1 $(PY) -m pytest -q --nbval-lax --nbval-current-env notebooks
+
+e2e: setup-dev browser
+	IANET_SMOKE=1 $(PY) -m pytest -q -m e2e tests
+
+## Debian's Chromium for the browser test (Playwright's own download does not work offline);
+## best effort: the e2e test skips loudly if it is still missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "WARNING: could not install Debian's chromium; the browser e2e test will be skipped"; }
+
+bench: setup-dev
+	$(PY) -m benchmarks.cost
+	$(PY) -m benchmarks.multicontext
+	$(PY) -m benchmarks.cpu_latency
+
+clean:
+	rm -rf $(VENV) runs data/synthetic* .pytest_cache

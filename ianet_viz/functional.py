@@ -1,0 +1,348 @@
+"""The equations of IANet (Hou et al., CVPR 2019) as pure tensor functions.
+
+One function per equation, named for what it computes; each docstring cites the equation.
+Shapes: a feature map ``f`` is ``[B, C, H, W]``; it is flattened to ``[B, C, M]`` with
+``M = H * W`` and position index ``m = y * W + x``. Relation maps are ``[B, M, M]`` with rows
+indexed by the query position ``i`` and columns by the gathered position ``j``; every row sums to 1.
+
+Numerics (why the code looks the way it does):
+
+* Logits and softmaxes always run in float32 or wider, also under bf16/fp16 autocast: an
+  ``M``-way softmax in bf16 loses the small probabilities that make up a receptive field.
+* Products of probabilities (eq. 2 and eq. 5) are sums of log-probabilities, so a product of
+  four maps whose entries are ~1e-4 each does not underflow.
+* ``fusion="renorm"`` (default) divides the product by its row sum; ``fusion="softmax"`` is the
+  paper's literal text, a softmax *of* the product, which is nearly uniform because every product
+  is far below 1 (see notebook 01). Renormalising the product equals a softmax of the summed
+  logits, and that is how it is computed.
+
+The choice of ``scale`` (the paper has none; ``scale=1.0`` is its literal formula):
+SIA logits default to ``1/sqrt(C)`` as in the authors' released code, and CIA logits to
+``1/sqrt(M)`` by the same argument (a channel vector has ``M`` entries). Measured on the bundled
+real crops (``benchmarks/scale_entropy.py``, figures in ``benchmarks/RESULTS.md``): with
+``scale=1.0`` the rows of S^A at stage 3 are almost one-hot (normalised entropy near 0: a point
+only attends to itself), and CIA collapses likewise; with the defaults the maps keep a spread that
+can still localise a body part.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+FUSIONS = ("renorm", "softmax")
+MULTI_FUSIONS = ("prod", "sum", "max")
+
+
+# --------------------------------------------------------------------------------------------
+# input checks (students call these functions directly, so errors must say what to do)
+# --------------------------------------------------------------------------------------------
+def _check_feature_map(f: torch.Tensor, name: str = "f") -> None:
+    if not isinstance(f, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [B, C, H, W], got {type(f).__name__}")
+    if f.dim() != 4:
+        raise ValueError(
+            f"{name} must have shape [B, C, H, W] (4 dims), got {tuple(f.shape)}; "
+            "for a single map use f.unsqueeze(0), for a flattened [B, C, M] map reshape to [B, C, H, W]"
+        )
+    if not f.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {f.dtype}; call f.float()")
+    if min(f.shape) == 0:
+        raise ValueError(f"{name} has an empty dimension: shape {tuple(f.shape)}")
+
+
+def _check_k(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"context size K must be a positive int (1, 2, 3, 5, ...), got {k!r}")
+    return k
+
+
+def _check_sigma(sigma: Sequence[float]) -> Tuple[float, float]:
+    try:
+        s1, s2 = (float(s) for s in sigma)
+    except (TypeError, ValueError):
+        raise ValueError(f"sigma must be a pair (sigma1 along x, sigma2 along y), got {sigma!r}") from None
+    if not (s1 > 0 and s2 > 0) or math.isinf(s1) or math.isinf(s2):
+        raise ValueError(f"sigma values must be positive and finite, got {sigma!r}")
+    return s1, s2
+
+
+def _check_choice(value: str, choices: Sequence[str], name: str) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def _compute_dtype(f: torch.Tensor) -> torch.dtype:
+    """float32 for half/bfloat16 input, float64 stays float64."""
+    return torch.promote_types(f.dtype, torch.float32)
+
+
+def default_scale(n: int) -> float:
+    """``1/sqrt(n)``: the default logit scale, n = C for SIA, n = M for CIA (see module docstring)."""
+    return 1.0 / math.sqrt(n)
+
+
+# --------------------------------------------------------------------------------------------
+# eq. 1: appearance relation for context size K
+# --------------------------------------------------------------------------------------------
+def patch_offsets(k: int) -> range:
+    """Offsets of a K x K patch along one axis, ``range(-((K-1)//2), K//2 + 1)``: K=1 -> {0}, K=2 -> {0, 1}, K=3 -> {-1, 0, 1}."""
+    _check_k(k)
+    return range(-((k - 1) // 2), k // 2 + 1)
+
+
+def dot_product_matrix(f: torch.Tensor) -> torch.Tensor:
+    """``G[b, i, j] = <f_i, f_j>``, the K=1 dot products between all positions, ``[B, M, M]``."""
+    x = f.flatten(2)
+    return torch.bmm(x.transpose(1, 2), x)
+
+
+def _shift_sum(g: torch.Tensor, offsets: Iterable[int], dim_i: int, dim_j: int) -> torch.Tensor:
+    """Sum over d of ``g`` shifted by d along dims ``dim_i`` and ``dim_j`` together, zero padded.
+
+    ``out[.., a, .., b, ..] = sum_d g[.., a + d, .., b + d, ..]`` with out-of-range terms = 0.
+    """
+    offsets = list(offsets)
+    n = g.shape[dim_i]
+    lo, hi = max(0, -min(offsets)), max(0, max(offsets))
+    if lo == hi == 0:
+        return g
+    shape = list(g.shape)
+    shape[dim_i] += lo + hi
+    shape[dim_j] += lo + hi
+    padded = g.new_zeros(shape)
+    padded.narrow(dim_i, lo, n).narrow(dim_j, lo, n).copy_(g)
+    out = None
+    for d in offsets:
+        term = padded.narrow(dim_i, lo + d, n).narrow(dim_j, lo + d, n)
+        out = term.clone() if out is None else out.add_(term)
+    return out
+
+
+def patch_logits(g: torch.Tensor, h: int, w: int, k: int) -> torch.Tensor:
+    """Eq. 1 logits for context size K from the K=1 dot products ``g`` ``[B, M, M]``.
+
+    ``sum_{d in K x K} <f_{i+d}, f_{j+d}>`` equals a sum of entries of ``g`` shifted along the
+    diagonal of displacement space: no new multiplications, only additions. The 2-D patch sum is
+    separable, so it costs 2K shifted additions instead of K^2.
+    """
+    _check_k(k)
+    if k == 1:
+        return g
+    b = g.shape[0]
+    g5 = g.reshape(b, h, w, h, w)  # [B, y_i, x_i, y_j, x_j]
+    offs = patch_offsets(k)
+    out = _shift_sum(_shift_sum(g5, offs, 1, 3), offs, 2, 4)
+    return out.reshape(b, h * w, h * w)
+
+
+def appearance_logits(f: torch.Tensor, ks: Sequence[int], scale: Optional[float] = None) -> Dict[int, torch.Tensor]:
+    """Scaled eq. 1 logits ``{K: [B, M, M]}`` for every K in ``ks``, sharing one dot-product matrix."""
+    _check_feature_map(f)
+    ks = [_check_k(k) for k in ks]
+    b, c, h, w = f.shape
+    scale = default_scale(c) if scale is None else float(scale)
+    with torch.autocast(device_type=f.device.type, enabled=False):
+        g = dot_product_matrix(f.to(_compute_dtype(f)))
+        return {k: patch_logits(g, h, w, k) * scale for k in ks}
+
+
+def appearance_relation(f: torch.Tensor, k: int = 1, scale: Optional[float] = None) -> torch.Tensor:
+    """Eq. 1: ``S^A_K[i, j] = softmax_j(scale * sum_{d in KxK} <f_{i+d}, f_{j+d}>)``, ``[B, M, M]``.
+
+    Patch offsets per axis are ``range(-(K-1)//2, K//2 + 1)``; positions outside the map count as
+    zero vectors (zero padding). ``scale=None`` means ``1/sqrt(C)``; ``scale=1.0`` is the paper's
+    literal formula.
+    """
+    return torch.softmax(appearance_logits(f, (k,), scale)[k], dim=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# eq. 2 and eq. 5: fusion of relation maps
+# --------------------------------------------------------------------------------------------
+def fuse_log_relations(log_maps: List[torch.Tensor], multi: str = "prod", fusion: str = "renorm") -> torch.Tensor:
+    """Fuse row-stochastic maps given as log-probabilities; returns the fused log-probabilities.
+
+    ``multi`` combines the maps element-wise (product, sum or max, Tab. 4b); ``fusion`` turns the
+    combination back into a distribution: "renorm" divides by the row sum, "softmax" applies a
+    softmax to the combined *values* (the paper's literal text).
+    """
+    _check_choice(multi, MULTI_FUSIONS, "multi-context fusion")
+    _check_choice(fusion, FUSIONS, "fusion")
+    if len(log_maps) == 1:
+        return log_maps[0]
+    if multi == "prod":  # product of probabilities = sum of log-probabilities
+        combined = torch.stack(log_maps).sum(0) if len(log_maps) > 2 else log_maps[0] + log_maps[1]
+    elif multi == "sum":
+        combined = torch.logsumexp(torch.stack(log_maps), dim=0)
+    else:
+        combined = torch.stack(log_maps).amax(0)
+    if fusion == "renorm":
+        return torch.log_softmax(combined, dim=-1)
+    return torch.log_softmax(combined.exp(), dim=-1)
+
+
+def multi_context_fusion(maps: List[torch.Tensor], multi: str = "prod", fusion: str = "renorm") -> torch.Tensor:
+    """Eq. 2: ``S^A = fuse(S^A_1, S^A_2, S^A_3)``; product (paper's best), sum or max (Tab. 4b).
+
+    Takes and returns probabilities; the product is formed in log space so it cannot underflow.
+    """
+    return fuse_log_relations([m.clamp_min(torch.finfo(m.dtype).tiny).log() for m in maps], multi, fusion).exp()
+
+
+# --------------------------------------------------------------------------------------------
+# eq. 3-4: location relation (a Gaussian prior on the displacement)
+# --------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=64)
+def _log_location_cached(h: int, w: int, s1: float, s2: float, device: str, dtype: torch.dtype) -> torch.Tensor:
+    ys, xs = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij"
+    )
+    ys, xs = ys.reshape(-1), xs.reshape(-1)
+    dx2 = (xs[:, None] - xs[None, :]) ** 2
+    dy2 = (ys[:, None] - ys[None, :]) ** 2
+    logits = -(dx2 / (2 * s1 * s1) + dy2 / (2 * s2 * s2))
+    return torch.log_softmax(logits, dim=-1).to(device=device, dtype=dtype)
+
+
+def log_location_relation(h: int, w: int, sigma=(5.0, 10.0), device=None, dtype=None) -> torch.Tensor:
+    """``log S^L`` (eq. 3-4) computed directly in log space, so far-away cells give finite logs."""
+    if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
+        raise ValueError(f"h and w must be positive ints (the feature map size), got h={h!r}, w={w!r}")
+    s1, s2 = _check_sigma(sigma)
+    device = torch.device("cpu" if device is None else device)
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    return _log_location_cached(h, w, s1, s2, str(device), dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _location_cached(h: int, w: int, s1: float, s2: float, device: str, dtype: torch.dtype) -> torch.Tensor:
+    return _log_location_cached(h, w, s1, s2, device, dtype).exp()
+
+
+def location_relation(h: int, w: int, sigma=(5.0, 10.0), device=None, dtype=None) -> torch.Tensor:
+    """Eq. 3-4: ``S^L[i, j] ∝ exp(-dx^2 / (2 sigma1^2) - dy^2 / (2 sigma2^2))``, rows sum to 1.
+
+    ``sigma1`` acts along the width (x), ``sigma2`` along the height (y), in feature-map cells;
+    the paper uses (5, 10) at stage 3 and (10, 20) at stage 2. Returns ``[M, M]``, cached per
+    (H, W, sigma, device, dtype): treat it as read-only.
+    """
+    log_location_relation(h, w, sigma, device, dtype)  # validates arguments
+    s1, s2 = _check_sigma(sigma)
+    device = torch.device("cpu" if device is None else device)
+    dtype = torch.get_default_dtype() if dtype is None else dtype
+    return _location_cached(h, w, s1, s2, str(device), dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# eq. 5-6: semantic relation and spatial aggregation; the whole SIA operator
+# --------------------------------------------------------------------------------------------
+def semantic_relation(s_a: torch.Tensor, s_l: torch.Tensor, fusion: str = "renorm") -> torch.Tensor:
+    """Eq. 5: ``S = fuse(S^A, S^L)``, the element-wise product of appearance and location maps,
+    renormalised per row (``fusion="renorm"``) or passed through a softmax (``"softmax"``)."""
+    tiny = torch.finfo(s_a.dtype).tiny
+    return fuse_log_relations([s_a.clamp_min(tiny).log(), s_l.clamp_min(tiny).log().expand_as(s_a)], "prod", fusion).exp()
+
+
+def aggregate(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Eq. 6: ``E_S = F S^T``: position i gathers ``sum_j S[i, j] f_j``. Returns ``[B, C, H, W]``."""
+    b, c, h, w = f.shape
+    x = f.flatten(2).to(s.dtype)
+    return torch.bmm(x, s.transpose(1, 2)).reshape(b, c, h, w)
+
+
+def sia(
+    f: torch.Tensor,
+    ks: Sequence[int] = (1, 2, 3),
+    sigma=(5.0, 10.0),
+    scale: Optional[float] = None,
+    fusion: str = "renorm",
+    use_location: bool = True,
+    use_appearance: bool = True,
+    multi: str = "prod",
+    need_maps: bool = True,
+) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    """Spatial interaction and aggregation, eq. 1-6: returns ``(E_S [B, C, H, W], maps)``.
+
+    ``maps`` holds ``"S_A_1", "S_A_2", ...`` (one per K, eq. 1), ``"S_A"`` (eq. 2), ``"S_L"``
+    (eq. 3-4, ``[M, M]``) and ``"S"`` (eq. 5); all ``[B, M, M]`` probabilities. With
+    ``use_appearance=False`` only the location prior is used (Tab. 4c "location"), with
+    ``use_location=False`` only appearance. ``need_maps=False`` skips materialising maps nobody
+    reads; with the default product fusion it then needs a single softmax, because the row
+    normalisers of the factors cancel: ``S = softmax_j(sum_K L_K + log-Gaussian)``.
+    """
+    _check_feature_map(f)
+    _check_choice(fusion, FUSIONS, "fusion")
+    _check_choice(multi, MULTI_FUSIONS, "multi")
+    ks = tuple(_check_k(k) for k in ks)
+    if use_appearance and not ks:
+        raise ValueError("ks must hold at least one context size when use_appearance=True")
+    if not (use_appearance or use_location):
+        raise ValueError("SIA needs appearance, location or both: use_appearance and use_location are both False")
+    b, c, h, w = f.shape
+    dtype = _compute_dtype(f)
+    maps: Dict[str, torch.Tensor] = {}
+    with torch.autocast(device_type=f.device.type, enabled=False):
+        log_l = log_location_relation(h, w, sigma, f.device, dtype) if use_location else None
+        if use_appearance:
+            logits = appearance_logits(f, ks, scale)
+            if not need_maps and fusion == "renorm" and multi == "prod":
+                total = sum(logits.values()) if len(ks) > 1 else logits[ks[0]]
+                s = torch.softmax(total + log_l if log_l is not None else total, dim=-1)
+                return aggregate(f, s).to(f.dtype), maps
+            log_a_k = {k: torch.log_softmax(v, dim=-1) for k, v in logits.items()}
+            log_a = fuse_log_relations(list(log_a_k.values()), multi, fusion)
+            log_s = fuse_log_relations([log_a, log_l.expand_as(log_a)], "prod", fusion) if log_l is not None else log_a
+            if need_maps:
+                maps.update({f"S_A_{k}": v.exp() for k, v in log_a_k.items()})
+                maps["S_A"] = log_a.exp() if len(ks) > 1 else maps[f"S_A_{ks[0]}"]
+        else:
+            log_s = log_l.expand(b, -1, -1)
+        s = log_s.exp()
+        if need_maps:
+            if log_l is not None:
+                maps["S_L"] = location_relation(h, w, sigma, f.device, dtype)
+            maps["S"] = s
+        return aggregate(f, s).to(f.dtype), maps
+
+
+# --------------------------------------------------------------------------------------------
+# eq. 7-8: channel interaction and aggregation
+# --------------------------------------------------------------------------------------------
+def channel_relation(f: torch.Tensor, scale: Optional[float] = None) -> torch.Tensor:
+    """Eq. 7: ``C[m, n] = softmax_n(scale * <f_m, f_n>)`` between channel maps ``f_m`` in R^M.
+
+    No DANet-style ``max(energy) - energy``: that would make the most similar channels the least
+    attended. ``scale=None`` means ``1/sqrt(M)``. Returns ``[B, C, C]``.
+    """
+    _check_feature_map(f)
+    b, c, h, w = f.shape
+    scale = default_scale(h * w) if scale is None else float(scale)
+    with torch.autocast(device_type=f.device.type, enabled=False):
+        x = f.flatten(2).to(_compute_dtype(f))
+        return torch.softmax(torch.bmm(x, x.transpose(1, 2)) * scale, dim=-1)
+
+
+def channel_aggregate(f: torch.Tensor, c_map: torch.Tensor) -> torch.Tensor:
+    """Eq. 8: ``E_C = C F``: channel m gathers ``sum_n C[m, n] f_n``. Returns ``[B, C, H, W]``."""
+    b, c, h, w = f.shape
+    with torch.autocast(device_type=f.device.type, enabled=False):
+        return torch.bmm(c_map, f.flatten(2).to(c_map.dtype)).reshape(b, c, h, w).to(f.dtype)
+
+
+def cia(f: torch.Tensor, scale: Optional[float] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Channel interaction and aggregation, eq. 7-8: returns ``(E_C [B, C, H, W], C [B, C, C])``."""
+    c_map = channel_relation(f, scale)
+    return channel_aggregate(f, c_map), c_map
+
+
+# --------------------------------------------------------------------------------------------
+# eq. 9: the residual block output
+# --------------------------------------------------------------------------------------------
+def block_output(e: torch.Tensor, f: torch.Tensor, bn) -> torch.Tensor:
+    """Eq. 9: ``Y = BN(E) + F``. With BN weight and bias zero at init, a fresh block is the identity."""
+    return bn(e) + f

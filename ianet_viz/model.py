@@ -1,0 +1,231 @@
+"""IANet: a torchvision ResNet with IA blocks after chosen stages, and a re-ID head.
+
+``build_ianet(ia_stages=())`` is the baseline; the backbone keeps torchvision's module names
+(``backbone.layer3.2.conv1.weight``), so a baseline state_dict loads into any IANet with
+``strict=False`` (only the IA blocks are missing) and torchvision/ImageNet weights load as they are.
+"""
+from __future__ import annotations
+
+import os
+import urllib.error
+from pathlib import Path
+from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
+
+import torch
+import torchvision
+from torch import nn
+
+from .modules import ARRANGEMENTS, IABlock
+
+BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
+_WEIGHTS = {
+    "resnet18": "ResNet18_Weights",
+    "resnet34": "ResNet34_Weights",
+    "resnet50": "ResNet50_Weights",
+    "resnet101": "ResNet101_Weights",
+}
+#: sigma (sigma1 along x, sigma2 along y) at stage 3, in cells; the paper's stage-3 value.
+STAGE3_SIGMA = (5.0, 10.0)
+#: Output stride of each stage (stage 4 with last_stride=2 is 32).
+STAGE_STRIDES = {1: 4, 2: 8, 3: 16, 4: 16}
+
+
+class PretrainedWeightsError(RuntimeError):
+    """ImageNet weights could not be loaded (typically: offline and not in the torch hub cache)."""
+
+
+def stage_sigma(stage: int, last_stride: int = 1) -> Tuple[float, float]:
+    """The rule for sigma per stage: the paper's stage-3 sigma (5, 10), scaled by the map size.
+
+    A stage whose map is twice as large (half the stride) gets twice the sigma, so the prior
+    covers the same part of the person: stage 2 -> (10, 20) as in the paper, stage 1 -> (20, 40),
+    stage 4 -> (5, 10) with last stride 1 and (2.5, 5) with last stride 2.
+    """
+    if stage not in STAGE_STRIDES:
+        raise ValueError(f"stage must be 1, 2, 3 or 4, got {stage!r}")
+    stride = STAGE_STRIDES[stage] * (2 if stage == 4 and last_stride == 2 else 1)
+    factor = STAGE_STRIDES[3] / stride
+    return (STAGE3_SIGMA[0] * factor, STAGE3_SIGMA[1] * factor)
+
+
+def _resnet(backbone: str, last_stride: int) -> torchvision.models.ResNet:
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {', '.join(BACKBONES)}; got {backbone!r}")
+    if last_stride not in (1, 2):
+        raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
+    net = getattr(torchvision.models, backbone)(weights=None)
+    if last_stride == 1:
+        first = net.layer4[0]
+        conv = first.conv2 if hasattr(first, "conv3") else first.conv1  # Bottleneck strides in conv2
+        conv.stride = (1, 1)
+        first.downsample[0].stride = (1, 1)
+    return net
+
+
+def _hub_file_hint(backbone: str) -> str:
+    weights = getattr(torchvision.models, _WEIGHTS[backbone]).IMAGENET1K_V1
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    return (
+        f"download {weights.url} on a machine with internet access and put it at {hub} "
+        f"(torch hub cache), or pass pretrained='/path/to/{os.path.basename(weights.url)}'"
+    )
+
+
+def load_backbone_weights(net: nn.Module, pretrained: Union[str, os.PathLike], backbone: str) -> None:
+    """Load ImageNet weights into a torchvision ResNet: "imagenet" via the weights API, or a file."""
+    if str(pretrained) == "imagenet":
+        weights = getattr(torchvision.models, _WEIGHTS[backbone]).IMAGENET1K_V1
+        try:
+            state = weights.get_state_dict(progress=False, check_hash=True)
+        except (urllib.error.URLError, OSError, RuntimeError) as err:
+            raise PretrainedWeightsError(
+                f"could not load ImageNet weights for {backbone} ({type(err).__name__}: {err}). "
+                f"Offline? {_hub_file_hint(backbone)}; or use pretrained=None for random init."
+            ) from err
+    else:
+        path = Path(pretrained).expanduser()
+        if not path.is_file():
+            raise PretrainedWeightsError(
+                f"pretrained weights file not found: {path}. Pass 'imagenet', None, or an existing "
+                f".pth file; for ImageNet weights offline: {_hub_file_hint(backbone)}"
+            )
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise PretrainedWeightsError(f"could not read weights file {path}: {err}. Is it a torch state_dict?") from err
+        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+            state = state["model"]  # one of our checkpoints
+        state = {k[len("backbone."):] if k.startswith("backbone.") else k: v for k, v in state.items()}
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches: weights of another backbone
+        raise PretrainedWeightsError(
+            f"weights do not fit {backbone} (tensor shapes differ): is the file for a different backbone? "
+            f"{str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else err}"
+        ) from err
+    missing = [k for k in missing if not k.startswith("fc.")]
+    if missing:
+        raise PretrainedWeightsError(
+            f"weights do not fit {backbone}: {len(missing)} backbone tensors missing (e.g. {missing[:3]}). "
+            "Is the file for a different backbone?"
+        )
+
+
+@torch.fx.wrap  # a leaf for torch.fx, so feature extractors can trace past the shape check
+def check_images(x: torch.Tensor) -> torch.Tensor:
+    """Raise a clear error unless ``x`` is a batch of RGB images ``[B, 3, H, W]`` of at least 32x16."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(
+            f"expected images of shape [B, 3, H, W], got {shape}; "
+            "use a batch of RGB tensors (e.g. torchvision ToTensor + Normalize, then unsqueeze(0))"
+        )
+    if x.shape[-2] < 32 or x.shape[-1] < 16:
+        raise ValueError(f"image size {tuple(x.shape[-2:])} is too small; use at least 32x16 (paper: 256x128)")
+    return x
+
+
+class IANet(nn.Module):
+    """ResNet backbone + IA blocks + head (global average pooling -> BatchNorm1d -> Linear).
+
+    Train mode returns identity logits (``return_features=True`` adds the pooled feature before the
+    BatchNorm1d neck, for a triplet loss); eval mode returns the BatchNorm1d embedding ``[B, D]``.
+    """
+
+    def __init__(self, backbone: nn.Module, ia_blocks: Dict[str, IABlock], num_classes: int, per_block: bool):
+        super().__init__()
+        backbone.fc = nn.Identity()  # the re-ID head replaces the ImageNet classifier
+        self.backbone = backbone
+        self.ia_blocks = nn.ModuleDict(ia_blocks)
+        self.per_block = per_block
+        self.feat_dim = backbone.layer4[-1].conv3.out_channels if hasattr(backbone.layer4[-1], "conv3") \
+            else backbone.layer4[-1].conv2.out_channels
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.neck = nn.BatchNorm1d(self.feat_dim)
+        self.classifier = nn.Linear(self.feat_dim, num_classes, bias=False)
+        nn.init.normal_(self.classifier.weight, std=0.001)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map ``[B, D, H/16, W/16]`` (last stride 1)."""
+        x = check_images(x)
+        b = self.backbone
+        x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
+        for stage in (1, 2, 3, 4):
+            layer = getattr(b, f"layer{stage}")
+            for i, block in enumerate(layer):
+                x = block(x)
+                name = f"stage{stage}_b{i}" if self.per_block else (f"stage{stage}" if i == len(layer) - 1 else None)
+                if name is not None and name in self.ia_blocks:
+                    x = self.ia_blocks[name](x)
+        return x
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        feat = self.pool(self.feature_map(x)).flatten(1)
+        emb = self.neck(feat)
+        if not self.training:
+            return emb
+        logits = self.classifier(emb)
+        return (logits, feat) if return_features else logits
+
+
+def _parse_sigma(sigma, stage: int, last_stride: int) -> Tuple[float, float]:
+    if sigma is None:
+        return stage_sigma(stage, last_stride)
+    if isinstance(sigma, dict):
+        return tuple(sigma[stage]) if stage in sigma else stage_sigma(stage, last_stride)
+    return tuple(sigma)
+
+
+def build_ianet(
+    backbone: str = "resnet50",
+    num_classes: int = 751,
+    pretrained: Optional[Union[str, os.PathLike]] = None,
+    ia_stages: Iterable[int] = (2, 3),
+    arrangement: str = "sia+cia",
+    last_stride: int = 1,
+    ks: Sequence[int] = (1, 2, 3),
+    fusion: str = "renorm",
+    multi: str = "prod",
+    sigma=None,
+    sia_scale: Optional[float] = None,
+    cia_scale: Optional[float] = None,
+    use_appearance: bool = True,
+    use_location: bool = True,
+    per_block: bool = False,
+) -> IANet:
+    """Build IANet (Hou et al. 2019, Sec. 3.4): a ResNet with IA blocks after ``ia_stages``.
+
+    * ``ia_stages``: any subset of 1-4 (Tab. 4e); ``()`` is the baseline.
+    * ``per_block=True`` puts a block after every residual block of those stages (Tab. 4f,
+      "stage23-c" with ``ia_stages=(2, 3)``); block names are then ``stage2_b0``, ``stage2_b1``, ...
+    * ``arrangement``: "sia", "cia", "sia+cia" (default), "cia+sia", "parallel" (Tab. 4d).
+    * ``ks``, ``multi`` ("prod", "sum", "max"), ``fusion`` ("renorm", "softmax"),
+      ``use_appearance``/``use_location``: the SIA options of Tab. 4a-c.
+    * ``sigma``: ``None`` follows :func:`stage_sigma`; a pair applies to every stage; a dict maps
+      stage -> pair.
+    * ``pretrained``: ``None`` (random init), ``"imagenet"`` (torchvision weights API; offline it
+      raises :class:`PretrainedWeightsError` saying where to put the file) or a path to a file.
+    """
+    if arrangement not in ARRANGEMENTS:
+        raise ValueError(f"arrangement must be one of {', '.join(map(repr, ARRANGEMENTS))}; got {arrangement!r}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    stages = sorted(set(int(s) for s in ia_stages))
+    if any(s not in (1, 2, 3, 4) for s in stages):
+        raise ValueError(f"ia_stages must be a subset of (1, 2, 3, 4), got {tuple(ia_stages)!r}")
+    net = _resnet(backbone, last_stride)
+    if pretrained is not None:
+        load_backbone_weights(net, pretrained, backbone)
+    blocks: Dict[str, IABlock] = {}
+    for stage in stages:
+        layer = getattr(net, f"layer{stage}")
+        channels = layer[-1].bn3.num_features if hasattr(layer[-1], "bn3") else layer[-1].bn2.num_features
+        names = [f"stage{stage}_b{i}" for i in range(len(layer))] if per_block else [f"stage{stage}"]
+        for name in names:
+            blocks[name] = IABlock(
+                channels, arrangement, ks=ks, sigma=_parse_sigma(sigma, stage, last_stride),
+                sia_scale=sia_scale, cia_scale=cia_scale, fusion=fusion, multi=multi,
+                use_appearance=use_appearance, use_location=use_location, name=name,
+            )
+    return IANet(net, blocks, num_classes, per_block)

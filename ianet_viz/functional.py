@@ -95,49 +95,93 @@ def patch_offsets(k: int) -> range:
     return range(-((k - 1) // 2), k // 2 + 1)
 
 
-def dot_product_matrix(f: torch.Tensor) -> torch.Tensor:
-    """``G[b, i, j] = <f_i, f_j>``, the K=1 dot products between all positions, ``[B, M, M]``."""
+def dot_product_matrix(f: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """``G[b, i, j] = scale * <f_i, f_j>``, the K=1 dot products between all positions, ``[B, M, M]``."""
     x = f.flatten(2)
-    return torch.bmm(x.transpose(1, 2), x)
+    if scale == 1.0:
+        return torch.bmm(x.transpose(1, 2), x)
+    # the scale rides on the matrix product (alpha) instead of costing a pass over M^2 entries
+    return torch.baddbmm(x.new_zeros(1, 1, 1), x.transpose(1, 2), x, beta=0.0, alpha=scale)
 
 
-def _shift_sum(g: torch.Tensor, offsets: Iterable[int], dim_i: int, dim_j: int) -> torch.Tensor:
-    """Sum over d of ``g`` shifted by d along dims ``dim_i`` and ``dim_j`` together, zero padded.
+def _shift_add_(out: torch.Tensor, src: torch.Tensor, d: int, dim_i: int, dim_j: int) -> None:
+    """In place: ``out[.., a, .., b, ..] += src[.., a + d, .., b + d, ..]`` where both indices exist.
 
-    ``out[.., a, .., b, ..] = sum_d g[.., a + d, .., b + d, ..]`` with out-of-range terms = 0.
+    Positions outside the map are zero vectors (zero padding), so their terms are simply absent.
     """
-    offsets = list(offsets)
-    n = g.shape[dim_i]
-    lo, hi = max(0, -min(offsets)), max(0, max(offsets))
-    if lo == hi == 0:
-        return g
-    shape = list(g.shape)
-    shape[dim_i] += lo + hi
-    shape[dim_j] += lo + hi
-    padded = g.new_zeros(shape)
-    padded.narrow(dim_i, lo, n).narrow(dim_j, lo, n).copy_(g)
-    out = None
-    for d in offsets:
-        term = padded.narrow(dim_i, lo + d, n).narrow(dim_j, lo + d, n)
-        out = term.clone() if out is None else out.add_(term)
+    n = src.shape[dim_i]
+    if abs(d) >= n:
+        return
+    lo_out, lo_src, length = (0, d, n - d) if d > 0 else (-d, 0, n + d)
+    out.narrow(dim_i, lo_out, length).narrow(dim_j, lo_out, length).add_(
+        src.narrow(dim_i, lo_src, length).narrow(dim_j, lo_src, length))
+
+
+def patch_logits_multi(g: torch.Tensor, h: int, w: int, ks: Sequence[int]) -> Dict[int, torch.Tensor]:
+    """Eq. 1 logits for several K from the K=1 dot products ``g`` ``[B, M, M]``: ``{K: [B, M, M]}``.
+
+    ``sum_{d in K x K} <f_{i+d}, f_{j+d}>`` is a sum of entries of ``g`` shifted along the diagonal
+    of displacement space: no new multiplications, only additions. The 2-D patch sum is separable
+    (first the y offsets, then the x offsets), and the y offsets of K are those of K-1 plus one,
+    so the y sums are shared along a chain over K.
+    """
+    b = g.shape[0]
+    out: Dict[int, torch.Tensor] = {}
+    for k, ys in _y_sums(g, h, w, ks).items():
+        if k == 1:
+            out[k] = g
+            continue
+        xs = ys.clone()
+        for d in patch_offsets(k):
+            if d != 0:
+                _shift_add_(xs, ys, d, 2, 4)
+        out[k] = xs.reshape(b, h * w, h * w)
     return out
 
 
-def patch_logits(g: torch.Tensor, h: int, w: int, k: int) -> torch.Tensor:
-    """Eq. 1 logits for context size K from the K=1 dot products ``g`` ``[B, M, M]``.
+def _y_sums(g: torch.Tensor, h: int, w: int, ks: Sequence[int]) -> Dict[int, torch.Tensor]:
+    """``{K: sum over the y offsets of K of g shifted}`` as ``[B, H, W, H, W]`` views, sorted by K.
 
-    ``sum_{d in K x K} <f_{i+d}, f_{j+d}>`` equals a sum of entries of ``g`` shifted along the
-    diagonal of displacement space: no new multiplications, only additions. The 2-D patch sum is
-    separable, so it costs 2K shifted additions instead of K^2.
+    The y offsets of K are those of K-1 plus one, so each sum extends the previous one.
     """
-    _check_k(k)
-    if k == 1:
-        return g
-    b = g.shape[0]
-    g5 = g.reshape(b, h, w, h, w)  # [B, y_i, x_i, y_j, x_j]
-    offs = patch_offsets(k)
-    out = _shift_sum(_shift_sum(g5, offs, 1, 3), offs, 2, 4)
-    return out.reshape(b, h * w, h * w)
+    g5 = g.reshape(g.shape[0], h, w, h, w)  # [B, y_i, x_i, y_j, x_j]
+    out: Dict[int, torch.Tensor] = {}
+    ys, done = g5, {0}
+    for k in sorted(set(ks)):
+        new = [d for d in patch_offsets(k) if d not in done]
+        if new:
+            ys = ys.clone()
+            for d in new:
+                _shift_add_(ys, g5, d, 1, 3)
+            done.update(new)
+        out[k] = ys
+    return out
+
+
+def summed_patch_logits(g: torch.Tensor, h: int, w: int, ks: Sequence[int]) -> torch.Tensor:
+    """``sum_K`` of the eq. 1 logits, the input of the fused product fusion, in few memory passes.
+
+    An x offset ``dx`` belongs to every K from the smallest one containing it upwards, so
+    ``sum_K sum_{dx in K} shift_x(Y_K, dx) = sum_dx shift_x(sum_{K >= K_min(dx)} Y_K, dx)``:
+    one suffix sum over K per distinct offset instead of one shifted copy per (K, offset).
+    """
+    ys = _y_sums(g, h, w, ks)
+    ks_sorted = sorted(ys)
+    k_min = {d: min(k for k in ks_sorted if d in patch_offsets(k)) for k in ks_sorted for d in patch_offsets(k) if d}
+    suffix: Dict[int, torch.Tensor] = {}  # suffix[k] = sum of Y_K for K >= k; never written below
+    for k in reversed(ks_sorted):
+        suffix[k] = ys[k] if not suffix else suffix[min(suffix)] + ys[k]
+    total = suffix[ks_sorted[0]]
+    if ks_sorted[0] in k_min.values() or total.data_ptr() == g.data_ptr():
+        total = total.clone()  # it is also a shift source below, or it is g itself
+    for d, k in k_min.items():
+        _shift_add_(total, suffix[k], d, 2, 4)
+    return total.reshape(g.shape)
+
+
+def patch_logits(g: torch.Tensor, h: int, w: int, k: int) -> torch.Tensor:
+    """Eq. 1 logits for one context size K (see :func:`patch_logits_multi`)."""
+    return patch_logits_multi(g, h, w, (_check_k(k),))[k]
 
 
 def appearance_logits(f: torch.Tensor, ks: Sequence[int], scale: Optional[float] = None) -> Dict[int, torch.Tensor]:
@@ -147,8 +191,7 @@ def appearance_logits(f: torch.Tensor, ks: Sequence[int], scale: Optional[float]
     b, c, h, w = f.shape
     scale = default_scale(c) if scale is None else float(scale)
     with torch.autocast(device_type=f.device.type, enabled=False):
-        g = dot_product_matrix(f.to(_compute_dtype(f)))
-        return {k: patch_logits(g, h, w, k) * scale for k in ks}
+        return patch_logits_multi(dot_product_matrix(f.to(_compute_dtype(f)), scale), h, w, ks)
 
 
 def appearance_relation(f: torch.Tensor, k: int = 1, scale: Optional[float] = None) -> torch.Tensor:
@@ -289,11 +332,15 @@ def sia(
     with torch.autocast(device_type=f.device.type, enabled=False):
         log_l = log_location_relation(h, w, sigma, f.device, dtype) if use_location else None
         if use_appearance:
-            logits = appearance_logits(f, ks, scale)
             if not need_maps and fusion == "renorm" and multi == "prod":
-                total = sum(logits.values()) if len(ks) > 1 else logits[ks[0]]
-                s = torch.softmax(total + log_l if log_l is not None else total, dim=-1)
+                scale_ = default_scale(c) if scale is None else float(scale)
+                g = dot_product_matrix(f.to(dtype), scale_)
+                total = g if set(ks) == {1} else summed_patch_logits(g, h, w, ks)
+                if log_l is not None:
+                    total = total.add_(log_l)  # total is a fresh tensor (g included): in place is safe
+                s = torch.softmax(total, dim=-1)
                 return aggregate(f, s).to(f.dtype), maps
+            logits = appearance_logits(f, ks, scale)
             log_a_k = {k: torch.log_softmax(v, dim=-1) for k, v in logits.items()}
             log_a = fuse_log_relations(list(log_a_k.values()), multi, fusion)
             log_s = fuse_log_relations([log_a, log_l.expand_as(log_a)], "prod", fusion) if log_l is not None else log_a

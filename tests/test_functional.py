@@ -94,6 +94,15 @@ def test_shifted_sums_equal_unfolded_patches(k):
     torch.testing.assert_close(got, want)
 
 
+@pytest.mark.parametrize("ks", [(1,), (2,), (3,), (1, 2, 3), (2, 5), (1, 3, 5), (3, 5, 7)])
+def test_summed_patch_logits_equals_sum_of_each_k(ks):
+    g = torch.randn(2, 7 * 5, 7 * 5, dtype=torch.float64)
+    g_before = g.clone()
+    each = Fn.patch_logits_multi(g, 7, 5, ks)
+    torch.testing.assert_close(Fn.summed_patch_logits(g, 7, 5, ks), sum(each[k] for k in ks))
+    torch.testing.assert_close(g, g_before)  # the input is not modified
+
+
 def test_patch_offsets():
     assert list(Fn.patch_offsets(1)) == [0]
     assert list(Fn.patch_offsets(2)) == [0, 1]

@@ -1,0 +1,666 @@
+"""Person re-identification datasets in the layouts people already have on disk.
+
+Every dataset exposes ``.train``, ``.query`` and ``.gallery``: lists of ``(path, pid, camid)``
+with ``path`` a ``str``, and follows the Market-1501 protocol:
+
+* junk images (pid ``-1``) are dropped everywhere;
+* distractors (pid ``0``, "background" boxes) are kept in the gallery and the query (evaluation
+  counts them as wrong matches); they are dropped from train, where they are no identity;
+* camera ids are 0-based (file ``..._c1...`` is camera 0);
+* train pids are relabelled ``0..N-1`` in sorted order of the original pids (what an ID
+  classifier needs); query and gallery keep the original pids, so they can be compared;
+* only image files count (``.jpg .jpeg .png .bmp``, any case, not hidden): ``Thumbs.db``,
+  ``readme.txt`` or macOS ``._*`` files are ignored; lists are sorted, so they are the same on
+  every machine.
+
+Supported layouts (``root`` may be the dataset folder itself or a parent of it):
+
+=================  ===================================================================
+Market1501         ``root/{bounding_box_train,query,bounding_box_test}``, or that folder
+                   under ``root/Market-1501-v15.09.15``, ``root/market1501``,
+                   ``root/market1501/Market-1501-v15.09.15`` (torchreid)
+DukeMTMCreID       same three folders in ``root``, ``root/DukeMTMC-reID``,
+                   ``root/dukemtmc-reid/DukeMTMC-reID`` (torchreid)
+MSMT17             ``MSMT17_V1`` (``train/``, ``test/``) or ``MSMT17_V2`` (``mask_train_v2/``,
+                   ``mask_test_v2/``) with ``list_{train,val,query,gallery}.txt``, as
+                   ``root`` itself, ``root/MSMT17_V*`` or ``root/msmt17/MSMT17_V*`` (torchreid);
+                   or Market-style folders converted from it
+CUHK03             (a) CUHK03-NP (Zhong et al., new 767/700 protocol) Market-style folders:
+                   ``root/{labeled,detected}/bounding_box_train...`` or under
+                   ``root/cuhk03-np/``, ``root/cuhk03/cuhk03-np/``, ``root/CUHK03-NP/``,
+                   ``root/cuhk03-np-{labeled,detected}``, or ``root`` itself;
+                   (b) torchreid's *prepared* folder ``root/cuhk03/`` (or ``root``) holding
+                   ``images_{labeled,detected}/`` and ``splits_{new,classic}_{labeled,detected}.json``
+                   (what torchreid writes on first use; paths in the json are re-rooted here).
+                   Only the raw ``cuhk03_release/cuhk-03.mat`` is *not* read (it needs h5py and a
+                   conversion): the error says how to prepare it.
+=================  ===================================================================
+
+Images are read with :func:`read_image`, which raises :class:`CorruptImageError` (with the path)
+for a broken file; :class:`ImageDataset` wraps a list of items as a ``torch`` dataset.
+"""
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = [
+    "IMG_EXTENSIONS",
+    "MARKET_FOLDERS",
+    "DatasetNotFoundError",
+    "CorruptImageError",
+    "ReIDDataset",
+    "Market1501",
+    "DukeMTMCreID",
+    "CUHK03",
+    "MSMT17",
+    "ImageDataset",
+    "read_image",
+    "is_image_file",
+    "parse_market_name",
+    "bundled_crops",
+    "bundled_crops_dir",
+]
+
+Item = tuple[str, int, int]
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+MARKET_FOLDERS = ("bounding_box_train", "query", "bounding_box_test")
+_MARKET_NAME = re.compile(r"^([-\d]+)_c(\d+)")
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset folder is missing, incomplete (half-extracted) or in a layout not supported.
+
+    ``.half_extracted`` is True when a dataset folder was found but parts of it are missing.
+    """
+
+    def __init__(self, message: str, half_extracted: bool = False):
+        super().__init__(message)
+        self.half_extracted = half_extracted
+
+
+class CorruptImageError(OSError, ValueError):
+    """An image file that exists but cannot be decoded (truncated, not an image, empty).
+
+    ``.path`` is the offending file.
+    """
+
+    def __init__(self, path: str | Path, reason: str = ""):
+        self.path = str(path)
+        msg = (
+            f"cannot read image {self.path}: {reason or 'corrupt or truncated file'}. "
+            "Re-extract this file from the dataset archive (or delete it); "
+            "ImageDataset(..., skip_corrupt=True) skips such files with a warning."
+        )
+        super().__init__(msg)
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------------------------
+def is_image_file(path: str | Path) -> bool:
+    """True for a non-hidden file name ending in .jpg/.jpeg/.png/.bmp (any case)."""
+    name = Path(path).name
+    return not name.startswith(".") and name.lower().endswith(IMG_EXTENSIONS)
+
+
+def _images_in(folder: Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+
+
+def parse_market_name(name: str) -> tuple[int, int] | None:
+    """(pid, camera number as written, 1-based) from a Market-style file name, else None.
+
+    ``0002_c1s1_000451_03.jpg`` -> (2, 1); ``-1_c3s2_...`` -> (-1, 3); Duke's
+    ``0005_c2_f0046985.jpg`` -> (5, 2); CUHK03-NP's ``0001_c1_1.png`` -> (1, 1).
+    """
+    m = _MARKET_NAME.match(Path(name).name)
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2))
+
+
+def _relabel(items: list[Item]) -> list[Item]:
+    """Map pids to 0..N-1 in sorted order of the original pids."""
+    mapping = {pid: i for i, pid in enumerate(sorted({pid for _, pid, _ in items}))}
+    return [(path, mapping[pid], cam) for path, pid, cam in items]
+
+
+def read_market_folder(folder: Path, *, train: bool) -> list[Item]:
+    """Read one Market-style folder (see the module docstring for the protocol).
+
+    Image files whose names do not parse (``<pid>_c<camera>...``) are skipped with one warning.
+    """
+    items: list[Item] = []
+    bad: list[str] = []
+    for p in _images_in(folder):
+        parsed = parse_market_name(p.name)
+        if parsed is None or parsed[1] < 1:
+            bad.append(p.name)
+            continue
+        pid, cam = parsed
+        if pid == -1 or (train and pid == 0):
+            continue
+        items.append((str(p), pid, cam - 1))
+    if bad:
+        warnings.warn(
+            f"{len(bad)} image(s) in {folder} do not follow the '<pid>_c<camera>...' naming "
+            f"and were skipped (e.g. {bad[0]})",
+            stacklevel=3,
+        )
+    return _relabel(items) if train else items
+
+
+# --------------------------------------------------------------------------------------------
+# base class
+# --------------------------------------------------------------------------------------------
+class ReIDDataset:
+    """Common part of the datasets: the three lists, counts and a readable ``repr``."""
+
+    #: shown in error messages: where the data comes from and how to lay it out
+    name: str = "dataset"
+    how_to_get: str = ""
+
+    def __init__(self, root: str | Path, train: list[Item], query: list[Item], gallery: list[Item], data_dir: Path):
+        self.root = Path(root)
+        self.data_dir = Path(data_dir)
+        self.train = train
+        self.query = query
+        self.gallery = gallery
+
+    # counts -----------------------------------------------------------------------------
+    @staticmethod
+    def _stats(items: Sequence[Item]) -> tuple[int, int, int]:
+        return len({p for _, p, _ in items}), len(items), len({c for _, _, c in items})
+
+    @property
+    def num_train_pids(self) -> int:
+        return self._stats(self.train)[0]
+
+    @property
+    def num_train_cams(self) -> int:
+        return self._stats(self.train)[2]
+
+    @property
+    def num_train_imgs(self) -> int:
+        return len(self.train)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """{subset: {"ids", "images", "cameras"}} for train, query and gallery."""
+        out = {}
+        for subset in ("train", "query", "gallery"):
+            ids, imgs, cams = self._stats(getattr(self, subset))
+            out[subset] = {"ids": ids, "images": imgs, "cameras": cams}
+        return out
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}(root='{self.data_dir}')",
+                 "  subset   |   ids | images | cameras",
+                 "  ---------+-------+--------+--------"]
+        for subset, s in self.stats().items():
+            lines.append(f"  {subset:<8s} | {s['ids']:5d} | {s['images']:6d} | {s['cameras']:7d}")
+        return "\n".join(lines)
+
+    # discovery --------------------------------------------------------------------------
+    @classmethod
+    def _not_found(
+        cls, root: Path, searched: Sequence[Path], problem: str, expected: str, half: bool = False
+    ) -> DatasetNotFoundError:
+        paths = "\n".join(f"  - {p}" for p in searched)
+        return DatasetNotFoundError(
+            f"{cls.name}: {problem}\n"
+            f"Expected {expected}.\n"
+            f"Searched (root={root}):\n{paths}\n"
+            f"How to get it: {cls.how_to_get}",
+            half_extracted=half,
+        )
+
+    @classmethod
+    def _find_market_dir(cls, root: Path, candidates: Sequence[str]) -> Path:
+        """The first candidate folder holding the three Market folders, each with images.
+
+        A candidate with some but not all of them, or with an empty one, is a half-extracted
+        download: that is an error rather than a silent fall-through to the next candidate.
+        """
+        expected = (
+            "a folder holding the three sub-folders "
+            + ", ".join(f"'{f}'" for f in MARKET_FOLDERS)
+            + " with images in each"
+        )
+        if not root.exists():
+            raise cls._not_found(root, [root], f"the folder {root} does not exist.", expected)
+        searched = []
+        for rel in candidates:
+            d = (root / rel) if rel not in ("", ".") else root
+            if d in searched:
+                continue
+            searched.append(d)
+            present = [f for f in MARKET_FOLDERS if (d / f).is_dir()]
+            if not present:
+                continue
+            missing = [f for f in MARKET_FOLDERS if f not in present]
+            empty = [f for f in present if not _images_in(d / f)]
+            if missing or empty:
+                parts = []
+                if missing:
+                    parts.append("missing " + ", ".join(f"'{f}'" for f in missing))
+                if empty:
+                    parts.append("no images in " + ", ".join(f"'{f}'" for f in empty))
+                raise cls._not_found(
+                    root, searched,
+                    f"{d} looks half-extracted ({'; '.join(parts)}). "
+                    "Extract the archive again, completely.",
+                    expected,
+                    half=True,
+                )
+            return d
+        raise cls._not_found(root, searched, "no dataset folder found.", expected)
+
+
+# --------------------------------------------------------------------------------------------
+# Market-style datasets
+# --------------------------------------------------------------------------------------------
+class Market1501(ReIDDataset):
+    """Market-1501 (Zheng et al., ICCV 2015): 751 train ids, 750 test ids, 6 cameras.
+
+    ``Market1501(root)`` where ``root`` holds ``bounding_box_train``, ``query`` and
+    ``bounding_box_test``, or is a parent in torchreid's layout (``root/market1501/
+    Market-1501-v15.09.15``). The bundled vtest crops and the synthetic pedestrians use this
+    layout too.
+    """
+
+    name = "Market-1501"
+    how_to_get = (
+        "download Market-1501-v15.09.15.zip from the official 'Market-1501 Dataset' page "
+        "(Liang Zheng et al., ICCV 2015) and extract it into ROOT, so that "
+        "ROOT/Market-1501-v15.09.15/bounding_box_train exists (torchreid users: "
+        "ROOT/market1501/Market-1501-v15.09.15/...). Nothing is downloaded automatically."
+    )
+    candidates: tuple[str, ...] = (
+        ".",
+        "Market-1501-v15.09.15",
+        "market1501/Market-1501-v15.09.15",
+        "market1501",
+        "Market-1501",
+        "Market1501",
+        "market1501/Market-1501",
+    )
+
+    def __init__(self, root: str | Path):
+        root = Path(root).expanduser()
+        d = self._find_market_dir(root, self.candidates)
+        train = read_market_folder(d / "bounding_box_train", train=True)
+        query = read_market_folder(d / "query", train=False)
+        gallery = read_market_folder(d / "bounding_box_test", train=False)
+        super().__init__(root, train, query, gallery, d)
+
+
+class DukeMTMCreID(Market1501):
+    """DukeMTMC-reID (Zheng et al., ICCV 2017): 702 train ids, 702 test ids (+408 distractor
+    ids in the gallery), 8 cameras. Same file naming and protocol as Market-1501."""
+
+    name = "DukeMTMC-reID"
+    how_to_get = (
+        "DukeMTMC-reID.zip was distributed from the 'DukeMTMC-reID' evaluation page "
+        "(layumi/DukeMTMC-reID_evaluation); the DukeMTMC data was withdrawn by Duke in 2019, so "
+        "use a copy only if its licence allows you to. Extract it into ROOT so that "
+        "ROOT/DukeMTMC-reID/bounding_box_train exists (torchreid users: "
+        "ROOT/dukemtmc-reid/DukeMTMC-reID/...)."
+    )
+    candidates = (
+        ".",
+        "DukeMTMC-reID",
+        "dukemtmc-reid/DukeMTMC-reID",
+        "dukemtmc-reid",
+        "dukemtmcreid/DukeMTMC-reID",
+        "dukemtmcreid",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# MSMT17
+# --------------------------------------------------------------------------------------------
+class MSMT17(ReIDDataset):
+    """MSMT17 (Wei et al., CVPR 2018): 1041 train ids, 3060 test ids, 15 cameras.
+
+    Reads the official list files (``list_train.txt`` etc.: ``relative/path.jpg pid`` per line,
+    camera from the third ``_`` field of the file name). ``include_val=True`` adds
+    ``list_val.txt`` to train (torchreid's ``combineall`` convention; off by default, as in
+    published results). Market-style converted copies are read as well.
+    """
+
+    name = "MSMT17"
+    how_to_get = (
+        "request MSMT17 (V1 or V2) on the official 'MSMT17' page of Peking University's VMC lab "
+        "(a signed release agreement is required) and extract it into ROOT so that "
+        "ROOT/MSMT17_V1/list_train.txt and ROOT/MSMT17_V1/train/ exist (V2: MSMT17_V2 with "
+        "mask_train_v2/ and mask_test_v2/; torchreid users: ROOT/msmt17/MSMT17_V1/...)."
+    )
+    versions = {"MSMT17_V1": ("train", "test"), "MSMT17_V2": ("mask_train_v2", "mask_test_v2")}
+    lists = ("list_train.txt", "list_query.txt", "list_gallery.txt")
+
+    def __init__(self, root: str | Path, include_val: bool = False):
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise self._not_found(root, [root], f"the folder {root} does not exist.", self._expected())
+        searched: list[Path] = []
+        for rel in (".", "MSMT17_V1", "MSMT17_V2", "msmt17/MSMT17_V1", "msmt17/MSMT17_V2",
+                    "MSMT17/MSMT17_V1", "MSMT17/MSMT17_V2", "msmt17", "MSMT17"):
+            d = root if rel == "." else root / rel
+            if d in searched:
+                continue
+            searched.append(d)
+            found = self._read_lists(root, d, searched, include_val)
+            if found is not None:
+                super().__init__(root, *found, d)
+                return
+        # Market-style conversions of MSMT17
+        try:
+            d = self._find_market_dir(root, (".", "msmt17", "MSMT17"))
+        except DatasetNotFoundError as err:
+            if err.half_extracted:
+                raise
+            raise self._not_found(root, searched, "no MSMT17 folder found.", self._expected()) from None
+        super().__init__(
+            root,
+            read_market_folder(d / "bounding_box_train", train=True),
+            read_market_folder(d / "query", train=False),
+            read_market_folder(d / "bounding_box_test", train=False),
+            d,
+        )
+
+    @classmethod
+    def _expected(cls) -> str:
+        return (
+            "MSMT17_V1 (train/, test/) or MSMT17_V2 (mask_train_v2/, mask_test_v2/) with "
+            "list_train.txt, list_query.txt, list_gallery.txt; or Market-style folders "
+            + ", ".join(f"'{f}'" for f in MARKET_FOLDERS)
+        )
+
+    def _read_lists(self, root: Path, d: Path, searched: list[Path], include_val: bool):
+        version = next(
+            (v for v, (tr, te) in self.versions.items() if (d / tr).is_dir() and (d / te).is_dir()),
+            None,
+        )
+        has_lists = [n for n in self.lists if (d / n).is_file()]
+        if version is None and not has_lists:
+            return None
+        if version is None or len(has_lists) < len(self.lists):
+            missing = [n for n in self.lists if n not in has_lists]
+            if version is None:
+                missing.insert(0, "train/ and test/ (V1) or mask_train_v2/ and mask_test_v2/ (V2)")
+            raise self._not_found(
+                root, searched,
+                f"{d} looks half-extracted (missing {', '.join(missing)}).",
+                self._expected(),
+                half=True,
+            )
+        train_dir, test_dir = (d / x for x in self.versions[version])
+        train = self._read_list(d / "list_train.txt", train_dir, d)
+        if include_val and (d / "list_val.txt").is_file():
+            train += self._read_list(d / "list_val.txt", train_dir, d)
+        query = self._read_list(d / "list_query.txt", test_dir, d)
+        gallery = self._read_list(d / "list_gallery.txt", test_dir, d)
+        return _relabel(train), query, gallery
+
+    @staticmethod
+    def _read_list(list_path: Path, img_dir: Path, base: Path) -> list[Item]:
+        items: list[Item] = []
+        prefix: Path | None = None
+        for line in list_path.read_text().splitlines():
+            parts = line.strip().split()
+            if len(parts) < 2 or not is_image_file(parts[0]):
+                continue
+            rel, pid = parts[0], int(parts[1])
+            if prefix is None:  # list entries are relative to the image dir (or to the base)
+                prefix = img_dir if (img_dir / rel).exists() or not (base / rel).exists() else base
+            fields = Path(rel).name.split("_")
+            if len(fields) < 3 or not fields[2].isdigit() or pid == -1:
+                continue
+            items.append((str(prefix / rel), pid, int(fields[2]) - 1))
+        return items
+
+
+# --------------------------------------------------------------------------------------------
+# CUHK03
+# --------------------------------------------------------------------------------------------
+class CUHK03(ReIDDataset):
+    """CUHK03 (Li et al., CVPR 2014), labeled or detected boxes, 2 cameras per identity.
+
+    ``classic_split=False`` (default) is the new protocol of Zhong et al. (CVPR 2017): 767 train
+    and 700 test ids, one split. ``classic_split=True`` is the original 20 random 1367/100
+    splits (``split_id`` picks one), available only from torchreid's prepared json files.
+    See the module docstring for the layouts read.
+    """
+
+    name = "CUHK03"
+    how_to_get = (
+        "(1) easiest: CUHK03-NP, Market-style folders of the new protocol, from Zhong et al.'s "
+        "'person-re-ranking' repository (folder CUHK03-NP); extract it so that "
+        "ROOT/cuhk03-np/labeled/bounding_box_train exists. (2) or the original "
+        "cuhk03_release.zip from the official CUHK03 page of CUHK (Xiaogang Wang's group), "
+        "extracted to ROOT/cuhk03/cuhk03_release/cuhk-03.mat, plus "
+        "cuhk03_new_protocol_config_{labeled,detected}.mat (same re-ranking repository) in "
+        "ROOT/cuhk03/; then let torchreid prepare it once: "
+        "`python -c \"import torchreid; torchreid.data.datasets.image.CUHK03(root='ROOT')\"` "
+        "(needs h5py and scipy), which writes images_labeled/, images_detected/ and "
+        "splits_*.json, the files read here."
+    )
+
+    def __init__(
+        self,
+        root: str | Path,
+        labeled: bool = True,
+        classic_split: bool = False,
+        split_id: int = 0,
+    ):
+        root = Path(root).expanduser()
+        kind = "labeled" if labeled else "detected"
+        self.labeled, self.classic_split, self.split_id = labeled, classic_split, split_id
+        if not root.exists():
+            raise self._not_found(root, [root], f"the folder {root} does not exist.", self._expected(kind))
+        searched: list[Path] = []
+
+        # (b) torchreid's prepared layout (also the only source of the classic splits)
+        split_name = f"splits_{'classic' if classic_split else 'new'}_{kind}.json"
+        for rel in ("cuhk03", ".", "CUHK03"):
+            d = root if rel == "." else root / rel
+            if d in searched:
+                continue
+            searched.append(d)
+            img_dir = d / f"images_{kind}"
+            if (d / split_name).is_file() and img_dir.is_dir():
+                train, query, gallery = self._read_json(d / split_name, img_dir, split_id)
+                super().__init__(root, train, query, gallery, d)
+                return
+
+        # (a) CUHK03-NP, Market-style, new protocol only
+        np_candidates = [kind, f"cuhk03-np/{kind}", f"cuhk03/cuhk03-np/{kind}", f"CUHK03-NP/{kind}",
+                         f"cuhk03_np/{kind}", f"cuhk03-np-{kind}", f"cuhk03/{kind}", "."]
+        if not classic_split:
+            try:
+                d = self._find_market_dir(root, np_candidates)
+            except DatasetNotFoundError as err:
+                if err.half_extracted:
+                    raise
+                searched += [root / c if c != "." else root for c in np_candidates]
+            else:
+                super().__init__(
+                    root,
+                    read_market_folder(d / "bounding_box_train", train=True),
+                    read_market_folder(d / "query", train=False),
+                    read_market_folder(d / "bounding_box_test", train=False),
+                    d,
+                )
+                return
+
+        # only the raw .mat: explain how to prepare it
+        for rel in ("cuhk03/cuhk03_release", "cuhk03_release", "."):
+            mat = (root / rel / "cuhk-03.mat") if rel != "." else root / "cuhk-03.mat"
+            if mat.is_file():
+                raise self._not_found(
+                    root, searched + [mat.parent],
+                    f"found the raw {mat} but not the prepared images and splits "
+                    f"({split_name} and images_{kind}/). Reading the .mat needs h5py and a "
+                    "conversion this package does not do; prepare it with torchreid once, or "
+                    "use the CUHK03-NP folders (new protocol).",
+                    self._expected(kind),
+                )
+        problem = "no CUHK03 folder found."
+        if classic_split:
+            problem = (f"no {split_name} found: the classic 20 splits are read only from "
+                       "torchreid's prepared folder.")
+        raise self._not_found(root, searched, problem, self._expected(kind))
+
+    @staticmethod
+    def _expected(kind: str) -> str:
+        return (
+            f"CUHK03-NP Market-style folders '{kind}/bounding_box_train', '{kind}/query', "
+            f"'{kind}/bounding_box_test' (sub-folders " + ", ".join(f"'{f}'" for f in MARKET_FOLDERS)
+            + f"), or torchreid's prepared 'cuhk03/images_{kind}/' with "
+            f"'splits_new_{kind}.json' / 'splits_classic_{kind}.json'"
+        )
+
+    @staticmethod
+    def _read_json(path: Path, img_dir: Path, split_id: int) -> tuple[list[Item], list[Item], list[Item]]:
+        splits = json.loads(path.read_text())
+        if not 0 <= split_id < len(splits):
+            raise ValueError(f"split_id={split_id} but {path} holds {len(splits)} split(s)")
+        split = splits[split_id]
+
+        def items(key: str) -> list[Item]:
+            # torchreid stores absolute paths of the machine that prepared the data: re-root
+            return [(str(img_dir / Path(p).name), int(pid), int(cam)) for p, pid, cam in split[key]
+                    if is_image_file(p) and int(pid) != -1]
+
+        return _relabel(items("train")), items("query"), items("gallery")
+
+
+# --------------------------------------------------------------------------------------------
+# images
+# --------------------------------------------------------------------------------------------
+def read_image(path: str | Path):
+    """Open an image file fully decoded as an RGB ``PIL.Image``.
+
+    Raises ``FileNotFoundError`` if it does not exist and :class:`CorruptImageError` (an
+    ``OSError`` and a ``ValueError``) if it cannot be decoded; ``.load()`` forces the full
+    decode, so a truncated JPEG fails here rather than later inside a transform.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+        raise CorruptImageError(path, f"{type(err).__name__}: {err}") from err
+
+
+try:  # torch is a dependency of the package; keep datasets.py importable without it
+    from torch.utils.data import Dataset as _TorchDataset
+except ImportError:  # pragma: no cover
+    _TorchDataset = object  # type: ignore[assignment,misc]
+
+
+class ImageDataset(_TorchDataset):
+    """A ``torch`` dataset over ``(path, pid, camid)`` items.
+
+    ``ds[i]`` is ``(transform(image), pid, camid, path)`` with ``image`` an RGB ``PIL.Image``
+    (returned as is when ``transform`` is None).
+
+    ``skip_corrupt=False`` (default): a broken file raises :class:`CorruptImageError` when it is
+    read. ``skip_corrupt=True``: every file is decoded once here, at construction, and broken
+    ones are left out with a ``warnings.warn`` naming each path; ``.items`` and ``len`` then
+    describe only readable images, so identity samplers built from ``.items`` stay correct and
+    every epoch sees the same images (about 1 s per 5,000 small JPEGs). ``.skipped`` lists what
+    was left out.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Item],
+        transform: Callable | None = None,
+        skip_corrupt: bool = False,
+    ):
+        self.transform = transform
+        self.skip_corrupt = skip_corrupt
+        self.skipped: list[str] = []
+        items = [(str(p), int(pid), int(cam)) for p, pid, cam in items]
+        if skip_corrupt:
+            good = []
+            for item in items:
+                try:
+                    read_image(item[0])
+                except (CorruptImageError, FileNotFoundError) as err:
+                    self.skipped.append(item[0])
+                    warnings.warn(f"skipping unreadable image {item[0]}: {err}", stacklevel=2)
+                else:
+                    good.append(item)
+            items = good
+        self.items: list[Item] = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        path, pid, camid = self.items[index]
+        img = read_image(path)
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, pid, camid, path
+
+    @property
+    def pids(self) -> list[int]:
+        return [pid for _, pid, _ in self.items]
+
+    @property
+    def camids(self) -> list[int]:
+        return [cam for _, _, cam in self.items]
+
+    @property
+    def num_pids(self) -> int:
+        return len(set(self.pids))
+
+    def __repr__(self) -> str:
+        return (f"ImageDataset({len(self.items)} images, {self.num_pids} ids, "
+                f"transform={self.transform!r}, skipped={len(self.skipped)})")
+
+
+# --------------------------------------------------------------------------------------------
+# bundled real crops
+# --------------------------------------------------------------------------------------------
+def bundled_crops_dir() -> Path:
+    """The folder of the bundled vtest.avi crops (``data/vtest`` in the repository)."""
+    candidates = []
+    try:
+        from ianet_viz.config import DATA_DIR
+
+        candidates.append(Path(DATA_DIR) / "vtest")
+    except ImportError:  # config not there yet
+        pass
+    candidates.append(Path(__file__).resolve().parents[2] / "data" / "vtest")
+    for c in candidates:
+        if (c / "query").is_dir():
+            return c
+    raise DatasetNotFoundError(
+        "the bundled person crops (data/vtest) were not found; looked in:\n"
+        + "\n".join(f"  - {c}" for c in candidates)
+        + "\nThey live in the repository's data/ folder, which a non-editable `pip install` does "
+        "not copy: install from a clone with `pip install -e .`, or point IANET_DATA_DIR at a "
+        "folder holding vtest/, or cut them again with "
+        "`python -m ianet_viz.data.vtest --video PATH/TO/vtest.avi --output DATA_DIR/vtest`."
+    )
+
+
+def bundled_crops() -> Market1501:
+    """The bundled real pedestrians (person crops cut from OpenCV's vtest.avi) as a
+    :class:`Market1501`: see data/README.md for what their ids and cameras mean."""
+    return Market1501(bundled_crops_dir())

@@ -1,0 +1,191 @@
+"""The training configuration: one dataclass, two recipes, and the resume compatibility rule."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+def _runs_dir() -> Path:
+    from ..config import RUNS_DIR
+
+    return Path(RUNS_DIR)
+
+
+DATASETS = ("market1501", "dukemtmcreid", "cuhk03", "msmt17", "synthetic", "vtest")
+RECIPES = ("paper", "modern")
+AMP_MODES = ("none", "bf16", "fp16")
+
+#: Values each recipe fills in for the fields left at ``None``.
+#: ``paper``: Hou et al. 2019 (CE, Adam 3e-4, batch 32, flip, 256x128).
+#: ``modern``: the "bag of tricks" of Luo et al. 2019 (label smoothing, batch-hard triplet with
+#: a PK sampler, linear warm-up, random erasing, BNNeck).
+RECIPE_DEFAULTS: Dict[str, Dict[str, Any]] = {
+    "paper": dict(
+        batch_size=32, lr=3e-4, label_smoothing=0.0, triplet_weight=0.0, sampler="random",
+        warmup_epochs=0, erasing_p=0.0, bnneck_frozen_bias=False,
+    ),
+    "modern": dict(
+        batch_size=64, lr=3.5e-4, label_smoothing=0.1, triplet_weight=1.0, sampler="pk",
+        warmup_epochs=None, erasing_p=0.5, bnneck_frozen_bias=True,
+    ),
+}
+
+#: Fields that may change between a run and its ``--resume`` without changing what is trained.
+RESUME_MAY_DIFFER = frozenset({
+    "epochs", "output", "resume", "overwrite", "device", "num_workers", "progress", "eval_every",
+    "eval_batch_size", "flip_test", "compile", "channels_last", "amp", "data_root", "pin_memory",
+})
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on. ``None`` fields are filled by the recipe (see ``resolved``).
+
+    Model options are passed to :func:`ianet_viz.build_ianet` (``ia_stages=()`` is the baseline).
+    """
+
+    # data
+    dataset: str = "market1501"
+    data_root: Optional[str] = None  # default: ianet_viz.config.DATA_DIR / <dataset>
+    height: int = 256
+    width: int = 128
+    synthetic_identities: int = 100  # only for dataset="synthetic" (half are train identities)
+    synthetic_images: int = 12
+    synthetic_seed: int = 0
+    cuhk03_labeled: bool = True  # only for dataset="cuhk03": labeled (True) or detected boxes
+    cuhk03_classic_split: bool = False  # 1367/100 split + single-gallery-shot protocol (else 767/700)
+    # model
+    backbone: str = "resnet50"
+    pretrained: Optional[str] = None  # None, "imagenet" or a path
+    ia_stages: Tuple[int, ...] = (2, 3)
+    arrangement: str = "sia+cia"
+    ks: Tuple[int, ...] = (1, 2, 3)
+    fusion: str = "renorm"
+    sigma: Optional[Tuple[float, float]] = None  # None: the per-stage rule of build_ianet
+    last_stride: int = 1
+    # optimisation
+    recipe: str = "paper"
+    epochs: int = 60
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    weight_decay: float = 5e-4
+    milestones: Optional[Tuple[int, ...]] = None  # lr x gamma at these epochs; default 50%, 75%
+    gamma: float = 0.1
+    warmup_epochs: Optional[int] = None
+    warmup_factor: float = 0.01
+    label_smoothing: Optional[float] = None
+    triplet_weight: Optional[float] = None
+    margin: float = 0.3
+    sampler: Optional[str] = None  # "random" or "pk"
+    num_instances: int = 4  # K of the PK sampler
+    erasing_p: Optional[float] = None
+    bnneck_frozen_bias: Optional[bool] = None
+    max_steps_per_epoch: Optional[int] = None  # for smoke runs
+    seed: int = 0
+    # evaluation
+    eval_every: int = 0  # 0: only after the last epoch
+    eval_batch_size: int = 128
+    flip_test: bool = False
+    metric: str = "cosine"
+    # run
+    output: str = field(default_factory=lambda: str(_runs_dir() / "ianet"))
+    resume: bool = False
+    overwrite: bool = False
+    device: str = "auto"
+    amp: str = "none"
+    channels_last: bool = False
+    compile: bool = False
+    num_workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    pin_memory: bool = True
+    progress: bool = True
+
+    # ------------------------------------------------------------------ helpers
+    def resolved(self) -> "TrainConfig":
+        """A copy with every recipe-dependent ``None`` filled in and the values checked."""
+        if self.recipe not in RECIPES:
+            raise ValueError(f"recipe must be one of {RECIPES}, got {self.recipe!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.metric not in ("cosine", "euclidean"):
+            raise ValueError(f"metric must be 'cosine' or 'euclidean', got {self.metric!r}")
+        c = dataclasses.replace(self)
+        for key, value in RECIPE_DEFAULTS[c.recipe].items():
+            if getattr(c, key) is None:
+                setattr(c, key, value)
+        if c.warmup_epochs is None:  # 10 epochs of a 120-epoch run, scaled to the run length
+            c.warmup_epochs = min(10, c.epochs // 12)
+        if c.milestones is None:
+            c.milestones = tuple(m for m in sorted({int(c.epochs * 0.5), int(c.epochs * 0.75)}) if m > 0)
+        c.ia_stages = tuple(int(s) for s in c.ia_stages)
+        c.ks = tuple(int(k) for k in c.ks)
+        c.milestones = tuple(int(m) for m in c.milestones)
+        if c.sigma is not None:
+            c.sigma = tuple(float(s) for s in c.sigma)
+            if len(c.sigma) != 2:
+                raise ValueError(f"sigma must be a pair (sigma1, sigma2), got {c.sigma!r}")
+        if c.sampler not in ("random", "pk"):
+            raise ValueError(f"sampler must be 'random' or 'pk', got {c.sampler!r}")
+        for name in ("epochs", "batch_size", "height", "width", "num_instances", "eval_batch_size"):
+            v = getattr(c, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if c.sampler == "pk" and c.batch_size % c.num_instances:
+            raise ValueError(
+                f"batch_size ({c.batch_size}) must be a multiple of num_instances K ({c.num_instances}) "
+                "for the PK sampler (P identities x K images per batch)"
+            )
+        if c.sampler == "pk" and c.batch_size // c.num_instances < 2:
+            raise ValueError("the PK sampler needs at least 2 identities per batch (batch_size >= 2K)")
+        if c.lr <= 0:
+            raise ValueError(f"lr must be positive, got {c.lr}")
+        if c.num_workers < 0:
+            raise ValueError(f"num_workers must be >= 0, got {c.num_workers}")
+        if c.max_steps_per_epoch is not None and c.max_steps_per_epoch < 1:
+            raise ValueError("max_steps_per_epoch must be >= 1 (or None)")
+        return c
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = dataclasses.asdict(self)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
+            elif isinstance(v, os.PathLike):
+                d[k] = str(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for k, v in d.items():
+            if k not in names:
+                continue
+            if isinstance(v, list):
+                v = tuple(v)
+            kwargs[k] = v
+        return cls(**kwargs)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output)
+
+
+def config_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
+    """Human-readable list of the fields that differ in a way that matters for a resume."""
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        if key in RESUME_MAY_DIFFER:
+            continue
+        a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
+        if isinstance(a, tuple):
+            a = list(a)
+        if isinstance(b, tuple):
+            b = list(b)
+        if a != b:
+            out.append(f"{key}: checkpoint has {a!r}, now {b!r}")
+    return out

@@ -1,0 +1,132 @@
+"""Datasets and data loaders for training and evaluation, built from :mod:`ianet_viz.data`."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .config import DATASETS, TrainConfig
+from .samplers import PKSampler, RandomBatchSampler, epoch_seed
+from .transforms import build_transforms
+
+__all__ = ["load_dataset", "relabel", "build_train_loader", "build_test_loader", "seed_worker",
+           "set_loader_epoch"]
+
+_CLASSES = {
+    "market1501": "Market1501",
+    "dukemtmcreid": "DukeMTMCreID",
+    "cuhk03": "CUHK03",
+    "msmt17": "MSMT17",
+}
+
+
+def _default_root(cfg: TrainConfig) -> Path:
+    from ..config import DATA_DIR
+
+    if cfg.dataset == "synthetic":
+        return (Path(DATA_DIR) / "synthetic-train" /
+                f"ids{cfg.synthetic_identities}-k{cfg.synthetic_images}-{cfg.height}x{cfg.width}"
+                f"-seed{cfg.synthetic_seed}")
+    return Path(DATA_DIR) / cfg.dataset
+
+
+def load_dataset(cfg: TrainConfig):
+    """The dataset object (``.train``, ``.query``, ``.gallery`` lists of (path, pid, camid)).
+
+    ``synthetic`` generates the data under ``data_root`` first if it is not there
+    (:func:`ianet_viz.data.synthetic.ensure_dataset`, at the training resolution); ``vtest`` uses
+    the bundled crops. The loaders of :mod:`ianet_viz.data` raise their own clear errors for
+    missing or half-extracted datasets.
+    """
+    from .. import data as D
+
+    name = cfg.dataset
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    root = Path(cfg.data_root).expanduser() if cfg.data_root else None
+    if name == "synthetic":
+        from ..data.synthetic import ensure_dataset
+
+        root = root or _default_root(cfg)
+        ensure_dataset(root, identities=cfg.synthetic_identities, images_per_identity=cfg.synthetic_images,
+                       seed=cfg.synthetic_seed, height=cfg.height, width=cfg.width)
+        return D.Market1501(root)
+    if name == "vtest":
+        if root is not None:
+            return D.Market1501(root)
+        crops = D.bundled_crops()
+        return crops if hasattr(crops, "train") else D.Market1501(crops)
+    root = root or _default_root(cfg)
+    if name == "cuhk03":
+        return D.CUHK03(root, labeled=cfg.cuhk03_labeled, classic_split=cfg.cuhk03_classic_split)
+    cls = getattr(D, _CLASSES[name])
+    return cls(root)
+
+
+def relabel(items: Sequence[Tuple[str, int, int]]) -> Tuple[List[Tuple[str, int, int]], int]:
+    """Map the train pids to 0..N-1 (a no-op when the loader already did); return items, N."""
+    pids = sorted({int(p) for _, p, _ in items})
+    mapping = {p: i for i, p in enumerate(pids)}
+    return [(path, mapping[int(p)], c) for path, p, c in items], len(pids)
+
+
+def seed_worker(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: seed numpy and python ``random`` from the worker's torch seed
+    (which the DataLoader derives from its generator, itself seeded per epoch)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def build_train_loader(cfg: TrainConfig, train_items, rank: int = 0, world_size: int = 1,
+                       pin_memory: bool = False):
+    """(loader, batch_sampler) for the training items, deterministic for (seed, epoch)."""
+    from ..data import ImageDataset
+
+    num_ids = len({p for _, p, _ in train_items})
+    if num_ids < 2:
+        raise ValueError(
+            f"the training set has {num_ids} identit{'y' if num_ids == 1 else 'ies'}; "
+            "identity classification and retrieval need at least 2"
+        )
+    if cfg.batch_size > len(train_items):
+        raise ValueError(
+            f"batch size {cfg.batch_size} is larger than the training set ({len(train_items)} images): "
+            "lower --batch-size"
+        )
+    if cfg.sampler == "pk":
+        sampler = PKSampler([p for _, p, _ in train_items], cfg.batch_size // cfg.num_instances,
+                            cfg.num_instances, seed=cfg.seed, rank=rank, world_size=world_size)
+    else:
+        sampler = RandomBatchSampler(len(train_items), cfg.batch_size, seed=cfg.seed, rank=rank,
+                                     world_size=world_size)
+    transform = build_transforms(cfg.height, cfg.width, train=True, erasing_p=cfg.erasing_p)
+    dataset = ImageDataset(train_items, transform=transform)
+    generator = torch.Generator()
+    loader = DataLoader(
+        dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=pin_memory,
+        worker_init_fn=seed_worker, generator=generator, persistent_workers=False,
+    )
+    return loader, sampler
+
+
+def set_loader_epoch(loader: DataLoader, sampler, seed: int, epoch: int, rank: int = 0) -> None:
+    """Make epoch ``epoch`` of ``loader`` a function of (seed, epoch, rank): the batch order (the
+    sampler) and the worker seeds (the loader's generator, from which every worker's torch seed,
+    and through :func:`seed_worker` its numpy and python seeds, are derived)."""
+    sampler.set_epoch(epoch)
+    loader.generator.manual_seed(epoch_seed(seed, epoch, rank, 1))
+
+
+def build_test_loader(items, height: int, width: int, batch_size: int = 128, num_workers: int = 0,
+                      pin_memory: bool = False) -> DataLoader:
+    from ..data import ImageDataset
+
+    dataset = ImageDataset(list(items), transform=build_transforms(height, width, train=False))
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                      pin_memory=pin_memory, worker_init_fn=seed_worker)

@@ -1,0 +1,378 @@
+"""The training loop: one function, :func:`train`, used by the CLI and the notebooks.
+
+Reproducibility and resume. All randomness of epoch ``e`` is a function of ``(seed, e, rank)``:
+the batch sampler draws its order from ``(seed, e)``, the global torch/numpy/python RNGs (data
+augmentation in the main process) are re-seeded from ``(seed, e, rank)`` at the start of every
+epoch, and the DataLoader's generator (which seeds the worker processes) likewise. The
+checkpoint, written atomically at the end of every epoch, holds the model, the optimizer, the
+LR scheduler, the epoch, the config, the sampler state and every RNG state, so ``resume=True``
+continues exactly where the run stopped: on CPU one epoch plus a resumed second epoch gives the
+same weights and metrics as two uninterrupted epochs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import (CHECKPOINT_NAME, atomic_write, atomic_write_json, load_checkpoint,
+                         restore_rng_state, save_checkpoint)
+from .config import TrainConfig, config_differences
+from .data import build_train_loader, load_dataset, relabel, set_loader_epoch
+from .distributed import DistInfo, barrier, cleanup_distributed, init_distributed
+from .evaluation import autocast_context, evaluate, resolve_device
+from .losses import ReIDLoss
+from .samplers import epoch_seed
+
+__all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "load_model", "lr_factor",
+           "seed_everything", "read_log", "LOG_NAME", "METRICS_NAME"]
+
+LOG_NAME = "log.jsonl"
+METRICS_NAME = "metrics.json"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: final metrics, the per-epoch log, the trained model (eval mode)."""
+
+    metrics: Dict[str, Any]
+    history: List[Dict[str, Any]]
+    model: nn.Module
+    run_dir: Path
+    config: TrainConfig
+    stopped_early: bool = False
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy's global RNG and python's ``random``."""
+    seed = int(seed) % 2**32
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def lr_factor(cfg: TrainConfig, epoch: int) -> float:
+    """LR multiplier during (0-based) ``epoch``: linear warm-up, then x gamma at each milestone."""
+    f = 1.0
+    if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
+        f = cfg.warmup_factor + (1.0 - cfg.warmup_factor) * epoch / cfg.warmup_epochs
+    return f * cfg.gamma ** sum(1 for m in cfg.milestones if epoch >= m)
+
+
+def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
+    """:func:`ianet_viz.build_ianet` with the model options of ``cfg``."""
+    from ..model import build_ianet
+
+    pretrained = cfg.pretrained
+    if pretrained in (None, "", "none"):
+        pretrained = None
+    return build_ianet(
+        backbone=cfg.backbone, num_classes=num_classes, pretrained=pretrained,
+        ia_stages=tuple(cfg.ia_stages), arrangement=cfg.arrangement, last_stride=cfg.last_stride,
+        ks=tuple(cfg.ks), fusion=cfg.fusion, sigma=None if cfg.sigma is None else tuple(cfg.sigma),
+    )
+
+
+def load_model(path, device="cpu") -> nn.Module:
+    """Rebuild the trained model of a run directory (or checkpoint file), in eval mode."""
+    state = load_checkpoint(path)
+    cfg = TrainConfig.from_dict(state["config"])
+    cfg = replace(cfg, pretrained=None)  # the weights come from the checkpoint
+    model = build_model(cfg, int(state["num_classes"]))
+    model.load_state_dict(state["model"])
+    return model.to(resolve_device(device)).eval()
+
+
+def read_log(run_dir) -> List[Dict[str, Any]]:
+    """The learning-curve records of ``run_dir/log.jsonl`` (unparsable lines are skipped)."""
+    path = Path(run_dir) / LOG_NAME
+    out = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def _append_log(path: Path, record: Dict[str, Any]) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _pbar(enabled: bool, **kw):
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=not enabled, **kw)
+
+
+def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[Dict[str, Any]], Any]] = None,
+          **overrides) -> TrainResult:
+    """Train IANet as described by ``config`` (plus keyword ``overrides``), evaluate, write the run.
+
+    Writes to ``config.output``: ``checkpoint.pt`` (every epoch, atomically), ``log.jsonl`` (one
+    JSON record per epoch: epoch, loss, acc, lr, time, and mAP/rank-k when evaluated) and
+    ``metrics.json`` (the last evaluation: mAP, rank1, rank5, rank10, mINP, cmc, epoch, config).
+
+    ``callback(record)`` is called after each epoch (after the checkpoint); returning ``False``
+    stops training there (the run can be resumed later). Raises :class:`TrainingDiverged` if the
+    loss becomes NaN/inf (the last good checkpoint stays).
+    """
+    cfg = config if config is not None else TrainConfig()
+    if overrides:
+        cfg = replace(cfg, **overrides)
+    cfg = cfg.resolved()
+    info = init_distributed(cfg.device)
+    try:
+        return _train(cfg, info, callback)
+    finally:
+        cleanup_distributed(info)
+
+
+def _train(cfg: TrainConfig, info: DistInfo, callback) -> TrainResult:
+    if info.enabled and torch.cuda.is_available() and cfg.device in ("auto", "cuda"):
+        device = torch.device("cuda", info.local_rank)
+    else:
+        device = resolve_device(cfg.device)
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise ValueError("--amp fp16 needs CUDA; use --amp bf16 or none on CPU")
+    main = info.is_main
+    progress = cfg.progress and main
+    run_dir = Path(cfg.output)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    log_path = run_dir / LOG_NAME
+    metrics_path = run_dir / METRICS_NAME
+
+    state = None
+    if cfg.resume:
+        if not ckpt_path.is_file():
+            raise FileNotFoundError(
+                f"--resume: no checkpoint at {ckpt_path}; start a new run without --resume")
+        state = load_checkpoint(ckpt_path)
+        diffs = config_differences(state["config"], cfg.to_dict())
+        if diffs:
+            raise ValueError(
+                f"cannot resume {ckpt_path}: the configuration differs from the checkpoint's in ways "
+                "that change the run:\n  " + "\n  ".join(diffs)
+                + "\nUse the original settings (or a new --output directory)."
+                + ("\nmilestones and warmup_epochs default to fractions of --epochs: pass them "
+                   "explicitly to keep the original schedule when extending a run."
+                   if any(d.startswith(("milestones", "warmup_epochs")) for d in diffs) else ""))
+    elif ckpt_path.exists() and not cfg.overwrite:
+        raise FileExistsError(
+            f"{run_dir} already holds a run ({ckpt_path.name}); pass --resume to continue it or "
+            "--overwrite to start over")
+    # ---------------------------------------------------------------- data, model, optimiser
+    seed_everything(cfg.seed)
+    if main:
+        dataset = load_dataset(cfg)  # rank 0 first: it may generate the synthetic data
+    barrier(info)
+    if not main:
+        dataset = load_dataset(cfg)
+    train_items, num_classes = relabel(dataset.train)
+    pin = cfg.pin_memory and device.type == "cuda"
+    loader, sampler = build_train_loader(cfg, train_items, info.rank, info.world_size, pin)
+
+    seed_everything(cfg.seed)  # the model's initial weights depend on the seed only
+    model = build_model(cfg, num_classes)
+    if cfg.bnneck_frozen_bias and hasattr(model, "neck"):
+        model.neck.bias.requires_grad_(False)  # BNNeck (Luo et al. 2019): no shift before the classifier
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
+    if main:  # the data and the model are ready: now touch the run directory
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if state is None:
+            for p in (ckpt_path, log_path, metrics_path):
+                if p.exists():
+                    p.unlink()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
+    scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+    criterion = ReIDLoss(cfg.label_smoothing, cfg.triplet_weight, cfg.margin)
+
+    start_epoch = 0
+    history: List[Dict[str, Any]] = []
+    if state is not None:
+        if int(state.get("num_classes", num_classes)) != num_classes:
+            raise ValueError(
+                f"cannot resume: the checkpoint has {state['num_classes']} training identities, "
+                f"the dataset now has {num_classes}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        if state.get("sampler"):
+            sampler.load_state_dict(state["sampler"])
+        start_epoch = int(state["epoch"])
+        restore_rng_state(state["rng"])
+        history = [r for r in read_log(run_dir) if int(r.get("epoch", 0)) <= start_epoch]
+        if main:  # drop records of an epoch that never reached its checkpoint
+            atomic_write(log_path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in history)), "w")
+
+    train_model: nn.Module = model
+    if info.enabled:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        train_model = torch.compile(train_model)
+
+    def run_eval(epoch: int) -> Optional[Dict[str, Any]]:
+        metrics = None
+        if main:
+            metrics = evaluate(
+                model, dataset, height=cfg.height, width=cfg.width, batch_size=cfg.eval_batch_size,
+                device=device, metric=cfg.metric, flip=cfg.flip_test, amp=cfg.amp,
+                channels_last=cfg.channels_last, num_workers=min(cfg.num_workers, 4),
+                protocol="cuhk03" if cfg.dataset == "cuhk03" and cfg.cuhk03_classic_split else "market",
+                progress=progress)
+            metrics["epoch"] = epoch
+            out = {k: metrics[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")}
+            out.update(epoch=epoch, dataset=cfg.dataset, num_query=metrics["num_query"],
+                       num_gallery=metrics["num_gallery"], eval_seconds=metrics["seconds"],
+                       cmc=metrics["cmc"], config=cfg.to_dict())
+            atomic_write_json(out, metrics_path)
+        barrier(info)
+        return metrics
+
+    steps_per_epoch = len(sampler)
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    if steps_per_epoch == 0:
+        raise ValueError("an epoch has no batch: the training set is too small for this batch size")
+
+    metrics: Optional[Dict[str, Any]] = None
+    evaluated = False  # on every rank (only rank 0 gets the metrics)
+    stopped = False
+    epoch_bar = _pbar(progress, total=cfg.epochs, initial=start_epoch, desc="training", unit="epoch")
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            seed_everything(epoch_seed(cfg.seed, epoch, info.rank, 0))  # main-process augmentation
+            set_loader_epoch(loader, sampler, cfg.seed, epoch, info.rank)
+            lr = optimizer.param_groups[0]["lr"]
+            model.train()
+            t0 = time.perf_counter()
+            sums = torch.zeros(4, dtype=torch.float64)  # loss, correct, images, triplet
+            ce_sum = 0.0
+            bar = _pbar(progress, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                        leave=False, unit="batch")
+            for step, batch in enumerate(loader):
+                if step >= steps_per_epoch:
+                    break
+                imgs = batch[0].to(device, non_blocking=True)
+                pids = torch.as_tensor(batch[1]).to(device, non_blocking=True)
+                if cfg.channels_last:
+                    imgs = imgs.contiguous(memory_format=torch.channels_last)
+                with autocast_context(device, cfg.amp):
+                    if criterion.needs_features:
+                        logits, feat = train_model(imgs, return_features=True)
+                    else:
+                        logits, feat = train_model(imgs), None
+                loss, parts = criterion(logits.float(), pids, None if feat is None else feat.float())
+                bad = torch.tensor([0.0 if torch.isfinite(loss).item() else 1.0])
+                if info.enabled:
+                    import torch.distributed as dist
+
+                    bad = bad.to(device)
+                    dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+                if bad.item() > 0:
+                    raise TrainingDiverged(
+                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; training "
+                        f"stopped. The last good checkpoint ({ckpt_path}, epoch {epoch}) is kept. "
+                        "Try a lower --lr, --amp none, or check the data.")
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                n = imgs.shape[0]
+                correct = (logits.detach().argmax(1) == pids).sum().item()
+                sums += torch.tensor([loss.item() * n, correct, n, float(parts.get("triplet", 0.0)) * n],
+                                     dtype=torch.float64)
+                ce_sum += float(parts["ce"]) * n
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / n:.2f}")
+            bar.close()
+            scheduler.step()
+            if info.enabled:
+                import torch.distributed as dist
+
+                s = torch.cat([sums, torch.tensor([ce_sum], dtype=torch.float64)]).to(device)
+                dist.all_reduce(s)
+                s = s.cpu()
+                sums, ce_sum = s[:4], float(s[4])
+            seconds = time.perf_counter() - t0
+            n_img = max(float(sums[2]), 1.0)
+            record: Dict[str, Any] = {
+                "epoch": epoch + 1, "loss": float(sums[0]) / n_img, "ce": ce_sum / n_img,
+                "acc": float(sums[1]) / n_img, "lr": lr, "time": seconds,
+                "images": int(n_img), "images_per_s": n_img / seconds if seconds > 0 else None,
+                "steps": steps_per_epoch,
+            }
+            if criterion.needs_features:
+                record["triplet"] = float(sums[3]) / n_img
+            last = epoch + 1 == cfg.epochs
+            if last or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0):
+                m = run_eval(epoch + 1)
+                evaluated = True
+                if m is not None:
+                    metrics = m
+                    record.update({k: m[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")})
+            history.append(record)
+            if main:
+                _append_log(log_path, record)
+                save_checkpoint(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler,
+                                epoch=epoch + 1, config=cfg.to_dict(), sampler=sampler, scaler=scaler,
+                                extra={"num_classes": num_classes})
+            barrier(info)
+            epoch_bar.update(1)
+            post = {"loss": f"{record['loss']:.3f}", "acc": f"{record['acc']:.2f}"}
+            if "mAP" in record:
+                post["mAP"] = f"{record['mAP']:.3f}"
+            epoch_bar.set_postfix(post)
+            if progress:
+                from tqdm.auto import tqdm
+
+                extra = (f"  mAP {record['mAP']:.4f}  rank1 {record['rank1']:.4f}" if "mAP" in record else "")
+                tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  loss {record['loss']:.4f}  acc "
+                           f"{record['acc']:.4f}  lr {lr:.2e}  {seconds:.1f}s{extra}")
+            if callback is not None and callback(dict(record)) is False:
+                stopped = epoch + 1 < cfg.epochs
+                break
+    finally:
+        epoch_bar.close()
+
+    if not evaluated and not stopped:
+        # nothing evaluated in this call (e.g. resuming a finished run): evaluate the final model
+        metrics = run_eval(start_epoch if start_epoch >= cfg.epochs else len(history))
+    if metrics is None and main and metrics_path.is_file():
+        metrics = json.loads(metrics_path.read_text())
+    model.eval()
+    return TrainResult(metrics=metrics or {}, history=history, model=model, run_dir=run_dir,
+                       config=cfg, stopped_early=stopped)

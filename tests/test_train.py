@@ -1,0 +1,303 @@
+"""Tests for ianet_viz.train: CLI run, resume equivalence, atomic checkpoints, samplers, losses.
+
+Everything runs the real ``build_ianet`` (ResNet-18 with IA blocks) on a tiny synthetic dataset
+(8 identities x 6 images at 64x32, generated once per module) with one torch thread.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ianet_viz.data.synthetic import generate_dataset
+from ianet_viz.train import (PKSampler, RandomBatchSampler, TrainConfig, TrainingDiverged,
+                             atomic_save, batch_hard_triplet_loss, build_train_loader,
+                             evaluate, load_checkpoint, load_model, read_log, train)
+from ianet_viz.train.__main__ import main as cli_main
+from ianet_viz.train.data import load_dataset, relabel, set_loader_epoch
+from ianet_viz.train.losses import ReIDLoss
+
+IDS, IMAGES, H, W = 8, 6, 64, 32
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The CI machine has 2 shared cores: one intra-op thread avoids oversubscription."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    return str(generate_dataset(tmp_path_factory.mktemp("synth"), identities=IDS,
+                                images_per_identity=IMAGES, seed=0, height=H, width=W))
+
+
+def tiny_config(root, output, **kw):
+    base = dict(dataset="synthetic", data_root=root, synthetic_identities=IDS, synthetic_images=IMAGES,
+                height=H, width=W, backbone="resnet18", epochs=1, batch_size=8, num_workers=0,
+                progress=False, output=str(output), eval_batch_size=64)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def test_cli_one_epoch_writes_run_files(synth_root, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    rc = cli_main([
+        "--dataset", "synthetic", "--data-root", synth_root, "--synthetic-identities", str(IDS),
+        "--synthetic-images", str(IMAGES), "--backbone", "resnet18", "--height", str(H),
+        "--width", str(W), "--epochs", "1", "--batch-size", "8", "--num-workers", "0",
+        "--ia-stages", "2", "3", "--ks", "1", "2", "--no-progress", "--output", str(run),
+        "--max-steps-per-epoch", "2",
+    ])
+    assert rc == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("mAP", "rank1", "rank5", "rank10", "epoch", "config", "cmc"):
+        assert key in metrics
+    assert metrics["epoch"] == 1 and 0 <= metrics["mAP"] <= 1 and 0 <= metrics["rank1"] <= metrics["rank10"] <= 1
+    assert metrics["config"]["ks"] == [1, 2] and metrics["config"]["recipe"] == "paper"
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1
+    for key in ("epoch", "loss", "acc", "lr", "time", "mAP", "rank1"):
+        assert key in log[0]
+    assert log[0]["lr"] == pytest.approx(3e-4) and log[0]["steps"] == 2
+    ckpt = load_checkpoint(run)
+    for key in ("model", "optimizer", "scheduler", "epoch", "config", "rng", "sampler"):
+        assert key in ckpt
+    assert set(ckpt["rng"]) >= {"torch", "numpy", "python"}
+    assert ckpt["epoch"] == 1 and ckpt["sampler"]["epoch"] == 0
+    assert not [p for p in os.listdir(run) if p.endswith(".tmp")]
+    # the checkpoint rebuilds the model for the notebooks
+    model = load_model(run)
+    assert not model.training and len(model.ia_blocks) == 2
+    # ... and the notebook-facing evaluate() reproduces the run's numbers (flip TTA is an option)
+    dataset = load_dataset(tiny_config(synth_root, run).resolved())
+    again = evaluate(model, dataset, height=H, width=W, progress=False)
+    assert again["mAP"] == pytest.approx(metrics["mAP"], abs=1e-6)
+    assert again["num_query"] == len(dataset.query) and len(again["cmc"]) == 50
+    flipped = evaluate(model, query=dataset.query, gallery=dataset.gallery, height=H, width=W,
+                       flip=True, metric="euclidean", progress=False)
+    assert 0 <= flipped["mAP"] <= 1
+
+    # an existing run is not overwritten by accident; a changed config refuses to resume
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(tiny_config(synth_root, run, ks=(1, 2), max_steps_per_epoch=2))
+    with pytest.raises(ValueError, match="lr: checkpoint has 0.0003, now 0.001"):
+        train(tiny_config(synth_root, run, ks=(1, 2), max_steps_per_epoch=2, lr=1e-3, resume=True, epochs=2))
+
+    # a NaN loss stops training with a clear error and keeps the last good checkpoint
+    def nan_loss(self, logits, pids, feat=None):
+        loss = logits.sum() * float("nan")
+        return loss, {"ce": loss.detach()}
+
+    monkeypatch.setattr(ReIDLoss, "forward", nan_loss)
+    before = (run / "checkpoint.pt").read_bytes()
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        train(tiny_config(synth_root, run, ks=(1, 2), max_steps_per_epoch=2, resume=True, epochs=2,
+                          milestones=()))
+    assert (run / "checkpoint.pt").read_bytes() == before
+
+
+def test_resume_equals_uninterrupted(synth_root, tmp_path):
+    """1 epoch + resumed 2nd epoch == 2 uninterrupted epochs (modern recipe: PK sampler,
+    random erasing, flips, label smoothing, triplet, warm-up and a milestone all involved)."""
+    kw = dict(recipe="modern", epochs=2, num_instances=2, warmup_epochs=1, warmup_factor=0.5, milestones=(1,),
+              max_steps_per_epoch=2, ia_stages=(3,))
+    full = train(tiny_config(synth_root, tmp_path / "full", **kw))
+    part = train(tiny_config(synth_root, tmp_path / "part", **kw), callback=lambda rec: False)
+    assert part.stopped_early and load_checkpoint(tmp_path / "part")["epoch"] == 1
+    resumed = train(tiny_config(synth_root, tmp_path / "part", resume=True, **kw))
+
+    assert [r["epoch"] for r in read_log(tmp_path / "part")] == [1, 2]
+    assert "triplet" in full.history[0]
+    assert full.history[0]["lr"] == pytest.approx(3.5e-4 * 0.5)  # warm-up
+    assert full.history[1]["lr"] == pytest.approx(3.5e-5)  # milestone
+    for a, b in zip(full.history, read_log(tmp_path / "part")):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-6)
+        assert a["lr"] == pytest.approx(b["lr"])
+    assert abs(full.metrics["mAP"] - resumed.metrics["mAP"]) <= 1e-4
+    assert abs(full.metrics["rank1"] - resumed.metrics["rank1"]) <= 1e-4
+    sa, sb = full.model.state_dict(), resumed.model.state_dict()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], atol=1e-5, rtol=1e-5, msg=k)
+
+
+def test_loader_workers_deterministic_per_epoch(synth_root):
+    """With worker processes, the augmented batches of an epoch depend only on (seed, epoch)."""
+    cfg = tiny_config(synth_root, "unused", recipe="modern", num_instances=2, num_workers=2,
+                      erasing_p=0.5).resolved()
+    items, _ = relabel(load_dataset(cfg).train)
+
+    def epoch_batches(epoch):
+        loader, sampler = build_train_loader(cfg, items)
+        set_loader_epoch(loader, sampler, cfg.seed, epoch)
+        return [(b[0].clone(), list(b[3])) for _, b in zip(range(2), loader)]
+
+    a, b, c = epoch_batches(3), epoch_batches(3), epoch_batches(4)
+    for (xa, pa), (xb, pb) in zip(a, b):
+        assert pa == pb and torch.equal(xa, xb)
+    assert any(pa != pc or not torch.equal(xa, xc) for (xa, pa), (xc, pc) in zip(a, c))
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_gloo(synth_root, tmp_path):
+    """torchrun with 2 CPU processes (gloo): trains, and only rank 0 writes the run files."""
+    run = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "ianet_viz.train", "--dataset", "synthetic", "--data-root", synth_root,
+           "--synthetic-identities", str(IDS), "--synthetic-images", str(IMAGES), "--backbone", "resnet18",
+           "--height", str(H), "--width", str(W), "--epochs", "1", "--batch-size", "8", "--recipe", "modern",
+           "--num-instances", "2", "--num-workers", "0", "--no-progress", "--ia-stages", "3",
+           "--max-steps-per-epoch", "2", "--output", str(run)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    log = read_log(run)
+    assert [r["epoch"] for r in log] == [1]  # one record: rank 1 wrote nothing
+    assert log[0]["images"] == 16  # 2 steps x global batch 8 (2 ranks x 2 ids x K=2)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert 0 <= metrics["mAP"] <= 1 and metrics["epoch"] == 1
+    assert load_checkpoint(run)["epoch"] == 1
+    assert sorted(os.listdir(run)) == ["checkpoint.pt", "log.jsonl", "metrics.json"]
+
+
+# ----------------------------------------------------------------------------- checkpoint
+
+def test_atomic_checkpoint_survives_crash_mid_write(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    good = {"epoch": 1, "w": torch.arange(10.0)}
+    atomic_save(good, path)
+    real_save = torch.save
+
+    def crashing_save(obj, f, *a, **k):
+        f.write(b"PK\x03\x04 half a checkpoint")  # part of the file is written ...
+        raise OSError("disk full")  # ... then the process "dies"
+
+    monkeypatch.setattr(torch, "save", crashing_save)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save({"epoch": 2, "w": torch.zeros(10)}, path)
+    monkeypatch.setattr(torch, "save", real_save)
+    loaded = torch.load(path, weights_only=True)
+    assert loaded["epoch"] == 1 and torch.equal(loaded["w"], good["w"])
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint.pt"]  # no temp file left behind
+
+
+# ----------------------------------------------------------------------------- samplers
+
+def _pids():
+    # 7 identities with 2..9 images each, interleaved in dataset order
+    counts = [2, 9, 5, 4, 7, 3, 6]
+    pids = [pid for pid, c in enumerate(counts) for _ in range(c)]
+    return list(np.random.default_rng(0).permutation(pids))
+
+
+def test_pk_sampler_batches_deterministic_and_resumable():
+    pids = _pids()
+    s = PKSampler(pids, p=3, k=4, seed=5)
+    s.set_epoch(0)
+    batches = list(s)
+    assert len(batches) == len(s) > 0
+    for b in batches:
+        assert len(b) == 12
+        c = Counter(pids[i] for i in b)
+        assert len(c) == 3 and set(c.values()) == {4}
+    again = PKSampler(pids, p=3, k=4, seed=5)
+    again.set_epoch(0)
+    assert list(again) == batches
+    s.set_epoch(1)
+    assert list(s) != batches
+    other = PKSampler(pids, p=3, k=4, seed=6)
+    other.set_epoch(0)
+    assert list(other) != batches
+    # state round trip (what the checkpoint stores)
+    restored = PKSampler(pids, p=3, k=4, seed=0)
+    restored.load_state_dict(s.state_dict())
+    assert list(restored) == list(s)
+    with pytest.raises(ValueError, match="identities"):
+        PKSampler(pids, p=8, k=4)
+
+
+def test_sampler_split_across_ranks():
+    pids = _pids()
+    glob = PKSampler(pids, p=4, k=2, seed=1)
+    ranks = [PKSampler(pids, p=4, k=2, seed=1, rank=r, world_size=2) for r in range(2)]
+    for s in [glob, *ranks]:
+        s.set_epoch(3)
+    shares = [list(r) for r in ranks]
+    assert len(shares[0]) == len(shares[1]) == len(glob)
+    for full, b0, b1 in zip(glob, *shares):
+        assert b0 + b1 == full and not set(b0) & set(b1)
+        # each rank holds whole identities: 2 ids x K=2
+        for b in (b0, b1):
+            assert sorted(Counter(pids[i] for i in b).values()) == [2, 2]
+            assert not {pids[i] for i in b0} & {pids[i] for i in b1}
+    rb = [RandomBatchSampler(50, 10, seed=2, rank=r, world_size=2) for r in range(2)]
+    g = RandomBatchSampler(50, 10, seed=2)
+    for s in [g, *rb]:
+        s.set_epoch(1)
+    assert [a + b for a, b in zip(*rb)] == list(g) and len(g) == 5
+    with pytest.raises(ValueError, match="divisible"):
+        PKSampler(pids, p=3, k=2, world_size=2)
+
+
+def test_dataset_errors():
+    cfg = TrainConfig(batch_size=8, num_workers=0).resolved()
+    one_id = [(f"img{i}.jpg", 0, 0) for i in range(20)]
+    with pytest.raises(ValueError, match="at least 2"):
+        build_train_loader(cfg, one_id)
+    small = [(f"img{i}.jpg", i % 2, 0) for i in range(5)]
+    with pytest.raises(ValueError, match="larger than the training set"):
+        build_train_loader(cfg, small)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        TrainConfig(dataset="imagenet").resolved()
+    with pytest.raises(ValueError, match="multiple of num_instances"):
+        TrainConfig(recipe="modern", batch_size=30, num_instances=4).resolved()
+    with pytest.raises(SystemExit):
+        cli_main(["--dataset", "nope"])
+
+
+# ----------------------------------------------------------------------------- losses
+
+def test_batch_hard_triplet_matches_naive_loop():
+    g = torch.Generator().manual_seed(0)
+    feat = torch.randn(12, 5, generator=g, dtype=torch.float64)
+    pids = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 4])  # pid 4: no positive -> left out
+    margin = 0.3
+    terms = []
+    for i in range(len(pids)):
+        pos = [torch.dist(feat[i], feat[j]) for j in range(len(pids)) if j != i and pids[j] == pids[i]]
+        neg = [torch.dist(feat[i], feat[j]) for j in range(len(pids)) if pids[j] != pids[i]]
+        if pos and neg:
+            terms.append(torch.clamp(max(pos) - min(neg) + margin, min=0))
+    naive = torch.stack(terms).mean()
+    loss = batch_hard_triplet_loss(feat, pids, margin)
+    torch.testing.assert_close(loss, naive.to(loss.dtype), atol=1e-5, rtol=1e-5)
+    soft = batch_hard_triplet_loss(feat, pids, None)
+    assert soft > 0
+    # gradients flow to the features
+    f = feat.clone().float().requires_grad_(True)
+    batch_hard_triplet_loss(f, pids).backward()
+    assert f.grad is not None and f.grad.abs().sum() > 0
+
+
+def test_modern_loss_uses_label_smoothing_and_triplet():
+    logits = torch.randn(8, 4)
+    pids = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    feat = torch.randn(8, 16)
+    crit = ReIDLoss(label_smoothing=0.1, triplet_weight=1.0, margin=0.3)
+    total, parts = crit(logits, pids, feat)
+    ce = torch.nn.functional.cross_entropy(logits, pids, label_smoothing=0.1)
+    torch.testing.assert_close(parts["ce"], ce)
+    torch.testing.assert_close(total, ce + batch_hard_triplet_loss(feat, pids, 0.3))
+    with pytest.raises(ValueError, match="return_features"):
+        crit(logits, pids)

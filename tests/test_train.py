@@ -301,3 +301,20 @@ def test_modern_loss_uses_label_smoothing_and_triplet():
     torch.testing.assert_close(total, ce + batch_hard_triplet_loss(feat, pids, 0.3))
     with pytest.raises(ValueError, match="return_features"):
         crit(logits, pids)
+
+
+def test_ablation_flags_reach_the_model():
+    """Tab. 4b-f options go from the command line through TrainConfig to build_ianet."""
+    from ianet_viz.train.__main__ import build_parser, config_from_args
+    from ianet_viz.train.engine import build_model
+
+    args = build_parser().parse_args([
+        "--backbone", "resnet18", "--ia-stages", "2", "--multi", "max", "--relation", "location",
+        "--per-block", "--sia-scale", "0.5", "--arrangement", "sia",
+    ])
+    cfg = config_from_args(args)
+    assert (cfg.multi, cfg.use_appearance, cfg.use_location, cfg.per_block, cfg.sia_scale) == ("max", False, True, True, 0.5)
+    model = build_model(cfg, num_classes=3)
+    assert list(model.ia_blocks) == ["stage2_b0", "stage2_b1"]
+    sia = model.ia_blocks["stage2_b1"].sia
+    assert (sia.multi, sia.use_appearance, sia.use_location, sia.scale) == ("max", False, True, 0.5)

@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--arrangement", default=d.arrangement, choices=("sia", "cia", "sia+cia", "cia+sia", "parallel"))
     g.add_argument("--ks", nargs="+", type=int, default=list(d.ks), help="SIA context sizes K")
     g.add_argument("--fusion", default=d.fusion, choices=("renorm", "softmax"))
+    g.add_argument("--multi", default=d.multi, choices=("prod", "sum", "max"),
+                   help="multi-context fusion of eq. 2 (Tab. 4b)")
+    g.add_argument("--relation", default="semantic", choices=("semantic", "appearance", "location"),
+                   help="SIA relation (Tab. 4c): appearance and location (semantic), or one of them")
+    g.add_argument("--per-block", action="store_true",
+                   help="an IA block after every residual block of the IA stages (Tab. 4f)")
+    g.add_argument("--sia-scale", type=float, default=None, help="SIA logit scale (default 1/sqrt(C))")
+    g.add_argument("--cia-scale", type=float, default=None, help="CIA logit scale (default 1/sqrt(M))")
     g.add_argument("--sigma", nargs=2, type=float, default=None, metavar=("SIGMA1", "SIGMA2"),
                    help="location prior sigma (x, y) for every stage; default: (5,10) at stage 3, scaled per stage")
     g.add_argument("--last-stride", type=int, default=d.last_stride, choices=(1, 2))
@@ -95,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values = vars(args).copy()
+    relation = values.pop("relation")
+    values["use_appearance"] = relation in ("semantic", "appearance")
+    values["use_location"] = relation in ("semantic", "location")
     values["ia_stages"] = _ia_stages(values["ia_stages"])
     values["ks"] = tuple(values["ks"])
     if values["sigma"] is not None:

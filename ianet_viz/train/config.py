@@ -64,6 +64,12 @@ class TrainConfig:
     arrangement: str = "sia+cia"
     ks: Tuple[int, ...] = (1, 2, 3)
     fusion: str = "renorm"
+    multi: str = "prod"  # multi-context fusion of eq. 2: prod, sum or max (Tab. 4b)
+    use_appearance: bool = True  # Tab. 4c: appearance / location / semantic (both)
+    use_location: bool = True
+    per_block: bool = False  # an IA block after every residual block of ia_stages (Tab. 4f)
+    sia_scale: Optional[float] = None  # None: 1/sqrt(C)
+    cia_scale: Optional[float] = None  # None: 1/sqrt(M)
     sigma: Optional[Tuple[float, float]] = None  # None: the per-stage rule of build_ianet
     last_stride: int = 1
     # optimisation

@@ -85,6 +85,8 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         backbone=cfg.backbone, num_classes=num_classes, pretrained=pretrained,
         ia_stages=tuple(cfg.ia_stages), arrangement=cfg.arrangement, last_stride=cfg.last_stride,
         ks=tuple(cfg.ks), fusion=cfg.fusion, sigma=None if cfg.sigma is None else tuple(cfg.sigma),
+        multi=cfg.multi, use_appearance=cfg.use_appearance, use_location=cfg.use_location,
+        per_block=cfg.per_block, sia_scale=cfg.sia_scale, cia_scale=cfg.cia_scale,
     )
 
 

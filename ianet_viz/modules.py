@@ -19,7 +19,7 @@ ARRANGEMENTS = ("sia", "cia", "sia+cia", "cia+sia", "parallel")
 def _is_fx_tracing() -> bool:
     from torch.fx import _symbolic_trace as st
 
-    check = getattr(st, "is_fx_tracing_symbolic_tracing", None) or getattr(st, "is_fx_tracing", None)
+    check = getattr(st, "is_fx_symbolic_tracing", None) or getattr(st, "is_fx_tracing", None)
     return bool(check and check())
 
 

@@ -1,0 +1,551 @@
+"""The paper's figures, rebuilt: Fig. 4, Fig. 7, Fig. 8 and a ranked retrieval grid.
+
+* :func:`fig4`: the receptive field of one point for context sizes K = 1, 2, 3, 5 and the
+  multi-context fusion (Fig. 4, Hou et al. 2019); :func:`appearance_by_k` computes the maps from
+  the feature map the SIA block sees (so K = 5 works on a model built with K = 1, 2, 3).
+* :func:`plot_sigma_sweep` (Fig. 7: top-1 and mAP against sigma1, sigma2 = 2 sigma1, mean +- std
+  over seeds) and :func:`plot_location_shapes` (the S_L prior for each sigma).
+* :func:`fig8`: five points per pedestrian (head, torso, belt/bag, legs, shoes) with their receptive
+  fields, plus CIA output channels (Fig. 8); points from part masks on synthetic people, from fixed
+  relative heights on real crops.
+* :func:`retrieval_grid`: query + top-k gallery, green/red borders for same/different identity.
+
+Every function returns a matplotlib Figure built in :func:`~ianet_viz.viz.style.viz_style`.
+"""
+from __future__ import annotations
+
+import csv
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ianet_viz import functional as Fn
+
+from .alignment import cell_label_areas, part_labels
+from .inputs import load_image, prepare, record, sia_inputs, sia_scale
+from .overlay import display_image, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
+
+draw_overlay = overlay
+from .style import (CHANNEL_CMAP, CMAP, MATCH, MISMATCH, POINT_COLORS, clean_axis, new_figure,
+                    paper_title, viz_style)
+
+#: The five Fig. 8 query points, top to bottom.
+FIG8_POINTS = ("head", "torso", "belt/bag", "legs", "shoes")
+#: Relative heights of the five points on real crops (no masks): head ... shoes.
+REAL_HEIGHTS = (0.1, 0.3, 0.5, 0.7, 0.95)
+#: Relative height bands of the parts on real crops, for channel selection without masks.
+REAL_BANDS = {"head": (0.0, 0.18), "torso": (0.18, 0.5), "belt/bag": (0.42, 0.58), "legs": (0.5, 0.9),
+              "shoes": (0.9, 1.0), "arms": (0.2, 0.55), "bag": (0.3, 0.65)}
+KEY_TITLES = {"S_A": "$S^A$", "S_L": "$S^L$", "S": "$S$"}
+
+
+def _key_title(key: str) -> str:
+    if key.startswith("S_A_"):
+        return f"$S^A_{{{key[4:]}}}$ (K={key[4:]})"
+    return KEY_TITLES.get(key, key)
+
+
+# --------------------------------------------------------------------------------------------
+# generic: receptive fields of one point for several maps
+# --------------------------------------------------------------------------------------------
+def plot_receptive_fields(
+    image,
+    maps: Mapping[str, object],
+    hw: Sequence[int],
+    point: Sequence[float],
+    index: int = 0,
+    titles: Optional[Mapping[str, str]] = None,
+    suptitle: Optional[str] = None,
+    panel_width: float = 1.5,
+    alpha: float = 0.55,
+    interpolation: str = "bicubic",
+):
+    """The image with the point, then one overlay per map: row ``point`` of each ``[B, M, M]`` map."""
+    img = display_image(image)
+    image_hw = img.shape[:2]
+    row, col = pixel_to_cell(point[0], point[1], image_hw, hw)
+    m = int(hw[0]) * int(hw[1])
+    n = len(maps) + 1
+    aspect = image_hw[0] / image_hw[1]
+    fig = new_figure(figsize=(panel_width * n, panel_width * aspect + 0.9))
+    with viz_style():
+        axes = fig.subplots(1, n, squeeze=False)[0]
+        overlay(axes[0], img, None, point, title=f"query point\ncell ({row}, {col}) of {hw[0]}x{hw[1]}")
+        for ax, (key, S) in zip(axes[1:], maps.items()):
+            grid = relation_grid(S, index, row, col, hw)
+            name = (titles or {}).get(key, _key_title(key))
+            overlay(ax, img, upsample(grid, image_hw, interpolation), point, alpha=alpha,
+                    title=f"{name}\npeak {grid.max() * m:.3g}x uniform")
+        if suptitle:
+            fig.suptitle(suptitle)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.78, wspace=0.06)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 4: context sizes
+# --------------------------------------------------------------------------------------------
+def appearance_by_k(f: torch.Tensor, ks: Sequence[int] = (1, 2, 3, 5), scale: Optional[float] = None) -> Dict[int, torch.Tensor]:
+    """``{K: S^A_K [B, M, M]}`` from a feature map ``f`` ``[B, C, H, W]`` (eq. 1, one call per K)."""
+    return {int(k): Fn.appearance_relation(f, int(k), scale=scale) for k in ks}
+
+
+def fig4(
+    model,
+    image,
+    point: Optional[Sequence[float]] = None,
+    block: str = "stage3",
+    ks: Sequence[int] = (1, 2, 3, 5),
+    multi: Sequence[int] = (1, 2, 3),
+    size: Tuple[int, int] = (256, 128),
+    transform=None,
+    fusion: str = "renorm",
+    with_location: bool = False,
+):
+    """Fig. 4: the receptive field of one point for each context size K and the multi-context map.
+
+    ``point`` is ``(y, x)`` in pixels of the model-input image (default: the torso, 35 % down the
+    centre line). The maps are recomputed from the block's SIA input with the block's own logit
+    scale; the multi-context map fuses ``multi`` by product (eq. 2, renormalised). With
+    ``with_location=True`` every map is fused with the block's S_L (eq. 5).
+    """
+    x, display = prepare([image], size, transform)
+    img_h, img_w = display[0].shape[:2]
+    if point is None:
+        point = (0.35 * img_h, 0.5 * img_w)
+    f = sia_inputs(model, x, [block])[block]
+    hw = tuple(f.shape[-2:])
+    scale = sia_scale(model, block)
+    need = sorted(set(ks) | set(multi))
+    by_k = appearance_by_k(f, need, scale)
+    maps: "OrderedDict[str, torch.Tensor]" = OrderedDict((f"S_A_{k}", by_k[k]) for k in ks)
+    maps["S_A"] = Fn.multi_context_fusion([by_k[k] for k in multi], "prod", fusion)
+    titles = {"S_A": f"$S^A$ multi-context\n(K={','.join(map(str, multi))}, product)"}
+    if with_location:
+        sigma = model.ia_blocks[block].sia.sigma
+        s_l = Fn.location_relation(hw[0], hw[1], sigma)
+        maps = OrderedDict((k, Fn.semantic_relation(v, s_l, fusion)) for k, v in maps.items())
+    loc = " + $S^L$" if with_location else ""
+    return plot_receptive_fields(
+        display[0], maps, hw, point, titles=titles,
+        suptitle=f"Fig. 4 (Hou et al. 2019): single- vs multi-context receptive field{loc}, {block}",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 7: sigma sweep and location-prior shapes
+# --------------------------------------------------------------------------------------------
+_ALIASES = {
+    "sigma1": ("sigma1", "sigma_1", "s1", "sigma"),
+    "rank1": ("rank1", "top1", "top-1", "rank-1", "r1", "cmc1"),
+    "mAP": ("mAP", "map", "mean_ap"),
+    "seed": ("seed",),
+}
+
+
+def _read_table(table) -> List[Dict[str, object]]:
+    if isinstance(table, (str, Path)):
+        with open(table, newline="") as fh:
+            return list(csv.DictReader(fh))
+    if hasattr(table, "to_dict"):  # pandas DataFrame
+        return list(table.to_dict("records"))
+    return [dict(r) for r in table]
+
+
+def _get(row: Mapping[str, object], name: str):
+    for alias in _ALIASES[name]:
+        if alias in row and row[alias] not in (None, ""):
+            return row[alias]
+    return None
+
+
+def sigma_sweep_stats(table) -> List[Dict[str, float]]:
+    """Mean and std of top-1 and mAP per sigma1 over seeds: rows sorted by sigma1 (values in %)."""
+    rows = _read_table(table)
+    groups: Dict[float, Dict[str, List[float]]] = {}
+    for r in rows:
+        s1 = _get(r, "sigma1")
+        if s1 is None:
+            raise ValueError(f"a results row has no sigma1 column: {r}")
+        g = groups.setdefault(float(s1), {"rank1": [], "mAP": []})
+        for k in ("rank1", "mAP"):
+            v = _get(r, k)
+            if v is not None:
+                g[k].append(float(v))
+    if not groups:
+        raise ValueError("the results table is empty")
+    all_vals = [v for g in groups.values() for vs in g.values() for v in vs]
+    factor = 100.0 if all_vals and max(all_vals) <= 1.0 else 1.0  # fractions -> percent
+    out = []
+    for s1 in sorted(groups):
+        row: Dict[str, float] = {"sigma1": s1, "sigma2": 2 * s1}
+        for k in ("rank1", "mAP"):
+            v = np.asarray(groups[s1][k], dtype=float) * factor
+            row[f"{k}_mean"] = float(v.mean()) if v.size else float("nan")
+            row[f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else 0.0
+            row[f"{k}_n"] = int(v.size)
+            row[f"{k}_values"] = v.tolist()
+        out.append(row)
+    return out
+
+
+def plot_sigma_sweep(table, paper_sigma1: Optional[float] = 5.0, title_note: str = ""):
+    """Fig. 7: top-1 and mAP against sigma1 (sigma2 = 2 sigma1), mean +- std over seeds.
+
+    ``table``: a list of dicts, csv.DictReader rows, a CSV path or a DataFrame with columns
+    ``sigma1, rank1, mAP, seed`` (fractions or percent). Individual seeds are drawn as dots.
+    """
+    stats = sigma_sweep_stats(table)
+    s = np.array([r["sigma1"] for r in stats])
+    fig = new_figure(figsize=(7.2, 3.0))
+    with viz_style():
+        axes = fig.subplots(1, 2)
+        for ax, key, label, color in ((axes[0], "rank1", "top-1 (%)", "#0072B2"), (axes[1], "mAP", "mAP (%)", "#D55E00")):
+            mean = np.array([r[f"{key}_mean"] for r in stats])
+            std = np.array([r[f"{key}_std"] for r in stats])
+            ax.fill_between(s, mean - std, mean + std, color=color, alpha=0.18, linewidth=0)
+            ax.errorbar(s, mean, yerr=std, color=color, marker="o", markersize=4, capsize=3, linewidth=1.5)
+            for r in stats:
+                vals = r[f"{key}_values"]
+                ax.scatter([r["sigma1"]] * len(vals), vals, s=9, color=color, alpha=0.45, linewidths=0, zorder=3)
+            if paper_sigma1 is not None and s.min() <= paper_sigma1 <= s.max():
+                ax.axvline(paper_sigma1, color="#7f7f7f", linestyle="--", linewidth=1)
+                ax.annotate("paper (5, 10)", (paper_sigma1, 0.0), xycoords=("data", "axes fraction"),
+                            xytext=(3, 3), textcoords="offset points", fontsize=7, color="#595959")
+            ax.set_xlabel(r"$\sigma_1$ (cells, $\sigma_2 = 2\sigma_1$)")
+            ax.set_ylabel(label)
+            ax.set_xticks(s)
+            ax.set_xticklabels([f"{v:g}" for v in s])
+            n = max(r[f"{key}_n"] for r in stats)
+            ax.set_title(f"{label.split(' ')[0]} vs $\\sigma_1$ (mean $\\pm$ std, {n} seed{'s' if n != 1 else ''})")
+        paper_title(fig, "Fig. 7", "accuracy against the location prior's width" + (f" {title_note}" if title_note else ""))
+        fig.tight_layout()
+    return fig
+
+
+def _sigma_pair(s) -> Tuple[float, float]:
+    if isinstance(s, (tuple, list)):
+        return float(s[0]), float(s[1])
+    return float(s), 2.0 * float(s)
+
+
+def plot_location_shapes(h: int, w: int, sigmas: Sequence = (1, 2, 5, 10, 20), point: Optional[Tuple[int, int]] = None,
+                         panel_width: float = 1.45):
+    """S_L rows (eq. 3-4) on an ``h x w`` map for each sigma, side by side.
+
+    ``sigmas``: sigma1 values (sigma2 = 2 sigma1) or ``(sigma1, sigma2)`` pairs; ``point`` is the query
+    cell ``(row, col)`` (default: the centre). Drawn at cell resolution, each panel scaled to its own
+    maximum (the peak, relative to a uniform map, is in the title).
+    """
+    import matplotlib as mpl
+
+    sig = [_sigma_pair(s) for s in sigmas]
+    row, col = (h // 2, w // 2) if point is None else point
+    fig = new_figure(figsize=(panel_width * len(sig) + 0.7, panel_width * h / w + 1.1))
+    with viz_style():
+        axes = fig.subplots(1, len(sig), squeeze=False)[0]
+        for ax, (s1, s2) in zip(axes, sig):
+            grid = relation_grid(Fn.location_relation(h, w, (s1, s2)), 0, row, col, (h, w))
+            ax.imshow(grid, cmap=CMAP, vmin=0, vmax=grid.max(), interpolation="nearest", extent=(0, w, h, 0))
+            ax.plot([col + 0.5], [row + 0.5], marker="+", color="#56B4E9", markersize=8, markeredgewidth=1.5)
+            clean_axis(ax)
+            ax.set_title(f"$\\sigma$ = ({s1:g}, {s2:g})\npeak {grid.max() * h * w:.3g}x uniform", fontsize=8)
+        sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CMAP)
+        cb = fig.colorbar(sm, ax=list(axes), fraction=0.025, pad=0.02, ticks=[0, 1])
+        cb.ax.set_yticklabels(["0", "max"])
+        cb.set_label("weight / panel max", fontsize=7)
+        paper_title(fig, "Fig. 7", f"$S^L$ of the centre cell ({h}x{w} map)")
+        fig.subplots_adjust(left=0.01, right=0.88, bottom=0.03, top=1 - 0.62 / fig.get_figheight(), wspace=0.1)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Fig. 8: five body points and CIA channels
+# --------------------------------------------------------------------------------------------
+def _near_centroid(ys: np.ndarray, xs: np.ndarray) -> Tuple[float, float]:
+    """The pixel of a part nearest to the part's centroid (the centroid itself may lie off the
+    part, e.g. between two legs); returned as the pixel centre ``(y + 0.5, x + 0.5)``."""
+    cy, cx = ys.mean(), xs.mean()
+    i = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+    return float(ys[i]) + 0.5, float(xs[i]) + 0.5
+
+
+def part_points(mask: np.ndarray, labels: Optional[Mapping[int, str]] = None) -> "OrderedDict[str, Optional[Tuple[float, float]]]":
+    """Five Fig. 8 points ``{name: (y, x)}`` from a part mask ``[img_h, img_w]``.
+
+    head, torso, legs, shoes: the part pixel nearest the part's centroid; belt/bag: the bag when the
+    person carries one, else the bottom sixth of the torso (the belt line). A part missing from the
+    mask (occluded) gets a point at its typical relative height on the person's centre line.
+    """
+    labels = dict(part_labels() if labels is None else labels)
+    ids = {v: k for k, v in labels.items()}
+    mask = to_numpy(mask)
+    img_h, img_w = mask.shape
+    fg_ys, fg_xs = np.nonzero(mask > 0)
+    cx = float(fg_xs.mean()) + 0.5 if fg_xs.size else img_w / 2
+    top, bottom = (float(fg_ys.min()), float(fg_ys.max()) + 1) if fg_ys.size else (0.0, float(img_h))
+
+    def pts(name):
+        ys, xs = np.nonzero(mask == ids.get(name, -1))
+        return ys, xs
+
+    out: "OrderedDict[str, Optional[Tuple[float, float]]]" = OrderedDict()
+    for name, rel in zip(FIG8_POINTS, REAL_HEIGHTS):
+        if name == "belt/bag":
+            ys, xs = pts("bag")
+            if ys.size < 4:
+                ys, xs = pts("torso")
+                if ys.size:
+                    cut = np.quantile(ys, 5 / 6)
+                    keep = ys >= cut
+                    ys, xs = ys[keep], xs[keep]
+        else:
+            ys, xs = pts(name)
+        if ys.size:
+            out[name] = _near_centroid(ys, xs)
+        else:
+            out[name] = (top + rel * (bottom - top), cx)
+    return out
+
+
+def height_points(image_hw: Sequence[int], heights: Sequence[float] = REAL_HEIGHTS, x_rel: float = 0.5):
+    """Fig. 8 points on a real crop: fixed relative heights on the vertical centre line."""
+    img_h, img_w = image_hw
+    return OrderedDict((name, (min(h * img_h, img_h - 0.5), x_rel * img_w)) for name, h in zip(FIG8_POINTS, heights))
+
+
+def part_region(hw: Sequence[int], n: int, masks=None, part: str = "torso", labels=None) -> np.ndarray:
+    """``[n, H, W]`` weight of ``part`` in each cell: its area share (from masks) or a height band."""
+    h, w = int(hw[0]), int(hw[1])
+    if masks is not None:
+        labels = dict(part_labels() if labels is None else labels)
+        ids = {v: k for k, v in labels.items()}
+        names = ["bag"] if part == "belt/bag" and "bag" in ids else [part]
+        if names[0] not in ids:
+            raise ValueError(f"unknown part {part!r}; parts: {', '.join(labels.values())}")
+        areas = cell_label_areas(np.stack([to_numpy(m) for m in masks]), hw, max(labels) + 1)
+        return sum(areas[..., ids[nm]] for nm in names)
+    if part not in REAL_BANDS:
+        raise ValueError(f"unknown part {part!r} for height bands; choose from {', '.join(REAL_BANDS)}")
+    lo, hi = REAL_BANDS[part]
+    centres = (np.arange(h) + 0.5) / h
+    band = ((centres >= lo) & (centres < hi)).astype(np.float64)
+    return np.broadcast_to(band[:, None], (n, h, w)).copy()
+
+
+def select_channels(cia_out, region: np.ndarray, n: int = 3) -> Tuple[List[int], np.ndarray]:
+    """Channels whose (ReLU'd) activation mass is most concentrated on ``region`` ``[B, H, W]``.
+
+    Score of channel c: mean over images of ``sum(a_c * region) / sum(a_c)``. Returns the top ``n``
+    channel indices and all scores ``[C]``.
+    """
+    a = np.maximum(to_numpy(cia_out).astype(np.float64), 0.0)  # [B, C, H, W]
+    mass = a.sum(axis=(2, 3))
+    on = (a * region[:, None]).sum(axis=(2, 3))
+    score = np.where(mass > 0, on / np.maximum(mass, 1e-12), 0.0).mean(0)
+    order = np.argsort(-score, kind="stable")
+    return [int(c) for c in order[:n]], score
+
+
+def fig8(
+    model,
+    images: Sequence,
+    masks: Optional[Sequence] = None,
+    points: Optional[Sequence[Mapping[str, Tuple[float, float]]]] = None,
+    block: str = "stage3",
+    n_channels: int = 3,
+    part: str = "torso",
+    key: str = "S",
+    size: Tuple[int, int] = (256, 128),
+    transform=None,
+    channels: Optional[Sequence[int]] = None,
+    panel_width: float = 1.05,
+    return_info: bool = False,
+):
+    """Fig. 8: per image, five points with their receptive fields and ``n_channels`` CIA channels.
+
+    * ``images``: synthetic or real crops (anything :func:`~ianet_viz.viz.inputs.prepare` takes).
+    * ``masks``: part masks (synthetic people, at image size): the points come from the parts
+      (:func:`part_points`); without masks they sit at fixed relative heights (:func:`height_points`);
+      ``points`` (one dict ``name -> (y, x)`` per image, model-input pixels) overrides both.
+    * ``key``: the relation map shown ("S" as in the paper; "S_A" without the location prior).
+    * channels: the ``cia_out`` channels most concentrated on ``part`` (:func:`select_channels`),
+      or the given ``channels``.
+    ``return_info=True`` returns ``(fig, {"points", "channels", "channel_scores"})``.
+    """
+    x, display = prepare(images, size, transform)
+    n = len(display)
+    image_hw = display[0].shape[:2]
+    maps, shapes = record(model, x, keys=[key, "cia_out"])
+    if block not in maps or key not in maps[block]:
+        raise ValueError(f"block {block!r} recorded no {key!r}; recorded: { {b: sorted(v) for b, v in maps.items()} }")
+    hw = shapes[block]
+    m = hw[0] * hw[1]
+    S = maps[block][key]
+    cia_out = maps[block].get("cia_out")
+    rmasks = None
+    if masks is not None:
+        import cv2
+
+        rmasks = [cv2.resize(to_numpy(mk).astype(np.uint8), (image_hw[1], image_hw[0]), interpolation=cv2.INTER_NEAREST)
+                  for mk in masks]
+    given_points = points is not None
+    if points is None:
+        points = [part_points(mk) for mk in rmasks] if rmasks is not None else [height_points(image_hw)] * n
+    chans, scores = [], None
+    if cia_out is not None and n_channels > 0:
+        if channels is not None:
+            chans = [int(c) for c in channels][:n_channels]
+        else:
+            region = part_region(cia_out.shape[-2:], n, rmasks, part)
+            chans, scores = select_channels(cia_out, region, n_channels)
+    ncols = 1 + len(FIG8_POINTS) + len(chans)
+    aspect = image_hw[0] / image_hw[1]
+    fig = new_figure(figsize=(panel_width * ncols + 0.2, (panel_width * aspect + 0.42) * n + 0.7))
+    with viz_style():
+        axes = fig.subplots(n, ncols, squeeze=False)
+        for i in range(n):
+            pts = points[i]
+            ax = axes[i, 0]
+            overlay(ax, display[i], None, None, title="input" if i == 0 else None)
+            for (name, (py, px)), color in zip(pts.items(), POINT_COLORS):
+                ax.plot([px], [py], "o", markersize=6, markerfacecolor=color, markeredgecolor="black", markeredgewidth=0.8)
+            for j, ((name, (py, px)), color) in enumerate(zip(pts.items(), POINT_COLORS)):
+                row, col = pixel_to_cell(py, px, image_hw, hw)
+                grid = relation_grid(S, i, row, col, hw)
+                overlay(axes[i, 1 + j], display[i], upsample(grid, image_hw), (py, px), marker_color=color,
+                        title=(f"{name}" if i == 0 else None))
+                axes[i, 1 + j].text(0.03, 0.02, f"{grid.max() * m:.3g}x", transform=axes[i, 1 + j].transAxes,
+                                    fontsize=6.5, color="white", va="bottom")
+            for j, c in enumerate(chans):
+                ch = to_numpy(cia_out[i, c]).astype(np.float32)
+                ch = np.maximum(ch, 0.0)
+                heat = upsample(ch, image_hw)
+                overlay(axes[i, 1 + len(FIG8_POINTS) + j], display[i], heat, None, cmap=CHANNEL_CMAP, alpha=0.6,
+                        title=(f"CIA ch {c}" if i == 0 else f"ch {c}"))
+        src = "given points" if given_points else ("part masks" if rmasks is not None else "fixed relative heights")
+        paper_title(fig, "Fig. 8", f"receptive fields ({_key_title(key)}, {block}) of five points"
+                    + (f" and CIA channels most on the {part}" if chans else ""))
+        fig.text(0.5, 0.005, f"points from {src}; the number is each field's peak weight relative to uniform",
+                 ha="center", va="bottom", fontsize=7, color="#595959")
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.035, top=1 - 0.55 / fig.get_figheight(), wspace=0.05, hspace=0.18)
+    if return_info:
+        return fig, {"points": points, "channels": chans, "channel_scores": scores}
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# ranked retrieval
+# --------------------------------------------------------------------------------------------
+def _pid_cam(item) -> Tuple[int, int]:
+    if isinstance(item, (tuple, list)) and len(item) >= 3:
+        return int(item[1]), int(item[2])
+    return int(getattr(item, "pid")), int(getattr(item, "camid"))
+
+
+def receptive_field_overlay(model, point: Tuple[float, float] = (0.3, 0.5), block: str = "stage3", key: str = "S",
+                            size: Tuple[int, int] = (256, 128), transform=None) -> Callable:
+    """An ``overlay`` for :func:`retrieval_grid`: each image's receptive field at the relative point
+    ``(y_rel, x_rel)``; called with a list of images, returns ``[(heat, (y, x)), ...]``."""
+
+    def fn(images):
+        x, display = prepare(images, size, transform)
+        maps, shapes = record(model, x, keys=[key])
+        hw = shapes[block]
+        out = []
+        for i, d in enumerate(display):
+            h, w = d.shape[:2]
+            yx = (point[0] * h, point[1] * w)
+            row, col = pixel_to_cell(yx[0], yx[1], (h, w), hw)
+            out.append((upsample(relation_grid(maps[block][key], i, row, col, hw), (h, w)), yx))
+        return out
+
+    fn.description = f"receptive field ({key}, {block}) of the point at {point[0]:.0%} height, {point[1]:.0%} width"
+    return fn
+
+
+def ranked(distmat, q: int, query_items, gallery_items, topk: int = 10, exclude_junk: bool = True) -> List[int]:
+    """Gallery indices of query ``q`` by increasing distance, without the Market-1501 junk (same
+    identity seen by the same camera, and pid -1) when ``exclude_junk``."""
+    d = to_numpy(distmat)[q]
+    qpid, qcam = _pid_cam(query_items[q])
+    order = np.argsort(d, kind="stable")
+    out = []
+    for g in order:
+        gpid, gcam = _pid_cam(gallery_items[g])
+        if exclude_junk and ((gpid == qpid and gcam == qcam) or gpid == -1):
+            continue
+        out.append(int(g))
+        if len(out) == topk:
+            break
+    return out
+
+
+def _border(ax, color: str, width: float = 3.5) -> None:
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_edgecolor(color)
+        spine.set_linewidth(width)
+
+
+def retrieval_grid(
+    distmat,
+    query_items: Sequence,
+    gallery_items: Sequence,
+    q_indices: Sequence[int],
+    topk: int = 10,
+    overlay: Optional[Callable] = None,
+    size: Tuple[int, int] = (256, 128),
+    exclude_junk: bool = True,
+    panel_width: float = 0.85,
+):
+    """Ranked retrieval: each query, then its top-k gallery images with green (same identity) or
+    red (different identity) borders, the distance under each.
+
+    ``distmat`` is ``[n_query, n_gallery]``; items are ``(path_or_image, pid, camid)``.
+    ``overlay``: e.g. ``receptive_field_overlay(model, point=(0.3, 0.5))``, draws every image's
+    receptive field for that (relative) point on top.
+    """
+    overlay_fn = overlay
+    q_indices = list(q_indices)
+    nrows, ncols = len(q_indices), topk + 1
+    aspect = size[0] / size[1]
+    fig = new_figure(figsize=(panel_width * ncols + 0.3, (panel_width * aspect + 0.35) * nrows + 0.8))
+    from PIL import Image
+
+    def show(ax, item, heat_pt):
+        img = np.asarray(load_image(item).resize((size[1], size[0]), Image.BILINEAR))
+        heat, pt = (None, None) if heat_pt is None else heat_pt
+        draw_overlay(ax, img, heat, pt, alpha=0.5)
+
+    with viz_style():
+        axes = fig.subplots(nrows, ncols, squeeze=False)
+        for r, q in enumerate(q_indices):
+            gal = ranked(distmat, q, query_items, gallery_items, topk, exclude_junk)
+            qpid, qcam = _pid_cam(query_items[q])
+            items = [query_items[q]] + [gallery_items[g] for g in gal]
+            heats = overlay_fn(items) if overlay_fn is not None else [None] * len(items)
+            show(axes[r, 0], items[0], heats[0])
+            _border(axes[r, 0], "#595959", 2.0)
+            axes[r, 0].set_title(f"query\npid {qpid} cam {qcam}", fontsize=7)
+            d = to_numpy(distmat)[q]
+            for j in range(topk):
+                ax = axes[r, j + 1]
+                if j >= len(gal):
+                    ax.set_axis_off()
+                    continue
+                g = gal[j]
+                gpid, gcam = _pid_cam(gallery_items[g])
+                show(ax, items[j + 1], heats[j + 1])
+                same = gpid == qpid
+                _border(ax, MATCH if same else MISMATCH)
+                ax.set_title(f"#{j + 1}  {d[g]:.3f}", fontsize=7, color=MATCH if same else MISMATCH)
+        note = f"\noverlay: {overlay_fn.description}" if getattr(overlay_fn, "description", None) else ""
+        fig.suptitle(f"Ranked retrieval: query and top-{topk} gallery\n(green = same identity, red = different){note}",
+                     fontsize=8.5)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (0.75 if note else 0.6) / fig.get_figheight(),
+                            wspace=0.12, hspace=0.35)
+    return fig

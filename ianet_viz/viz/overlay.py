@@ -1,0 +1,209 @@
+"""Relation-map rows as heat maps over the pedestrian: the receptive field of one query point.
+
+Conventions (shared by the viewer, the figures and the tests):
+
+* A relation map ``S`` is ``[B, M, M]`` (or ``[M, M]`` for ``S_L``) with ``M = H * W`` and
+  position index ``m = row * W + col``; row ``i`` is the distribution over the positions ``j``
+  that query position ``i`` gathers from (eq. 6: ``E_S = F S^T``).
+* Points on the image are ``(y, x)`` in pixels of the displayed image (the model input, e.g.
+  256 x 128), continuous coordinates: pixel ``p`` covers ``[p, p + 1)``. Integer pixel indices
+  therefore map to the cell that contains the pixel.
+* Pixel -> cell: ``row = floor(y * H / img_h)``, ``col = floor(x * W / img_w)``, clipped to the map.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .style import CMAP, MARKER, MARKER_EDGE, clean_axis
+
+ArrayLike = Union[np.ndarray, "torch.Tensor"]  # noqa: F821
+
+_INTERP = {"nearest": 0, "bilinear": 1, "bicubic": 2}
+
+
+def to_numpy(x) -> np.ndarray:
+    """A torch tensor (any device, any float dtype) or array-like -> float32/uint8 numpy array."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+        if x.dtype.is_floating_point:
+            x = x.float()
+        x = x.numpy()
+    return np.asarray(x)
+
+
+def pixel_to_cell(y: float, x: float, image_hw: Sequence[int], hw: Sequence[int]) -> Tuple[int, int]:
+    """Pixel ``(y, x)`` of an ``image_hw`` image -> cell ``(row, col)`` of an ``hw`` feature map."""
+    img_h, img_w = image_hw
+    h, w = hw
+    row = int(math.floor(float(y) * h / img_h))
+    col = int(math.floor(float(x) * w / img_w))
+    return min(max(row, 0), h - 1), min(max(col, 0), w - 1)
+
+
+def cell_center(row: int, col: int, hw: Sequence[int], image_hw: Sequence[int]) -> Tuple[float, float]:
+    """Centre ``(y, x)`` in image pixels of cell ``(row, col)`` (inverse of :func:`pixel_to_cell`)."""
+    h, w = hw
+    img_h, img_w = image_hw
+    return (row + 0.5) * img_h / h, (col + 0.5) * img_w / w
+
+
+def cell_index(row: int, col: int, hw: Sequence[int]) -> int:
+    """Flat position index ``m = row * W + col``."""
+    return int(row) * int(hw[1]) + int(col)
+
+
+def upsample(grid: np.ndarray, image_hw: Sequence[int], interpolation: str = "bicubic") -> np.ndarray:
+    """Smoothly upsample an ``[H, W]`` map to ``image_hw`` (half-pixel centres, as the network's strides).
+
+    Bicubic can overshoot below zero next to sharp peaks; relation weights are non-negative, so
+    the result is clipped at 0.
+    """
+    if interpolation not in _INTERP:
+        raise ValueError(f"interpolation must be one of {', '.join(_INTERP)}; got {interpolation!r}")
+    import cv2
+
+    grid = np.ascontiguousarray(grid, dtype=np.float32)
+    img_h, img_w = int(image_hw[0]), int(image_hw[1])
+    flag = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC)[_INTERP[interpolation]]
+    out = cv2.resize(grid, (img_w, img_h), interpolation=flag)
+    return np.maximum(out, 0.0, out=out) if interpolation == "bicubic" else out
+
+
+def relation_grid(S: ArrayLike, index: int, row: int, col: int, hw: Sequence[int]) -> np.ndarray:
+    """Row ``(row, col)`` of relation map ``S`` for batch item ``index``, reshaped to ``[H, W]``.
+
+    ``S`` may be ``[B, M, M]`` or ``[M, M]`` (then ``index`` is ignored, as for ``S_L``).
+    """
+    h, w = int(hw[0]), int(hw[1])
+    m = cell_index(row, col, hw)
+    if S.ndim == 3:
+        r = S[index, m]
+    elif S.ndim == 2:
+        r = S[m]
+    else:
+        raise ValueError(f"S must be [B, M, M] or [M, M], got shape {tuple(S.shape)}")
+    r = to_numpy(r).astype(np.float32, copy=False)
+    if r.shape[-1] != h * w:
+        raise ValueError(f"S has M = {r.shape[-1]} positions but hw = {tuple(hw)} gives {h * w}")
+    return r.reshape(h, w)
+
+
+def relation_row(
+    S: ArrayLike,
+    index: int,
+    hw: Sequence[int],
+    point_yx_pixels: Sequence[float],
+    image_hw: Sequence[int],
+    interpolation: str = "bicubic",
+) -> np.ndarray:
+    """The receptive field of one image point: ``[img_h, img_w]`` float32 heat map.
+
+    ``index`` is the batch item, ``point_yx_pixels`` the query point ``(y, x)`` in pixels of the
+    displayed ``image_hw`` image; it is mapped to its cell (:func:`pixel_to_cell`), that cell's row of
+    ``S`` is reshaped to ``hw`` and upsampled smoothly to the image (:func:`upsample`).
+    """
+    row, col = pixel_to_cell(point_yx_pixels[0], point_yx_pixels[1], image_hw, hw)
+    return upsample(relation_grid(S, index, row, col, hw), image_hw, interpolation)
+
+
+def display_image(image) -> np.ndarray:
+    """Anything image-like -> ``[H, W, 3]`` array for imshow (uint8 kept, floats clipped to [0, 1]).
+
+    Accepts a PIL image, a ``[H, W, 3]``/``[H, W]`` array, or a ``[3, H, W]`` tensor (a
+    normalised tensor is min-max rescaled for display).
+    """
+    if hasattr(image, "convert") and hasattr(image, "size"):  # PIL
+        return np.asarray(image.convert("RGB"))
+    arr = to_numpy(image)
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = np.transpose(arr, (1, 2, 0))
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    if arr.dtype == np.uint8:
+        return arr
+    arr = arr.astype(np.float32)
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo < 0.0 or hi > 1.0 + 1e-6:
+        arr = (arr - lo) / max(hi - lo, 1e-12)
+    return np.clip(arr, 0.0, 1.0)
+
+
+def overlay(
+    ax,
+    image,
+    heat: Optional[np.ndarray] = None,
+    point: Optional[Sequence[float]] = None,
+    *,
+    cmap: str = CMAP,
+    alpha: float = 0.6,
+    vmax: Optional[float] = None,
+    colorbar: bool = False,
+    title: Optional[str] = None,
+    marker_color: Optional[str] = None,
+) -> Dict[str, object]:
+    """Draw ``image`` with ``heat`` on top and the query ``point`` ``(y, x)`` marked.
+
+    Returns the artists ``{"image", "heat", "point", "point_edge", "colorbar"}`` so that callers
+    (the viewer) can update them with ``set_data`` instead of re-plotting. The image is drawn with
+    ``extent=(0, img_w, img_h, 0)``: axis data coordinates are the continuous pixel coordinates of
+    :func:`pixel_to_cell`. The heat colour scale runs from 0 to the map's maximum (``vmax``).
+    """
+    img = display_image(image)
+    img_h, img_w = img.shape[:2]
+    extent = (0, img_w, img_h, 0)
+    artists: Dict[str, object] = {}
+    artists["image"] = ax.imshow(img, extent=extent, interpolation="bilinear")
+    if heat is not None:
+        heat = np.asarray(heat, dtype=np.float32)
+        top = float(heat.max()) if vmax is None else float(vmax)
+        artists["heat"] = ax.imshow(
+            heat, extent=extent, cmap=cmap, alpha=alpha, vmin=0.0, vmax=top if top > 0 else 1.0,
+            interpolation="bilinear",
+        )
+        if colorbar:
+            cb = ax.figure.colorbar(artists["heat"], ax=ax, fraction=0.08, pad=0.03)
+            cb.set_label("relation weight", fontsize=8)
+            cb.ax.tick_params(labelsize=7)
+            artists["colorbar"] = cb
+    if point is not None:
+        y, x = point
+        edge = dict(MARKER_EDGE)
+        ring = dict(MARKER)
+        if marker_color is not None:
+            ring["markeredgecolor"] = marker_color
+        (artists["point_edge"],) = ax.plot([x], [y], linestyle="none", **edge)
+        (artists["point"],) = ax.plot([x], [y], linestyle="none", **ring)
+    ax.set_xlim(0, img_w)
+    ax.set_ylim(img_h, 0)
+    clean_axis(ax)
+    if title:
+        ax.set_title(title)
+    return artists
+
+
+def move_point(artists: Dict[str, object], y: float, x: float) -> None:
+    """Move the query marker drawn by :func:`overlay`."""
+    for key in ("point", "point_edge"):
+        if key in artists:
+            artists[key].set_data([x], [y])
+
+
+def update_heat(artists: Dict[str, object], heat: np.ndarray, vmax: Optional[float] = None) -> None:
+    """Replace the heat map drawn by :func:`overlay` (``set_data`` + colour limits, no re-plot)."""
+    im = artists["heat"]
+    im.set_data(heat)
+    top = float(np.max(heat)) if vmax is None else float(vmax)
+    im.set_clim(0.0, top if top > 0 else 1.0)
+
+
+def entropy_ratio(row: np.ndarray) -> float:
+    """Normalised entropy of one relation row (1 = uniform, 0 = one-hot): how spread a field is."""
+    p = np.asarray(row, dtype=np.float64).ravel()
+    p = p / max(p.sum(), 1e-300)
+    nz = p[p > 0]
+    return float(-(nz * np.log(nz)).sum() / math.log(p.size)) if p.size > 1 else 0.0

@@ -1,0 +1,116 @@
+"""One look for every figure of the toolkit: colours, fonts, titles that cite the paper.
+
+Theme choice (dark and light JupyterLab). Figures get an explicit, opaque, light face colour
+(``FACE``) and dark-grey text instead of a transparent background. A transparent figure would put
+black axis labels on JupyterLab's dark background (unreadable), and the dark end of the perceptual
+colour maps (magma's near-black = "no relation weight") would melt into it. An opaque light card
+reads the same in both themes, in exported PNGs and in the ipympl canvas (which paints the figure
+face colour itself).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+
+#: Perceptual, colour-blind safe sequential map for relation weights (dark = little weight).
+CMAP = "magma"
+#: Diverging/other maps used for channel activations (CIA output channels).
+CHANNEL_CMAP = "viridis"
+#: Opaque light figure face (see module docstring).
+FACE = "#fbfbfa"
+TEXT = "#262626"
+#: Border colours for ranked retrieval: same identity / different identity (Okabe-Ito palette,
+#: distinguishable with the common colour-vision deficiencies).
+MATCH = "#009E73"
+MISMATCH = "#D55E00"
+#: Colours for the five Fig. 8 query points (head, torso, belt/bag, legs, shoes): Okabe-Ito.
+POINT_COLORS = ("#56B4E9", "#E69F00", "#F0E442", "#009E73", "#CC79A7")
+#: Marker drawn on the query point: a white ring with a dark edge shows on any heat colour.
+MARKER = dict(marker="o", markersize=7, markerfacecolor="none", markeredgecolor="white", markeredgewidth=1.8)
+MARKER_EDGE = dict(marker="o", markersize=9, markerfacecolor="none", markeredgecolor="black", markeredgewidth=1.0)
+
+PAPER = "Hou et al. 2019"
+
+RC = {
+    "figure.facecolor": FACE,
+    "axes.facecolor": FACE,
+    "savefig.facecolor": FACE,
+    "savefig.transparent": False,
+    "text.color": TEXT,
+    "axes.labelcolor": TEXT,
+    "axes.edgecolor": "#8c8c8c",
+    "axes.titlecolor": TEXT,
+    "xtick.color": TEXT,
+    "ytick.color": TEXT,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "figure.titlesize": 11,
+    "figure.titleweight": "bold",
+    "image.cmap": CMAP,
+    "image.interpolation": "bilinear",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "font.family": "sans-serif",
+}
+
+
+def _seaborn_rc() -> dict:
+    try:
+        import seaborn as sns
+    except ImportError:  # seaborn is a dependency, but the toolkit must not break without it
+        return {}
+    rc = dict(sns.axes_style("ticks"))
+    rc.update(sns.plotting_context("notebook", font_scale=0.8))
+    return rc
+
+
+def style_rc() -> dict:
+    """The rcParams of :func:`viz_style` (seaborn "ticks" + "notebook" context + ours)."""
+    rc = _seaborn_rc()
+    rc.update(RC)
+    return rc
+
+
+@contextlib.contextmanager
+def viz_style() -> Iterator[None]:
+    """``with viz_style(): ...`` builds figures in the toolkit's style, leaving global rcParams alone."""
+    with mpl.rc_context(style_rc()):
+        yield
+
+
+def paper_title(fig_or_ax, figure: str, text: str, **kwargs):
+    """Title citing the paper, e.g. ``paper_title(fig, "Fig. 8", "receptive fields")`` ->
+    "Fig. 8 (Hou et al. 2019): receptive fields". Works on a Figure (suptitle) or an Axes."""
+    label = f"{figure} ({PAPER}): {text}" if figure else text
+    if hasattr(fig_or_ax, "suptitle"):
+        return fig_or_ax.suptitle(label, **kwargs)
+    return fig_or_ax.set_title(label, **kwargs)
+
+
+def new_figure(*args, pyplot: bool = True, **kwargs):
+    """A figure in the toolkit style. ``pyplot=False`` builds a bare ``Figure`` with an Agg canvas
+    (no global pyplot state: nothing is auto-displayed, nothing to close)."""
+    with viz_style():
+        if pyplot:
+            return plt.figure(*args, **kwargs)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(*args, **kwargs)
+        FigureCanvasAgg(fig)
+        return fig
+
+
+def clean_axis(ax) -> None:
+    """Image axes: no ticks, no spines."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)

@@ -1,0 +1,486 @@
+"""ReceptiveFieldViewer: click a point on a pedestrian, see where SIA gathers features from.
+
+``ReceptiveFieldViewer(model, images).show()`` returns an ipywidgets layout:
+
+* an image picker, a block selector (the model's SIA blocks: stage2, stage3, ...) and a view
+  selector: all maps, Fig. 4's single- vs multi-context maps (S_A_1, S_A_2, S_A_3 | S_A), or
+  appearance / location / semantic (S_A | S_L | S);
+* the pedestrian (an ipympl canvas under ``%matplotlib widget``: click it) and one panel per map,
+  the selected point's row of that map as a heat map over the image;
+* row / column sliders (they work everywhere, also in a static render without ipympl) and a label
+  with the selected cell.
+
+Both the click and the sliders call :meth:`ReceptiveFieldViewer.select`. The first time an image
+is shown the model runs once under :class:`~ianet_viz.recorder.RelationRecorder` and the maps of
+every block are cached (per image and block); after that a selection only slices a cached row,
+upsamples it and updates the artists with ``set_data`` (no re-plotting).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from .inputs import SIA_KEYS, item_label, prepare, record, sia_blocks
+from .overlay import cell_center, move_point, overlay, pixel_to_cell, relation_grid, update_heat, upsample
+from .style import CMAP, PAPER, new_figure, viz_style
+
+PANELS = SIA_KEYS  # ("S_A_1", "S_A_2", "S_A_3", "S_A", "S_L", "S")
+PANEL_TITLES = {
+    "S_A_1": "$S^A_1$  (K=1)",
+    "S_A_2": "$S^A_2$  (K=2)",
+    "S_A_3": "$S^A_3$  (K=3)",
+    "S_A": "$S^A$  multi-context",
+    "S_L": "$S^L$  location",
+    "S": "$S$  semantic",
+}
+#: view name -> (button label, panels shown)
+VIEWS = {
+    "all": ("all maps", PANELS),
+    "fig4": ("Fig. 4: single vs multi-context", ("S_A_1", "S_A_2", "S_A_3", "S_A")),
+    "als": ("appearance | location | semantic", ("S_A", "S_L", "S")),
+}
+#: short button labels for the view selector
+VIEW_BUTTONS = {"all": "all maps", "fig4": "Fig. 4: single vs multi-context", "als": "S^A | S^L | S"}
+
+
+def widget_backend_active() -> bool:
+    """True when ``%matplotlib widget`` (ipympl) is the active matplotlib backend."""
+    import matplotlib
+
+    backend = str(matplotlib.get_backend()).lower()
+    return "ipympl" in backend or backend in ("widget", "module://ipympl.backend_nbagg")
+
+
+class ReceptiveFieldViewer:
+    """Interactive receptive fields of SIA (Hou et al. 2019, Fig. 4 and Fig. 8).
+
+    Parameters
+    ----------
+    model: an IANet (``ianet_viz.build_ianet``) with at least one SIA block.
+    images: PIL images, ``[H, W, 3]`` arrays, paths or dataset items ``(path, pid, camid)``.
+    block: the block shown first ("stage3" in the paper's figures).
+    transform: PIL -> normalised tensor; default resize to ``size`` + ImageNet normalisation.
+    size: model input ``(H, W)``; the displayed image is the model input, so ``select``'s pixels
+        are model-input pixels.
+    device: where the model runs ("cpu" or "cuda"); the maps are cached on the CPU.
+    interactive: ``None`` = ipympl canvases when ``%matplotlib widget`` is active, else static
+        PNG images (sliders only); ``False`` forces static.
+    cache_size: how many (image, block) map sets to keep (least recently used are dropped).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        images: Sequence,
+        block: str = "stage3",
+        transform=None,
+        size: Tuple[int, int] = (256, 128),
+        device="cpu",
+        interactive: Optional[bool] = None,
+        cache_size: int = 24,
+        interpolation: str = "bicubic",
+        alpha: float = 0.55,
+        view: str = "all",
+        panel_width: float = 1.25,
+    ):
+        self.items = list(images)
+        if not self.items:
+            raise ValueError("ReceptiveFieldViewer needs at least one image")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.blocks: List[str] = sia_blocks(model)
+        if block not in self.blocks:
+            raise ValueError(f"block {block!r} has no SIA in this model; choose one of {self.blocks}")
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {list(VIEWS)}; got {view!r}")
+        self.block = block
+        self.view = view
+        self.x, self.display = prepare(self.items, size, transform)
+        self.image_hw: Tuple[int, int] = tuple(self.display[0].shape[:2])
+        self.interpolation = interpolation
+        self.alpha = alpha
+        self.cache_size = int(cache_size)
+        self._cache: "OrderedDict[Tuple[int, str], Tuple[Dict[str, np.ndarray], Tuple[int, int]]]" = OrderedDict()
+        self.forward_count = 0
+        self._hits = 0
+        self._misses = 0
+        self.image_index = 0
+        self.selected: Optional[Tuple[int, int]] = None
+        self.selected_yx: Tuple[float, float] = (self.image_hw[0] * 0.3, self.image_hw[1] * 0.5)
+        self.last_latency_s: Optional[float] = None
+        self.last_error: Optional[str] = None
+        self._syncing = False
+        self._widget = None
+        self.interactive = widget_backend_active() if interactive is None else bool(interactive)
+        self._build_figures(panel_width)
+        if self.interactive and not self._canvas_is_widget():
+            self.interactive = False
+        self._cid = self.image_fig.canvas.mpl_connect("button_press_event", self._on_click)
+
+    # ------------------------------------------------------------------ maps and cache
+    def _keys_for(self, block: str) -> List[str]:
+        taps = getattr(self.model.ia_blocks[block].sia, "taps", None)
+        if taps is None:
+            return list(PANELS)
+        have = {getattr(t, "key", name) for name, t in taps.items()}
+        return [k for k in PANELS if k in have]
+
+    def maps(self, image_index: int, block: Optional[str] = None) -> Tuple[Dict[str, np.ndarray], Tuple[int, int]]:
+        """``({key: [M, M] float32}, (H, W))`` for one image and block, from the cache or one forward.
+
+        One forward pass records every block, so all blocks of that image are cached together.
+        """
+        block = self.block if block is None else block
+        key = (int(image_index), block)
+        if key in self._cache:
+            self._hits += 1
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        self._misses += 1
+        keys = sorted({k for b in self.blocks for k in self._keys_for(b)})
+        maps, shapes = record(self.model, self.x[key[0]:key[0] + 1], keys=keys, device=self.device)
+        self.forward_count += 1
+        for b in self.blocks:
+            entry = {}
+            for k, v in maps.get(b, {}).items():
+                arr = v[0] if v.dim() == 3 else v  # S_L is [M, M]
+                entry[k] = arr.float().numpy()
+            self._cache[(key[0], b)] = (entry, tuple(int(s) for s in shapes[b]))
+            self._cache.move_to_end((key[0], b))
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return self._cache[key]
+
+    def cache_info(self) -> Dict[str, object]:
+        """Forward passes run, cache hits/misses and the cached (image, block) keys."""
+        return {
+            "forward_passes": self.forward_count,
+            "hits": self._hits,
+            "misses": self._misses,
+            "entries": len(self._cache),
+            "keys": list(self._cache),
+        }
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    # ------------------------------------------------------------------ figures
+    def _make_figure(self, figsize):
+        if self.interactive:
+            import matplotlib.pyplot as plt
+
+            with plt.ioff(), viz_style():
+                return plt.figure(figsize=figsize, dpi=80)
+        return new_figure(figsize=figsize, dpi=80, pyplot=False)
+
+    def _canvas_is_widget(self) -> bool:
+        try:
+            import ipywidgets as widgets
+        except ImportError:
+            return False
+        return isinstance(self.image_fig.canvas, widgets.DOMWidget)
+
+    def _build_figures(self, panel_width: float) -> None:
+        img_h, img_w = self.image_hw
+        aspect = img_h / img_w
+        fig_h = panel_width * aspect + 0.75
+        image = self.display[self.image_index]
+        y, x = self.selected_yx
+        zero = np.zeros(self.image_hw, dtype=np.float32)
+        with viz_style():
+            # the pedestrian: the axes fill the whole figure, so canvas pixels map linearly to image pixels
+            self.image_fig = self._make_figure((fig_h / aspect, fig_h))
+            self.image_ax = self.image_fig.add_axes((0.0, 0.0, 1.0, 1.0))
+            self.image_artists = overlay(self.image_ax, image, None, (y, x))
+            self.image_ax.set_axis_off()
+            self.image_ax.set_aspect("auto")  # the figure has the image's aspect: fill it exactly
+            # the panels
+            self.panel_fig = self._make_figure((panel_width * len(PANELS) + 0.9, fig_h))
+            self.panel_axes: Dict[str, object] = {}
+            self.panel_artists: Dict[str, Dict[str, object]] = {}
+            for key in PANELS:
+                ax = self.panel_fig.add_axes((0, 0, 0.1, 0.1))
+                self.panel_axes[key] = ax
+                self.panel_artists[key] = overlay(ax, image, zero, (y, x), alpha=self.alpha)
+                ax.set_title(PANEL_TITLES[key], fontsize=8)
+            # one colour bar for all panels: each panel's scale runs from 0 to its own maximum
+            import matplotlib as mpl
+
+            self.cbar_ax = self.panel_fig.add_axes((0.95, 0.12, 0.012, 0.62))
+            sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CMAP)
+            cb = self.panel_fig.colorbar(sm, cax=self.cbar_ax, ticks=[0, 1])
+            cb.ax.set_yticklabels(["0", "max"])
+            cb.ax.tick_params(labelsize=7, length=2)
+            cb.set_label("weight / panel max", fontsize=7)
+            self.suptitle = self.panel_fig.suptitle("", fontsize=9, y=0.985)
+        self._layout_panels()
+        self._set_suptitle()
+
+    def _layout_panels(self) -> None:
+        shown = VIEWS[self.view][1]
+        n = len(PANELS)
+        left, right, bottom, top = 0.01, 0.93, 0.02, 0.78
+        slot = (right - left) / n
+        for key, ax in self.panel_axes.items():
+            if key in shown:
+                i = shown.index(key)
+                ax.set_position((left + i * slot + 0.004, bottom, slot - 0.008, top - bottom))
+                ax.set_visible(True)
+            else:
+                ax.set_visible(False)
+
+    def _set_suptitle(self) -> None:
+        label = VIEWS[self.view][0]
+        fig = "Fig. 4" if self.view == "fig4" else "Fig. 4/8"
+        self.suptitle.set_text(f"{fig} ({PAPER}): receptive field of the selected point, {self.block} ({label})")
+
+    # ------------------------------------------------------------------ selection
+    def heat(self, key: str) -> np.ndarray:
+        """The heat map panel ``key`` currently shows, ``[img_h, img_w]``."""
+        return np.asarray(self.panel_artists[key]["heat"].get_array())
+
+    def select(self, image_index: int, y: float, x: float) -> Tuple[int, int]:
+        """Select pixel ``(y, x)`` of image ``image_index`` (pixels of the displayed, model-input
+        image). Updates the panels and widgets and returns the selected cell ``(row, col)``."""
+        t0 = time.perf_counter()
+        i = int(image_index)
+        if not 0 <= i < len(self.items):
+            raise IndexError(f"image_index {i} out of range: the viewer has {len(self.items)} images")
+        img_h, img_w = self.image_hw
+        y = float(min(max(y, 0.0), img_h - 1e-6))
+        x = float(min(max(x, 0.0), img_w - 1e-6))
+        maps, hw = self.maps(i, self.block)
+        if i != self.image_index:
+            self.image_index = i
+            self.image_artists["image"].set_data(self.display[i])
+            for arts in self.panel_artists.values():
+                arts["image"].set_data(self.display[i])
+        row, col = pixel_to_cell(y, x, self.image_hw, hw)
+        m = hw[0] * hw[1]
+        for key, arts in self.panel_artists.items():
+            title = self.panel_axes[key].title
+            if key in maps:
+                grid = relation_grid(maps[key], 0, row, col, hw)
+                update_heat(arts, upsample(grid, self.image_hw, self.interpolation))
+                title.set_text(f"{PANEL_TITLES[key]}\npeak {grid.max() * m:.3g}x uniform")
+            else:
+                update_heat(arts, np.zeros(self.image_hw, dtype=np.float32))
+                title.set_text(f"{PANEL_TITLES[key]}\n(not in this model)")
+            move_point(arts, y, x)
+        move_point(self.image_artists, y, x)
+        self.selected = (row, col)
+        self.selected_yx = (y, x)
+        self.selected_hw = hw
+        self._sync_widgets()
+        self._draw()
+        self.last_latency_s = time.perf_counter() - t0
+        return row, col
+
+    def select_cell(self, image_index: int, row: int, col: int) -> Tuple[int, int]:
+        """Select feature-map cell ``(row, col)`` of the current block (what the sliders call)."""
+        _, hw = self.maps(image_index, self.block)
+        y, x = cell_center(row, col, hw, self.image_hw)
+        return self.select(image_index, y, x)
+
+    def set_block(self, block: str) -> None:
+        """Show another block; the selected pixel stays, its cell is recomputed on the new grid."""
+        if block not in self.blocks:
+            raise ValueError(f"block {block!r} has no SIA in this model; choose one of {self.blocks}")
+        self.block = block
+        self._set_suptitle()
+        self.select(self.image_index, *self.selected_yx)
+
+    def set_view(self, view: str) -> None:
+        """"all", "fig4" (S_A_1, S_A_2, S_A_3 | S_A) or "als" (S_A | S_L | S)."""
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {list(VIEWS)}; got {view!r}")
+        self.view = view
+        self._layout_panels()
+        self._set_suptitle()
+        self._draw()
+
+    def _on_click(self, event) -> None:
+        """``button_press_event`` on the image canvas: select the clicked pixel; ignore the rest."""
+        if event.inaxes is not self.image_ax or event.xdata is None or event.ydata is None:
+            return
+        if getattr(event, "button", 1) not in (1, None):
+            return
+        toolbar = getattr(self.image_fig.canvas, "toolbar", None)
+        if toolbar is not None and str(getattr(toolbar, "mode", "")):  # pan/zoom active
+            return
+        try:
+            self.select(self.image_index, event.ydata, event.xdata)
+        except Exception as err:  # a callback must not kill the event loop; say what happened
+            self.last_error = f"{type(err).__name__}: {err}"
+            if self._widget is not None:
+                self._label.value = f"error: {self.last_error}"
+            warnings.warn(f"ReceptiveFieldViewer: selection failed: {self.last_error}")
+
+    # ------------------------------------------------------------------ drawing and widgets
+    @staticmethod
+    def _png(fig) -> bytes:
+        """Render ``fig`` (Agg) and encode it as a fast, lightly compressed PNG."""
+        import cv2
+
+        fig.canvas.draw()
+        rgba = np.asarray(fig.canvas.buffer_rgba())
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not ok:  # pragma: no cover - cv2 always encodes an 8-bit image
+            raise RuntimeError("PNG encoding failed")
+        return buf.tobytes()
+
+    def _draw(self) -> None:
+        if self.interactive or self._widget is None:
+            self.image_fig.canvas.draw_idle()
+            self.panel_fig.canvas.draw_idle()
+        else:  # static render: PNGs into Image widgets
+            self._image_view.value = self._png(self.image_fig)
+            self._panel_view.value = self._png(self.panel_fig)
+
+    def label_text(self) -> str:
+        """The selection as the widget shows it (the browser test parses this)."""
+        if self.selected is None:
+            return "click the pedestrian (or use the sliders) to select a point"
+        (row, col), (h, w) = self.selected, self.selected_hw
+        y, x = self.selected_yx
+        img_h, img_w = self.image_hw
+        return (f"{self.block}: cell (row, col) = ({row}, {col}) of {h}x{w} | "
+                f"pixel (y, x) = ({y:.0f}, {x:.0f}) of {img_h}x{img_w}")
+
+    def _sync_widgets(self) -> None:
+        if self._widget is None:
+            return
+        self._syncing = True
+        try:
+            h, w = self.selected_hw
+            self._picker.value = self.image_index
+            self._block_sel.value = self.block
+            self._row.max, self._col.max = h - 1, w - 1
+            self._row.value, self._col.value = self.selected
+            self._label.value = self.label_text()
+        finally:
+            self._syncing = False
+
+    def show(self):
+        """The widget layout (built once). Displays nothing itself: return it from a cell."""
+        if self._widget is not None:
+            return self._widget
+        import ipywidgets as widgets
+
+        self._picker = widgets.Dropdown(
+            options=[(item_label(it, i), i) for i, it in enumerate(self.items)], value=self.image_index,
+            description="image", layout=widgets.Layout(width="240px"), style={"description_width": "48px"})
+        self._block_sel = widgets.ToggleButtons(options=self.blocks, value=self.block,
+                                                tooltips=[f"relation maps of the IA block after {b}" for b in self.blocks])
+        self._block_sel.style.button_width = "80px"
+        self._view_sel = widgets.ToggleButtons(
+            options=[(VIEW_BUTTONS[name], name) for name in VIEWS], value=self.view,
+            tooltips=[label for label, _ in VIEWS.values()])
+        self._view_sel.style.button_width = "240px"
+        _, hw = self.maps(self.image_index, self.block)
+        self._row = widgets.IntSlider(min=0, max=hw[0] - 1, value=0, description="row", continuous_update=False)
+        self._col = widgets.IntSlider(min=0, max=hw[1] - 1, value=0, description="col", continuous_update=False)
+        self._label = widgets.Label(value=self.label_text())
+        self._label.add_class("ianet-selected")
+        if self.interactive:
+            for fig in (self.image_fig, self.panel_fig):
+                c = fig.canvas
+                c.header_visible = False
+                c.footer_visible = False
+                c.toolbar_visible = False
+                c.resizable = False
+                c.capture_scroll = False
+            self._image_view = widgets.Box([self.image_fig.canvas])
+            self._panel_view = widgets.Box([self.panel_fig.canvas])
+        else:
+            self._image_view = widgets.Image(format="png")
+            self._panel_view = widgets.Image(format="png")
+        self._image_view.add_class("ianet-image")
+        self._panel_view.add_class("ianet-panels")
+
+        def on_picker(change):
+            if not self._syncing:
+                self.select(change["new"], *self.selected_yx)
+
+        def on_block(change):
+            if not self._syncing:
+                self.set_block(change["new"])
+
+        def on_view(change):
+            self.set_view(change["new"])
+
+        def on_slider(change):
+            if not self._syncing:
+                self.select_cell(self.image_index, self._row.value, self._col.value)
+
+        self._picker.observe(on_picker, names="value")
+        self._block_sel.observe(on_block, names="value")
+        self._view_sel.observe(on_view, names="value")
+        self._row.observe(on_slider, names="value")
+        self._col.observe(on_slider, names="value")
+        hint = widgets.HTML(
+            "<small>Click the pedestrian (left) or move the sliders: each panel shows the selected point's "
+            "row of a relation map, i.e. where SIA gathers features from (bright = large weight).</small>")
+        self._widget = widgets.VBox([
+            widgets.HBox([self._picker, widgets.Label("block", layout=widgets.Layout(margin="0 6px 0 16px")),
+                          self._block_sel]),
+            widgets.HBox([widgets.Label("view", layout=widgets.Layout(width="48px", margin="0 4px 0 2px")),
+                          self._view_sel]),
+            widgets.HBox([self._image_view, self._panel_view]),
+            widgets.HBox([self._row, self._col]),
+            self._label,
+            hint,
+        ])
+        self._widget.add_class("ianet-viewer")
+        self.select(self.image_index, *self.selected_yx)
+        return self._widget
+
+    def close(self) -> None:
+        """Disconnect the click handler and close the figures and widgets."""
+        self.image_fig.canvas.mpl_disconnect(self._cid)
+        if self.interactive:
+            import matplotlib.pyplot as plt
+
+            plt.close(self.image_fig)
+            plt.close(self.panel_fig)
+        if self._widget is not None:
+            self._widget.close()
+
+
+def benchmark_select(viewer: ReceptiveFieldViewer, n: int = 30, seed: int = 0) -> Dict[str, float]:
+    """Latency of cached ``select`` calls (random points on the current image), in milliseconds.
+
+    The maps are cached first (one forward pass), so this times what a click costs afterwards:
+    slicing a row, upsampling, ``set_data`` and the full re-render of both figures. Under ipympl
+    ``select`` itself only schedules the render (``draw_idle``), so the render is forced here
+    with Agg to time what the kernel does before the browser gets the new picture; in a static
+    render ``select`` already includes the render and PNG encoding.
+    Returns ``median_ms``, ``p90_ms``, ``max_ms`` (select + render) and ``select_only_ms`` (median).
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rng = np.random.default_rng(seed)
+    img_h, img_w = viewer.image_hw
+    viewer.select(viewer.image_index, img_h / 2, img_w / 2)  # fills the cache
+    total, only = [], []
+    for _ in range(n):
+        y, x = rng.uniform(0, img_h), rng.uniform(0, img_w)
+        t0 = time.perf_counter()
+        viewer.select(viewer.image_index, y, x)
+        t1 = time.perf_counter()
+        if viewer.interactive:
+            FigureCanvasAgg.draw(viewer.image_fig.canvas)
+            FigureCanvasAgg.draw(viewer.panel_fig.canvas)
+        t2 = time.perf_counter()
+        only.append((t1 - t0) * 1e3)
+        total.append((t2 - t0) * 1e3)
+    t = np.asarray(total)
+    return {"median_ms": float(np.median(t)), "p90_ms": float(np.percentile(t, 90)), "max_ms": float(t.max()),
+            "select_only_ms": float(np.median(only)), "n": n}

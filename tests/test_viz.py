@@ -1,0 +1,379 @@
+"""Tests for ianet_viz.viz: overlays, the receptive-field viewer, part alignment, the figures.
+
+A tiny random-init ResNet-18 IANet at 128 x 64 (stage-3 map 8 x 4, stage-2 map 16 x 8), Agg backend.
+"""
+import csv
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.backend_bases import MouseEvent  # noqa: E402
+
+from ianet_viz import RelationRecorder, build_ianet  # noqa: E402
+from ianet_viz.functional import location_relation  # noqa: E402
+from ianet_viz.viz import (ReceptiveFieldViewer, alignment_table, benchmark_select, cell_center,  # noqa: E402
+                           cell_labels, part_alignment, pixel_to_cell, relation_row, upsample)
+from ianet_viz.viz import figures as F  # noqa: E402
+
+SIZE = (128, 64)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_ianet("resnet18", num_classes=4, pretrained=None, ia_stages=(2, 3)).eval()
+
+
+def _person(seed, h=150, w=70):
+    """A crude pedestrian-like picture: background noise, head, torso, legs in distinct colours."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(60, 120, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    cx = w // 2 + int(rng.integers(-5, 6))
+    for label, (y0, y1, half), color in (
+        (1, (0.05, 0.18, 0.10), (230, 190, 150)),
+        (2, (0.18, 0.50, 0.22), tuple(int(c) for c in rng.integers(0, 255, 3))),
+        (4, (0.50, 0.90, 0.16), tuple(int(c) for c in rng.integers(0, 255, 3))),
+        (5, (0.90, 0.98, 0.18), (20, 20, 20)),
+    ):
+        ys, ye = int(y0 * h), int(y1 * h)
+        xs, xe = cx - int(half * w), cx + int(half * w)
+        img[ys:ye, xs:xe] = color
+        mask[ys:ye, xs:xe] = label
+    return img, mask
+
+
+@pytest.fixture(scope="module")
+def people():
+    pairs = [_person(s) for s in range(3)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+@pytest.fixture
+def viewer(model, people):
+    v = ReceptiveFieldViewer(model, people[0], block="stage3", size=SIZE, interactive=False)
+    yield v
+    v.close()
+
+
+def _recorded(model, x, key="S"):
+    with torch.no_grad(), RelationRecorder(model) as rec:
+        model(x)
+    return rec
+
+
+# ------------------------------------------------------------------------------ overlay math
+def test_pixel_to_cell_and_back():
+    assert pixel_to_cell(0, 0, (256, 128), (16, 8)) == (0, 0)
+    assert pixel_to_cell(15.99, 15.99, (256, 128), (16, 8)) == (0, 0)
+    assert pixel_to_cell(16, 16, (256, 128), (16, 8)) == (1, 1)
+    assert pixel_to_cell(255, 127, (256, 128), (16, 8)) == (15, 7)
+    assert pixel_to_cell(1e6, -5, (256, 128), (16, 8)) == (15, 0)  # clipped
+    for r in range(16):
+        for c in range(8):
+            assert pixel_to_cell(*cell_center(r, c, (16, 8), (256, 128)), (256, 128), (16, 8)) == (r, c)
+
+
+def test_relation_row_is_the_reshaped_upsampled_row():
+    rng = np.random.default_rng(0)
+    S = rng.random((2, 32, 32)).astype(np.float32)
+    S /= S.sum(-1, keepdims=True)
+    heat = relation_row(torch.from_numpy(S), 1, (8, 4), (70.0, 20.0), (128, 64), interpolation="bilinear")
+    m = 4 * 4 + 1  # pixel (70, 20) -> cell (4, 1)
+    expected = upsample(S[1, m].reshape(8, 4), (128, 64), "bilinear")
+    np.testing.assert_allclose(heat, expected)
+    # a one-hot row peaks inside its own cell, also with the (clipped) bicubic default
+    onehot = np.zeros((32, 32), np.float32)
+    onehot[m, m] = 1
+    h = relation_row(onehot, 0, (8, 4), (70.0, 20.0), (128, 64))
+    y, x = np.unravel_index(h.argmax(), h.shape)
+    assert pixel_to_cell(y, x, (128, 64), (8, 4)) == (4, 1)
+    assert h.min() >= 0
+
+
+# ------------------------------------------------------------------------------ viewer
+def test_select_matches_recorder_by_hand(model, viewer):
+    y, x = 70.3, 20.7
+    viewer.select(0, 10, 10)
+    artists = {k: (a["heat"], a["image"], a["point"]) for k, a in viewer.panel_artists.items()}
+    n_images = {k: len(ax.images) for k, ax in viewer.panel_axes.items()}
+    row, col = viewer.select(1, y, x)
+    # updated in place (set_data), not re-plotted
+    assert all(artists[k] == (a["heat"], a["image"], a["point"]) for k, a in viewer.panel_artists.items())
+    assert {k: len(ax.images) for k, ax in viewer.panel_axes.items()} == n_images
+    np.testing.assert_allclose(viewer.panel_artists["S"]["point"].get_data(), ([x], [y]))
+    assert (row, col) == pixel_to_cell(y, x, SIZE, (8, 4)) == (4, 1)
+    assert viewer.selected == (4, 1) and viewer.image_index == 1
+    rec = _recorded(model, viewer.x[1:2])
+    for key in ("S_A_1", "S_A_2", "S_A_3", "S_A", "S_L", "S"):
+        expected = relation_row(rec.maps["stage3"][key], 0, rec.shapes["stage3"], (y, x), SIZE)
+        np.testing.assert_allclose(viewer.heat(key), expected, rtol=1e-4, atol=1e-6, err_msg=key)
+    np.testing.assert_array_equal(viewer.image_artists["image"].get_array(), viewer.display[1])
+
+
+def _press(fig, ax, y, x, button=1):
+    """A synthetic mouse press at data point (y, x) of ``ax``, processed by the canvas."""
+    px, py = ax.transData.transform((x, y))
+    event = MouseEvent("button_press_event", fig.canvas, px, py, button=button)
+    fig.canvas.callbacks.process("button_press_event", event)
+    return event
+
+
+def test_click_reaches_select_with_the_right_cell(viewer, monkeypatch):
+    calls = []
+    real = viewer.select
+
+    def spy(i, y, x):
+        calls.append((i, y, x))
+        return real(i, y, x)
+
+    monkeypatch.setattr(viewer, "select", spy)
+    event = _press(viewer.image_fig, viewer.image_ax, 70.3, 20.7)
+    assert event.inaxes is viewer.image_ax
+    assert len(calls) == 1
+    i, y, x = calls[0]
+    assert i == 0 and y == pytest.approx(70.3, abs=1e-6) and x == pytest.approx(20.7, abs=1e-6)
+    assert viewer.selected == (4, 1)
+    # and on the stage-2 grid (16 x 8) the same pixel is another cell
+    viewer.set_block("stage2")
+    _press(viewer.image_fig, viewer.image_ax, 70.3, 20.7)
+    assert viewer.selected == (8, 2)
+
+
+def test_clicks_outside_the_image_do_nothing(viewer):
+    viewer.select(0, 10, 10)
+    before = (viewer.selected, viewer.heat("S").copy(), viewer.cache_info()["forward_passes"])
+    canvas = viewer.image_fig.canvas
+    outside = [
+        MouseEvent("button_press_event", canvas, -40, -40, button=1),  # off the canvas: inaxes None
+        MouseEvent("button_press_event", canvas, 1e5, 1e5, button=1),
+    ]
+    other_ax = MouseEvent("button_press_event", canvas, 5, 5, button=1)
+    other_ax.inaxes, other_ax.xdata, other_ax.ydata = viewer.panel_axes["S"], 3.0, 3.0  # another axes
+    no_data = MouseEvent("button_press_event", canvas, 5, 5, button=1)
+    no_data.xdata = no_data.ydata = None
+    right = MouseEvent("button_press_event", canvas, 30, 30, button=3)
+    for ev in outside + [other_ax, no_data, right]:
+        canvas.callbacks.process("button_press_event", ev)  # must not raise
+    assert outside[0].inaxes is None
+    assert viewer.selected == before[0]
+    np.testing.assert_array_equal(viewer.heat("S"), before[1])
+    assert viewer.cache_info()["forward_passes"] == before[2]
+    assert viewer.last_error is None
+
+
+def test_cache_per_image_and_block(model, people):
+    v = ReceptiveFieldViewer(model, people[0], size=SIZE, interactive=False)
+    assert v.cache_info()["forward_passes"] == 0
+    v.select(0, 40, 30)
+    assert v.cache_info()["forward_passes"] == 1  # one forward records every block
+    v.select(0, 90, 10)
+    assert v.cache_info()["forward_passes"] == 1
+    v.select(2, 40, 30)
+    assert v.cache_info()["forward_passes"] == 2
+    x = torch.cat([v.x[0:1], v.x[2:3]])
+    rec = _recorded(model, x)
+    np.testing.assert_allclose(v.heat("S"), relation_row(rec.maps["stage3"]["S"], 1, (8, 4), (40, 30), SIZE),
+                               rtol=1e-4, atol=1e-6)
+    v.set_block("stage2")  # cached together with stage3: no new forward, but the stage-2 map
+    assert v.cache_info()["forward_passes"] == 2
+    assert v.selected == pixel_to_cell(40, 30, SIZE, (16, 8))
+    np.testing.assert_allclose(v.heat("S"), relation_row(rec.maps["stage2"]["S"], 1, (16, 8), (40, 30), SIZE),
+                               rtol=1e-4, atol=1e-6)
+    v.select(0, 40, 30)  # back to image 0 on stage 2: cached, and not image 2's map
+    assert v.cache_info()["forward_passes"] == 2
+    np.testing.assert_allclose(v.heat("S"), relation_row(rec.maps["stage2"]["S"], 0, (16, 8), (40, 30), SIZE),
+                               rtol=1e-4, atol=1e-6)
+    assert set(v.cache_info()["keys"]) == {(0, "stage2"), (0, "stage3"), (2, "stage2"), (2, "stage3")}
+    # a small cache evicts the least recently used image and recomputes it when needed
+    small = ReceptiveFieldViewer(model, people[0], size=SIZE, interactive=False, cache_size=2)
+    small.select(0, 40, 30)
+    small.select(1, 40, 30)
+    assert small.cache_info()["entries"] == 2 and small.cache_info()["forward_passes"] == 2
+    small.select(0, 40, 30)
+    assert small.cache_info()["forward_passes"] == 3
+    np.testing.assert_allclose(small.heat("S"), relation_row(rec.maps["stage3"]["S"], 0, (8, 4), (40, 30), SIZE),
+                               rtol=1e-4, atol=1e-6)
+    v.close()
+    small.close()
+
+
+def test_widgets_sliders_and_views(viewer):
+    w = viewer.show()
+    assert "ianet-viewer" in w._dom_classes
+    assert viewer._label.value.startswith("stage3: cell (row, col) = ")
+    assert viewer._image_view.value[:8] == b"\x89PNG\r\n\x1a\n"  # static render
+    viewer._row.value = 6
+    assert viewer.selected[0] == 6
+    viewer._col.value = 3
+    assert viewer.selected == (6, 3)
+    assert "(6, 3) of 8x4" in viewer._label.value
+    viewer._block_sel.value = "stage2"
+    assert viewer.block == "stage2" and viewer._row.max == 15 and viewer._col.max == 7
+    viewer._picker.value = 2
+    assert viewer.image_index == 2
+    viewer._view_sel.value = "fig4"
+    assert not viewer.panel_axes["S_L"].get_visible() and viewer.panel_axes["S_A"].get_visible()
+    viewer._view_sel.value = "all"
+    assert viewer.panel_axes["S_L"].get_visible()
+
+
+def test_cached_select_is_fast(viewer):
+    viewer.show()
+    stats = benchmark_select(viewer, n=8)
+    print(f"cached select + static redraw: median {stats['median_ms']:.1f} ms, p90 {stats['p90_ms']:.1f} ms")
+    # the budget is 100 ms on a laptop; this shared 2-core CI machine gets a 2.5x margin
+    assert stats["median_ms"] < 250
+
+
+# ------------------------------------------------------------------------------ part alignment
+def _naive_alignment(S, masks, hw, part):
+    """Loop-by-loop reference: majority label per cell, then mass on the same part per query."""
+    b, img_h, img_w = masks.shape
+    h, w = hw
+    shares, lifts, areas = [], [], []
+    for i in range(b):
+        labels = np.zeros((h, w), int)
+        for r in range(h):
+            for c in range(w):
+                y0, y1 = int(np.floor(r * img_h / h)), int(np.floor((r + 1) * img_h / h))
+                x0, x1 = int(np.floor(c * img_w / w)), int(np.floor((c + 1) * img_w / w))
+                counts = np.bincount(masks[i, y0:y1, x0:x1].ravel(), minlength=8)
+                labels[r, c] = int(np.argmax(counts))
+        flat = labels.ravel()
+        area = float(np.mean(flat == part))
+        for q in range(h * w):
+            if flat[q] != part:
+                continue
+            share = sum(S[i, q, j] for j in range(h * w) if flat[j] == part)
+            shares.append(share)
+            lifts.append(share / area)
+            areas.append(area)
+    return np.mean(shares), np.mean(lifts), np.mean(areas), len(shares)
+
+
+def test_part_alignment_matches_naive_loop(people):
+    masks = np.stack(people[1])  # [3, 150, 70]
+    hw = (10, 5)
+    rng = np.random.default_rng(1)
+    S = rng.random((3, 50, 50)) ** 4
+    S /= S.sum(-1, keepdims=True)
+    res = part_alignment(S, masks, hw)
+    assert {"head", "torso", "legs"} <= set(res) <= {"head", "torso", "legs", "shoes"}
+    for name, r in res.items():
+        share, lift, area, n = _naive_alignment(S, masks, hw, r["label"])
+        assert r["n_points"] == n
+        assert r["share"] == pytest.approx(share, rel=1e-9)
+        assert r["lift"] == pytest.approx(lift, rel=1e-9)
+        assert r["area"] == pytest.approx(area, rel=1e-9)
+    np.testing.assert_array_equal(cell_labels(masks, hw)[0], cell_labels(masks[0], hw)[0])
+
+
+def test_part_alignment_perfect_and_uniform(people):
+    masks = np.stack(people[1][:1])
+    hw = (10, 5)
+    labels = cell_labels(masks, hw).reshape(1, -1)
+    m = labels.shape[1]
+    aligned = np.zeros((1, m, m))
+    for i in range(m):
+        same = labels[0] == labels[0, i]
+        aligned[0, i, same] = 1.0 / same.sum()
+    res = part_alignment(aligned, masks, hw)
+    for name, r in res.items():
+        assert r["share"] == pytest.approx(1.0)
+        assert r["lift"] == pytest.approx(1.0 / r["area"])
+        assert r["area"] == pytest.approx(np.mean(labels[0] == r["label"]))
+    uniform = np.full((1, m, m), 1.0 / m)
+    for soft in (False, True):
+        for name, r in part_alignment(uniform, masks, hw, soft=soft).items():
+            assert r["lift"] == pytest.approx(1.0)
+            assert r["share"] == pytest.approx(r["area"])
+    # one [M, M] map (S_L) is used for every mask; parts can be chosen by name or id
+    s_l = location_relation(*hw, sigma=(5.0, 10.0))
+    both = part_alignment(s_l, np.stack(people[1][:2]), hw, parts=["head", 2])
+    assert list(both) == ["head", "torso"] and both["head"]["n_images"] == 2
+
+
+def test_alignment_table(model, people):
+    from ianet_viz.viz import prepare, record
+
+    x, _ = prepare(people[0], SIZE)
+    maps, shapes = record(model, x)
+    table = alignment_table(maps["stage2"], np.stack(people[1]), shapes["stage2"])
+    assert [r["part"] for r in table][:2] == ["head", "torso"]
+    assert {"S_A_1", "S_A_1+S_L", "S_A", "S", "S_L"} <= set(table.columns())
+    assert "S_A_1+S_L" in str(table) and "<table>" in table._repr_html_()
+    both = alignment_table(maps["stage2"], np.stack(people[1]), shapes["stage2"], variants=["S_A", "S"], metric="both")
+    assert "S lift" in both.columns() and "S_A share" in both.columns()
+
+
+# ------------------------------------------------------------------------------ figures
+def test_figures_build(model, people, tmp_path):
+    images, masks = people
+    figs = []
+    fig, info = F.fig8(model, images, masks=masks, size=SIZE, return_info=True)
+    figs.append(fig)
+    assert len(info["channels"]) == 3 and list(info["points"][0]) == list(F.FIG8_POINTS)
+    head_y = info["points"][0]["head"][0]
+    shoes_y = info["points"][0]["shoes"][0]
+    assert head_y < shoes_y  # head above shoes
+    figs.append(F.fig8(model, images[:1], size=SIZE, key="S_A", n_channels=2))  # fixed heights
+    figs.append(F.fig4(model, images[0], size=SIZE))
+    figs.append(F.fig4(model, images[0], point=(20, 30), size=SIZE, ks=(1, 5), with_location=True))
+    table = [dict(sigma1=s, rank1=0.5 + 0.01 * s, mAP=0.3 + 0.01 * s, seed=k) for s in (1, 5, 10) for k in range(2)]
+    path = tmp_path / "sweep.csv"
+    with open(path, "w", newline="") as fh:
+        wr = csv.DictWriter(fh, fieldnames=["sigma1", "rank1", "mAP", "seed"])
+        wr.writeheader()
+        wr.writerows(table)
+    stats = F.sigma_sweep_stats(path)
+    assert [r["sigma1"] for r in stats] == [1, 5, 10] and stats[0]["rank1_mean"] == pytest.approx(51.0)
+    figs.append(F.plot_sigma_sweep(table))
+    figs.append(F.plot_sigma_sweep(path))
+    figs.append(F.plot_location_shapes(8, 4, (1, 2, (5, 10))))
+    items = [(img, pid, cam) for img, pid, cam in zip(images, (1, 2, 1), (0, 0, 1))]
+    dist = np.array([[0.0, 0.5, 0.2], [0.4, 0.1, 0.3]])
+    assert F.ranked(dist, 0, items, items, topk=5) == [2, 1]  # gallery 0 is the same pid and camera: junk
+    figs.append(F.retrieval_grid(dist, items, items, [0, 1], topk=3,
+                                 overlay=F.receptive_field_overlay(model, size=SIZE), size=SIZE))
+    for i, fig in enumerate(figs):
+        fig.savefig(tmp_path / f"fig{i}.png")
+        assert "Hou et al. 2019" in (fig._suptitle.get_text() if fig._suptitle else "") or i == len(figs) - 1
+    plt.close("all")
+
+
+def test_part_points_from_masks(people):
+    mask = people[1][0]
+    pts = F.part_points(mask)
+    for name in ("head", "torso", "legs", "shoes"):
+        y, x = pts[name]
+        assert mask[int(y), int(x)] == {"head": 1, "torso": 2, "legs": 4, "shoes": 5}[name]
+    y, x = pts["belt/bag"]
+    assert mask[int(y), int(x)] == 2 and y > pts["torso"][0]  # no bag: the bottom of the torso
+
+
+def test_other_arrangements_and_errors(people):
+    images, masks = people
+    sia_only = build_ianet("resnet18", num_classes=4, ia_stages=(3,), arrangement="sia", ks=(1, 3)).eval()
+    v = ReceptiveFieldViewer(sia_only, images[:2], size=SIZE, interactive=False)
+    assert v.blocks == ["stage3"]
+    with pytest.raises(ValueError, match="stage2"):
+        v.set_block("stage2")
+    v.select(0, 60, 30)
+    assert "not in this model" in v.panel_axes["S_A_2"].get_title()
+    assert float(v.heat("S_A_2").max()) == 0.0 and float(v.heat("S_A_3").max()) > 0.0
+    with pytest.raises(IndexError):
+        v.select(5, 0, 0)
+    v.close()
+    pts = [F.height_points(SIZE)] * 2
+    fig, info = F.fig8(sia_only, images[:2], points=pts, size=SIZE, return_info=True)  # no CIA: no channel maps
+    assert info["channels"] == [] and info["points"] is pts
+    plt.close(fig)
+    cia_only = build_ianet("resnet18", num_classes=4, ia_stages=(3,), arrangement="cia")
+    with pytest.raises(ValueError, match="no SIA"):
+        ReceptiveFieldViewer(cia_only, images[:1], size=SIZE)

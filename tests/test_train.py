@@ -318,3 +318,18 @@ def test_ablation_flags_reach_the_model():
     assert list(model.ia_blocks) == ["stage2_b0", "stage2_b1"]
     sia = model.ia_blocks["stage2_b1"].sia
     assert (sia.multi, sia.use_appearance, sia.use_location, sia.scale) == ("max", False, True, 0.5)
+
+
+def test_demo_model_trains_once_then_loads(tmp_path, monkeypatch):
+    import ianet_viz.train.engine as engine
+    from ianet_viz.train import demo_model
+
+    kw = dict(smoke=True, progress=False, output=str(tmp_path / "demo"), height=64, width=32,
+              synthetic_identities=4, synthetic_images=4, epochs=1, max_steps_per_epoch=1, batch_size=8,
+              data_root=str(tmp_path / "syn"))
+    model, run = demo_model(**kw)
+    assert (run / "metrics.json").is_file() and not model.training
+    monkeypatch.setattr(engine, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again, _ = demo_model(**kw)
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)

@@ -16,6 +16,7 @@ resumed runs stay bit-for-bit identical to uninterrupted ones.
 
 from .checkpoint import atomic_save, atomic_write_json, load_checkpoint, save_checkpoint
 from .config import DATASETS, RECIPE_DEFAULTS, RECIPES, TrainConfig
+from .demo import demo_config, demo_model
 from .data import build_test_loader, build_train_loader, load_dataset
 from .engine import (TrainingDiverged, TrainResult, build_model, load_model, lr_factor, read_log,
                      seed_everything, train)
@@ -25,7 +26,7 @@ from .samplers import PKSampler, RandomBatchSampler
 from .transforms import build_transforms
 
 __all__ = [
-    "TrainConfig", "TrainResult", "TrainingDiverged", "train", "evaluate", "extract_features",
+    "TrainConfig", "TrainResult", "demo_config", "demo_model", "TrainingDiverged", "train", "evaluate", "extract_features",
     "load_model", "build_model", "read_log", "load_dataset", "build_train_loader", "build_test_loader",
     "build_transforms", "PKSampler", "RandomBatchSampler", "ReIDLoss", "TripletLoss",
     "batch_hard_triplet_loss", "save_checkpoint", "load_checkpoint", "atomic_save", "atomic_write_json",

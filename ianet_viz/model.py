@@ -202,6 +202,8 @@ def build_ianet(
     * ``arrangement``: "sia", "cia", "sia+cia" (default), "cia+sia", "parallel" (Tab. 4d).
     * ``ks``, ``multi`` ("prod", "sum", "max"), ``fusion`` ("renorm", "softmax"),
       ``use_appearance``/``use_location``: the SIA options of Tab. 4a-c.
+    * ``sia_scale`` / ``cia_scale``: logit scales; ``None`` is the measured default
+      (``1/(sqrt(C) K^2)`` for SIA, ``1/sqrt(M)`` for CIA; see :mod:`ianet_viz.functional`).
     * ``sigma``: ``None`` follows :func:`stage_sigma`; a pair applies to every stage; a dict maps
       stage -> pair.
     * ``pretrained``: ``None`` (random init), ``"imagenet"`` (torchvision weights API; offline it

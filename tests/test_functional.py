@@ -79,7 +79,7 @@ SHAPES = [(5, 3), (4, 6), (3, 3)]
 def test_appearance_matches_naive_loop(k, hw, scale):
     f = torch.rand(2, 4, *hw, dtype=torch.float64)
     got = Fn.appearance_relation(f, k, scale=scale)
-    eff = 1 / math.sqrt(4) if scale is None else scale
+    eff = 1 / (math.sqrt(4) * k * k) if scale is None else scale  # default: mean patch product / sqrt(C)
     for b in range(2):
         np.testing.assert_allclose(got[b].numpy(), naive_appearance(f[b], k, eff), rtol=1e-9, atol=1e-12)
 
@@ -100,7 +100,23 @@ def test_summed_patch_logits_equals_sum_of_each_k(ks):
     g_before = g.clone()
     each = Fn.patch_logits_multi(g, 7, 5, ks)
     torch.testing.assert_close(Fn.summed_patch_logits(g, 7, 5, ks), sum(each[k] for k in ks))
+    weights = {k: 1.0 / (k + 0.5) for k in ks}
+    weighted = Fn.patch_logits_multi(g, 7, 5, ks, weights)
+    for k in ks:
+        torch.testing.assert_close(weighted[k], each[k] * weights[k])
+    torch.testing.assert_close(Fn.summed_patch_logits(g, 7, 5, ks, weights), sum(weighted[k] for k in ks))
     torch.testing.assert_close(g, g_before)  # the input is not modified
+
+
+def test_default_scale_keeps_every_k_at_the_temperature_of_k1():
+    """With scale=None a K x K logit is the mean patch product: a constant map gives equal logits per K."""
+    f = torch.ones(1, 4, 6, 6, dtype=torch.float64)
+    logits = Fn.appearance_logits(f, (1, 2, 3))
+    centre = 3 * 6 + 3  # an interior position: all K^2 patch terms exist
+    for k in (2, 3):
+        torch.testing.assert_close(logits[k][0, centre, centre], logits[1][0, centre, centre])
+    assert Fn.context_weights((1, 3), None, 16) == (0.25, {1: 1.0, 3: 1 / 9})
+    assert Fn.context_weights((1, 3), 1.0, 16) == (1.0, {1: 1.0, 3: 1.0})
 
 
 def test_patch_offsets():

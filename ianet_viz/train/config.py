@@ -68,7 +68,7 @@ class TrainConfig:
     use_appearance: bool = True  # Tab. 4c: appearance / location / semantic (both)
     use_location: bool = True
     per_block: bool = False  # an IA block after every residual block of ia_stages (Tab. 4f)
-    sia_scale: Optional[float] = None  # None: 1/sqrt(C)
+    sia_scale: Optional[float] = None  # None: 1/(sqrt(C) K^2), see ianet_viz.functional
     cia_scale: Optional[float] = None  # None: 1/sqrt(M)
     sigma: Optional[Tuple[float, float]] = None  # None: the per-stage rule of build_ianet
     last_stride: int = 1

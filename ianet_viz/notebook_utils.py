@@ -5,16 +5,18 @@
   offline (``build_ianet(pretrained="imagenet")`` would otherwise try to download).
 * :func:`relpath`: a path relative to the repository, for printing (outputs carry no local paths).
 * :func:`normalised_entropy`: mean row entropy of relation maps divided by ``log(M)``.
-* :func:`demo_config`, :func:`load_or_train_demo_model`: the small IANet that notebook 03 trains on
-  synthetic pedestrians (ResNet-18, 128x64, CPU, about a minute) and that notebooks 04-06 load, or
-  train themselves when ``runs/`` does not hold it yet. Both only call :mod:`ianet_viz.train`.
+* :func:`sweep_config`, :func:`run_sweep`, :func:`summarise`: small ablation sweeps (notebooks 05, 06)
+  through :func:`ianet_viz.train.train`, seeds x configurations, mean and std per configuration.
+  (The demo model the notebooks share is :func:`ianet_viz.train.demo_model`.)
+* :func:`read_results`: a CSV of ``benchmarks/results/`` (the committed full sweeps) as a list of dicts.
 """
 from __future__ import annotations
 
+import csv
 import math
 import os
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 
@@ -56,56 +58,82 @@ def normalised_entropy(s: torch.Tensor) -> float:
     return float((torch.special.entr(s.double()).sum(-1) / math.log(s.shape[-1])).mean())
 
 
-#: The demo run: notebook 03 trains it, notebooks 04-06 load it (``runs/`` is gitignored).
-DEMO_RUN = "demo-synthetic-r18"
-#: Its configuration (fields of :class:`ianet_viz.train.TrainConfig`). A ResNet-18 IANet from random
-#: init at 128x64 on 60 synthetic identities (30 train, 30 test) x 10 images, the paper recipe
-#: except lr 1e-3 (the paper's 3e-4 is for an ImageNet-pretrained ResNet-50), 6 epochs, on the
-#: CPU, so that it is the same model, bit for bit, on every machine.
-DEMO_SETTINGS = dict(
-    dataset="synthetic", synthetic_identities=60, synthetic_images=10, synthetic_seed=0,
-    backbone="resnet18", pretrained=None, height=128, width=64, ia_stages=(2, 3), recipe="paper",
-    lr=1e-3, epochs=6, eval_every=2, seed=0, device="cpu", num_workers=0, progress=False,
-)
+#: Sweep scales, on top of the demo model's settings (ResNet-18 IANet from random init, 128x64,
+#: synthetic pedestrians, paper recipe, CPU). "smoke": seconds per run (exercises the code; the
+#: numbers are noise). "cpu": the scale of ``benchmarks/experiments.py`` (a few minutes per run on a
+#: 2-core CPU).
+SWEEP_SCALES = {
+    "smoke": dict(synthetic_identities=16, synthetic_images=6, epochs=2, lr=1e-3, milestones=(), batch_size=32),
+    "cpu": dict(synthetic_identities=100, synthetic_images=12, epochs=6, lr=3e-4, milestones=None, batch_size=32),
+}
 
 
-def demo_config(**overrides):
-    """The :class:`~ianet_viz.train.TrainConfig` of the demo run (``output`` = ``runs/demo-synthetic-r18``)."""
-    from .train import TrainConfig
+def sweep_config(scale: str = "smoke", **overrides):
+    """A :class:`~ianet_viz.train.TrainConfig` for one sweep run: the demo model's settings
+    (:func:`ianet_viz.train.demo.demo_config`) at ``scale``, on the CPU, plus ``overrides``."""
+    from .train.demo import demo_config
 
-    settings = dict(DEMO_SETTINGS, output=str(Path(RUNS_DIR) / DEMO_RUN))
+    if scale not in SWEEP_SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SWEEP_SCALES)}; got {scale!r}")
+    settings = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, device="cpu", progress=False,
+                    synthetic_seed=0, pretrained=None)
     settings.update(overrides)
-    return TrainConfig(**settings)
+    return demo_config(smoke=False, **settings)
 
 
-def _finished(run_dir: Path, epochs: int) -> bool:
-    from .train import load_checkpoint
-
-    try:
-        return int(load_checkpoint(run_dir)["epoch"]) >= epochs
-    except (FileNotFoundError, RuntimeError, KeyError):
-        return False
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in text)[:60]
 
 
-def load_or_train_demo_model(run_dir: Optional[Union[str, os.PathLike]] = None, verbose: bool = True):
-    """The demo IANet in eval mode: loaded from ``run_dir`` (default ``runs/demo-synthetic-r18``)
-    when a finished run is there, else trained now with :func:`ianet_viz.train.train` (resumed
-    when an interrupted run is there; about a minute on a laptop CPU). Returns ``(model, config)``.
+def run_sweep(variants: Dict[str, dict], seeds: Sequence[int] = (0,), scale: str = "smoke",
+              name: str = "sweep", verbose: bool = True) -> List[Dict]:
+    """Train every ``(label, overrides)`` of ``variants`` for every seed; one row per run.
+
+    Rows: ``{"config": label, "seed", "mAP", "rank1", "rank5", "wall_s"}`` (fractions). Runs go to
+    ``runs/notebooks/<name>/<label>-seed<k>`` (overwritten).
     """
-    from .train import load_model, train
+    import time
 
-    cfg = demo_config() if run_dir is None else demo_config(output=str(run_dir))
-    out = Path(cfg.output)
-    if _finished(out, cfg.epochs):
-        if verbose:
-            print(f"loading the demo model from {relpath(out)}")
-        return load_model(out, device="cpu"), cfg
-    resume = (out / "checkpoint.pt").is_file()
-    if verbose:
-        print(f"{'resuming' if resume else 'training'} the demo model in {relpath(out)} "
-              "(ResNet-18 IANet on synthetic pedestrians, about a minute on a CPU)")
-    try:
-        result = train(cfg, resume=resume, overwrite=not resume)
-    except ValueError:  # an incompatible interrupted run (other settings): start over
-        result = train(cfg, resume=False, overwrite=True)
-    return result.model.cpu().eval(), cfg
+    from .train import train
+
+    rows = []
+    for label, overrides in variants.items():
+        for seed in seeds:
+            cfg = sweep_config(scale, seed=seed, output=str(Path(RUNS_DIR) / "notebooks" / name / f"{_slug(label)}-seed{seed}"),
+                               **overrides)
+            t0 = time.perf_counter()
+            result = train(cfg, overwrite=True)
+            row = {"config": label, "seed": seed, "mAP": result.metrics["mAP"], "rank1": result.metrics["rank1"],
+                   "rank5": result.metrics["rank5"], "wall_s": time.perf_counter() - t0}
+            rows.append(row)
+            if verbose:
+                print(f"{label:<18} seed {seed}: mAP {100 * row['mAP']:5.1f}%  rank-1 {100 * row['rank1']:5.1f}%")
+    return rows
+
+
+def summarise(rows: List[Dict], keys: Sequence[str] = ("rank1", "mAP")) -> List[Dict]:
+    """Mean and sample std (in %) of ``keys`` per ``config``, in order of first appearance."""
+    import numpy as np
+
+    out = []
+    for label in dict.fromkeys(r["config"] for r in rows):
+        rs = [r for r in rows if r["config"] == label]
+        row = {"config": label, "n": len(rs)}
+        for k in keys:
+            v = np.array([float(r[k]) for r in rs if r.get(k) not in (None, "")], dtype=float)
+            v = v * 100 if v.size and v.max() <= 1.0 else v
+            row[f"{k}_mean"] = float(v.mean()) if v.size else float("nan")
+            row[f"{k}_std"] = float(v.std(ddof=1)) if v.size > 1 else 0.0
+            row[f"{k}_values"] = v.tolist()
+        out.append(row)
+    return out
+
+
+def read_results(name: str) -> Optional[List[Dict]]:
+    """Rows of ``benchmarks/results/<name>`` (a CSV written by ``benchmarks/experiments.py``), or
+    ``None`` when the file is not there."""
+    path = Path(REPO_DIR) / "benchmarks" / "results" / name
+    if not path.is_file():
+        return None
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))

@@ -1,0 +1,154 @@
+"""Multi-context cost: SIA with K = (1, 2, 3) ÷ K = (1,) at stage-2 size, and a naive unfold version.
+
+The paper says K > 1 needs no new multiplications: every K x K patch logit is a sum of shifted
+entries of the K = 1 dot-product matrix, which ``ianet_viz.functional`` computes with shifted
+sums. This script times ``functional.sia`` at stage-2 size (batch 8, C = 512, 32 x 16; sigma
+(10, 20)) with ``need_maps=False`` (the module's fast path: one softmax of the summed logits) and
+``need_maps=True`` (every S_A_K, S_A, S materialised, what a recorder asks for), and against a
+naive implementation written here: unfold K x K patches (``C K^2`` features per position) and
+take their dot products (``K^2`` times the multiplications). Target: K = (1, 2, 3) ÷ K = (1,)
+<= 1.3. The naive result is checked against ``functional.sia`` before timing.
+
+    python -m benchmarks.multicontext [--quick] [--write] [--repeats 9]
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):  # python benchmarks/multicontext.py
+    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+        sys.path.pop(0)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from typing import Dict, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import (
+    apply_threads, command_line, describe_device, format_table, interleaved, make_parser, median, paired_ratio,
+    ratio_spread, section, update_results,
+)
+
+TARGET = 1.3
+SIGMA = (10.0, 20.0)  # the paper's stage-2 sigma
+
+
+def naive_sia(f: torch.Tensor, ks=(1, 2, 3), sigma=SIGMA, scale: Optional[float] = None) -> torch.Tensor:
+    """SIA (product fusion, renormalised) by unfolding K x K patches: ``K^2`` times the multiplications.
+
+    Patch offsets per axis ``range(-(K-1)//2, K//2 + 1)`` with zero padding, as in eq. 1.
+    """
+    from ianet_viz import functional as Fn
+
+    b, c, h, w = f.shape
+    if hasattr(Fn, "context_weights"):  # the package's per-K logit scale (1/(sqrt(C) K^2) by default)
+        base, weights = Fn.context_weights(ks, scale, c)
+    else:
+        base, weights = (c ** -0.5 if scale is None else scale), {k: 1.0 for k in ks}
+    total = Fn.log_location_relation(h, w, sigma, f.device, f.dtype).expand(b, -1, -1).clone()
+    for k in ks:
+        lo, hi = (k - 1) // 2, k // 2
+        u = F.unfold(F.pad(f, (lo, hi, lo, hi)), kernel_size=k)  # [B, C K^2, M]
+        total = total + base * weights[k] * torch.bmm(u.transpose(1, 2), u)
+    s = torch.softmax(total, dim=-1)
+    return torch.bmm(f.flatten(2), s.transpose(1, 2)).reshape(b, c, h, w)
+
+
+def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = True, clock: str = "cpu") -> Dict:
+    from ianet_viz import functional as Fn
+
+    b, c, h, w = (2, 32, 8, 4) if quick else (8, 512, 32, 16)
+    repeats = repeats or (5 if quick else 15)
+    torch.manual_seed(0)
+    f = torch.relu(torch.randn(b, c, h, w))  # post-ReLU-like features (timing does not depend on values)
+    # correctness first, in float64 on features whose maps are spread out (not one-hot), so a wrong
+    # shift would show: the naive unfold version and the shifted sums agree
+    fc = 0.1 * torch.randn(b, min(c, 64), h, w, dtype=torch.float64)
+    e_naive = naive_sia(fc)
+    err = max((Fn.sia(fc, (1, 2, 3), SIGMA, need_maps=nm)[0] - e_naive).abs().max().item() for nm in (False, True))
+    assert err <= 1e-9 * max(1.0, e_naive.abs().max().item()), f"naive unfold SIA differs from functional.sia: {err}"
+
+    def sia(ks, need_maps):
+        def fn():
+            with torch.no_grad():
+                Fn.sia(f, ks, SIGMA, need_maps=need_maps)
+        return fn
+
+    def naive(ks):
+        def fn():
+            with torch.no_grad():
+                naive_sia(f, ks)
+        return fn
+
+    fg = f.clone().requires_grad_(True)
+
+    def train_step(ks):
+        def fn():
+            e, _ = Fn.sia(fg, ks, SIGMA, need_maps=False)
+            e.sum().backward()
+            fg.grad = None
+        return fn
+
+    variants = {
+        "K=1 fast": sia((1,), False),
+        "K=1,2,3 fast": sia((1, 2, 3), False),
+        "K=1 maps": sia((1,), True),
+        "K=1,2,3 maps": sia((1, 2, 3), True),
+        "naive unfold K=1,2,3": naive((1, 2, 3)),
+    }
+    if backward:
+        variants["K=1 fwd+bwd"] = train_step((1,))
+        variants["K=1,2,3 fwd+bwd"] = train_step((1, 2, 3))
+    t = interleaved(variants, repeats=repeats, warmup=1, clock=clock)
+    pairs = [
+        ("K=1,2,3 / K=1, need_maps=False (fast path)", "K=1,2,3 fast", "K=1 fast", True),
+        ("K=1,2,3 / K=1, need_maps=True", "K=1,2,3 maps", "K=1 maps", True),
+        ("K=1,2,3 need_maps=True / K=1 fast", "K=1,2,3 maps", "K=1 fast", False),
+        ("naive unfold K=1,2,3 / K=1 fast", "naive unfold K=1,2,3", "K=1 fast", False),
+        ("naive unfold / K=1,2,3 fast", "naive unfold K=1,2,3", "K=1,2,3 fast", False),
+    ]
+    if backward:
+        pairs.append(("K=1,2,3 / K=1, forward+backward", "K=1,2,3 fwd+bwd", "K=1 fwd+bwd", True))
+    rows = []
+    for label, a, bb, targeted in pairs:
+        r = paired_ratio(t[a], t[bb])
+        rows.append({
+            "ratio": label,
+            "median [min,max]": ratio_spread(t[a], t[bb]),
+            "target <=1.3": ("met" if r <= TARGET else "MISSED") if targeted else "",
+        })
+    abs_rows = [{"variant": k, "median ms": 1e3 * median(v)} for k, v in t.items()]
+    return {"shape": (b, c, h, w), "repeats": repeats, "rows": rows, "abs": abs_rows, "times": t,
+            "naive_max_abs_err": err}
+
+
+def report(out: Dict) -> str:
+    b, c, h, w = out["shape"]
+    return "\n".join([
+        f"SIA at B={b}, C={c}, {h}x{w} (M={h * w}), sigma {SIGMA}, {out['repeats']} interleaved rounds, "
+        f"{out.get('timing', '')}; "
+        f"naive unfold vs functional.sia max |diff| = {out['naive_max_abs_err']:.2e}",
+        format_table(out["rows"]), "", format_table(out["abs"]),
+    ])
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    p = make_parser(__doc__.splitlines()[0], timing=True)
+    p.add_argument("--no-backward", action="store_true", help="skip the forward+backward pair")
+    args = p.parse_args(argv)
+    timing = apply_threads(args)
+    out = run(quick=args.quick, repeats=args.repeats, backward=not args.no_backward, clock=args.clock)
+    out["timing"] = timing
+    text = report(out)
+    print(text)
+    if args.write:
+        update_results("multicontext", section(
+            "multicontext: SIA K=(1,2,3) ÷ K=(1,) at stage-2 size", command_line("benchmarks.multicontext", argv),
+            describe_device(), "```\n" + text + "\n```", out.get("notes", "")))
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,8 @@ the share of its relation mass on the same part is divided by the part's area sh
 better than uniform). Columns ``align_<block>`` = mean lift over parts; ``align_stage3_<part>``
 per part; ``align_<block>_noself`` the same with each cell's weight on itself removed (rows
 renormalised), because a map that attends only to its own cell gets lift 1/area without gathering
-anything. ``S_self_<block>`` is the mean weight a cell keeps for itself and ``S_entropy_<block>``
+anything (for this variant a uniform map scores below 1 on small parts, ``(n-1)/(M-1)`` over
+``n/M``: compare with the location-only configuration, not with 1). ``S_self_<block>`` is the mean weight a cell keeps for itself and ``S_entropy_<block>``
 the normalised row entropy of S (1 = uniform, 0 = one cell): they show whether SIA gathers at all.
 ``ia_bn_gamma`` is the mean |weight| of the IA blocks' BatchNorms (zero at initialisation, eq. 9):
 how far the blocks' residual branches have opened.
@@ -183,12 +184,21 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
     x, _ = prepare([it[0] for it in items], size)
     device = next(model.parameters()).device
     model.eval()
-    with torch.no_grad(), RelationRecorder(model, keys=["S"]) as rec:
-        model(x.to(device))
+    # the feature-map size each block sees (RelationRecorder.shapes misses arrangement="parallel",
+    # whose SIA is called through .residual(), past the forward hooks the recorder uses for shapes)
+    shapes: Dict[str, Tuple[int, int]] = {}
+    hooks = [blk.register_forward_pre_hook(lambda m, i, name=name: shapes.__setitem__(name, tuple(i[0].shape[-2:])))
+             for name, blk in model.ia_blocks.items()]
+    try:
+        with torch.no_grad(), RelationRecorder(model, keys=["S"]) as rec:
+            model(x.to(device))
+    finally:
+        for h in hooks:
+            h.remove()
     for block, maps in rec.maps.items():
         if "S" not in maps:
             continue
-        res = part_alignment(maps["S"], masks, rec.shapes[block])
+        res = part_alignment(maps["S"], masks, rec.shapes.get(block, shapes.get(block)))
         if res:
             out[f"align_{block}"] = float(np.mean([r["lift"] for r in res.values()]))
         if block == "stage3":
@@ -199,7 +209,7 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
         s = maps["S"].double().clone()
         s.diagonal(dim1=1, dim2=2).zero_()
         s = s / s.sum(-1, keepdim=True).clamp_min(1e-300)
-        res = part_alignment(s, masks, rec.shapes[block])
+        res = part_alignment(s, masks, rec.shapes.get(block, shapes.get(block)))
         if res:
             out[f"align_{block}_noself"] = float(np.mean([r["lift"] for r in res.values()]))
         # why a block does or does not gather: the weight each cell keeps for itself, and the
@@ -230,14 +240,14 @@ def train_one(key: str, overrides: Dict, seed: int, s: Dict, out_dir: Path) -> D
     except Exception as err:  # alignment is a bonus; never lose a trained run over it
         print(f"  part alignment failed: {type(err).__name__}: {err}")
         align = {}
-    n_train = len(result.history) and None
+    n_train = sum(1 for _ in (data_root(s) / "bounding_box_train").glob("*.jpg"))
     del result.model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     row = {"key": key, "seed": seed, "mAP": result.metrics["mAP"], "rank1": result.metrics["rank1"],
            "rank5": result.metrics.get("rank5", ""), "wall_s": round(wall, 1), "epochs": s["epochs"],
            "backbone": s["backbone"], "size": f"{s['height']}x{s['width']}", "identities": s["identities"],
-           "train_images": (s["identities"] // 2) * s["images"] if n_train is None else n_train,
+           "train_images": n_train,
            "scale": s["scale"], "code": _code(), "date": time.strftime("%Y-%m-%d")}
     row.update({k: round(v, 4) for k, v in align.items()})
     return row
@@ -446,7 +456,7 @@ def plot(grid: str, rows: List[Dict], path: Path) -> Optional[Path]:
 
     labels = list(dict.fromkeys(r["config"] for r in rows))
     metrics = [("mAP", "mAP (%)", 100.0), ("rank1", "rank-1 (%)", 100.0),
-               ("align_stage3_noself", "part-alignment lift of S, stage 3\n(own cell excluded; 1 = chance)", 1.0),
+               ("align_stage3_noself", "part-alignment lift of S, stage 3\n(own cell excluded; 1 = part area share)", 1.0),
                ("S_self_stage3", "weight S keeps on its own cell, stage 3", 1.0)]
     metrics = [m for m in metrics if any(_f(r.get(m[0])) is not None for r in rows)]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.5), squeeze=False)

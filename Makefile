@@ -21,7 +21,7 @@ setup-dev: $(VENV)/.installed-dev
 
 ## make lab: JupyterLab on notebooks/, offline, on the bundled data
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --port=$(PORT) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## make test: every test: pytest (unit + browser e2e) and nbval on the notebooks in smoke mode
 test: setup-dev browser

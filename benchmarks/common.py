@@ -36,8 +36,8 @@ RESULTS_DIR = BENCH_DIR / "results"
 RESULTS_HEADER = """# ianet_viz benchmark and experiment results
 
 Every figure below sits next to the exact command that produced it, the machine it ran on and the
-date. Sections between `<!-- BEGIN name -->` / `<!-- END name -->` markers are refreshed by
-`python -m benchmarks.NAME --write`; text outside the markers is kept.
+date. The sections between HTML comment markers (BEGIN / END with the section's name) are
+refreshed by `python -m benchmarks.NAME --write`; text outside them (this header, the summary) is kept.
 
 How things were timed. The CPU machine is a 2-core VM shared with several other jobs (load average
 4-9 during these runs), so wall-clock times there are noisy: the same pair of variants gave

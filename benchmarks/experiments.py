@@ -18,7 +18,9 @@ the normalised row entropy of S (1 = uniform, 0 = one cell): they show whether S
 ``ia_bn_gamma`` is the mean |weight| of the IA blocks' BatchNorms (zero at initialisation, eq. 9):
 how far the blocks' residual branches have opened.
 Empty for models without SIA (baseline, CIA only). ``--rescore`` recomputes these columns from the
-saved checkpoints (``runs/experiments/<config>-seed<s>/checkpoint.pt``) without training.
+saved checkpoints (``runs/experiments/<config>-seed<s>/checkpoint.pt``) without training. A run
+whose folder holds a checkpoint but which is not in runs.csv (the process was killed) is resumed
+from it (``ianet_viz.train``'s exact resume); its wall time is then left empty.
 
 Grids (the IA-block defaults everywhere else: SIA+CIA after stages 2 and 3, K = 1,2,3, product
 fusion renormalised, sigma by the per-stage rule of ``build_ianet``):
@@ -56,6 +58,7 @@ if __package__ in (None, ""):  # python benchmarks/experiments.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -233,7 +236,15 @@ def train_one(key: str, overrides: Dict, seed: int, s: Dict, out_dir: Path) -> D
         output=str(run_folder(out_dir, key, seed, s)), overwrite=True, device=s["device"],
         num_workers=s["workers"], progress=False, eval_every=0, batch_size=s.get("batch_size"), **overrides)
     t0 = time.perf_counter()
-    result = train(cfg)
+    resumed = False
+    if (Path(cfg.output) / "checkpoint.pt").is_file():  # an interrupted run of this configuration
+        try:
+            result = train(dataclasses.replace(cfg, resume=True, overwrite=False))
+            resumed = True
+        except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:
+            print(f"  cannot resume {cfg.output} ({type(err).__name__}: {str(err).splitlines()[0]}); starting over")
+    if not resumed:
+        result = train(cfg)
     wall = time.perf_counter() - t0
     try:
         align = map_diagnostics(result.model, data_root(s), (s["height"], s["width"]))
@@ -245,7 +256,7 @@ def train_one(key: str, overrides: Dict, seed: int, s: Dict, out_dir: Path) -> D
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     row = {"key": key, "seed": seed, "mAP": result.metrics["mAP"], "rank1": result.metrics["rank1"],
-           "rank5": result.metrics.get("rank5", ""), "wall_s": round(wall, 1), "epochs": s["epochs"],
+           "rank5": result.metrics.get("rank5", ""), "wall_s": "" if resumed else round(wall, 1), "epochs": s["epochs"],
            "backbone": s["backbone"], "size": f"{s['height']}x{s['width']}", "identities": s["identities"],
            "train_images": n_train,
            "scale": s["scale"], "code": _code(), "date": time.strftime("%Y-%m-%d")}

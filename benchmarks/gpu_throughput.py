@@ -12,14 +12,16 @@ training scripts usually do; the SIA/CIA softmaxes stay float32 under bf16 autoc
 The data-loader wait is measured separately: a synthetic in-memory dataset (uint8 images,
 converted to float, normalised and randomly flipped in the workers, as the real transform does
 after decoding), a ``DataLoader`` with ``--workers`` workers and pinned memory, and the same
-training step; the time blocked in ``next(loader)`` + the host-to-device copy is the wait.
+training step, synchronised after every step so that the time blocked in ``next(loader)`` + the
+host-to-device copy is time the GPU sits idle for lack of a batch: the wait.
 (Real JPEG decoding costs more than this; the figure is a lower bound on the wait.)
 
 Without CUDA the script prints a clear SKIPPED message and exits 0 (``--device cpu`` runs the same
 code on the CPU, for tests only).
 
-The whole grid (16 configurations, 8 of them compiled: each compile takes a minute or two) runs
-about 15-25 minutes on one H100. Where a command has a shorter time limit, split it:
+The whole grid is 16 configurations, 8 of them compiled (each compile takes a minute or more; the
+total on one H100 is an estimate, 15-25 minutes, not yet measured). Where a command has a shorter
+time limit, split it:
 
     python -m benchmarks.gpu_throughput --compile off --write
     python -m benchmarks.gpu_throughput --compile on --loader-steps 0 --write --section gpu_throughput_compiled
@@ -153,6 +155,7 @@ def loader_wait(cfg: Dict, args, device: str) -> Dict:
     loader = torch.utils.data.DataLoader(
         ds, batch_size=cfg["batch"], shuffle=True, drop_last=True, num_workers=args.workers, pin_memory=pin,
         persistent_workers=args.workers > 0, prefetch_factor=4 if args.workers > 0 else None)
+
     def forever():  # not itertools.cycle: that would replay cached batches instead of loading new ones
         while True:
             yield from loader
@@ -175,7 +178,8 @@ def loader_wait(cfg: Dict, args, device: str) -> Dict:
         x, y = fetch()
         waits.append(time.perf_counter() - t0)
         step(x, y)
-    sync(device)
+        sync(device)  # the device is idle from here until the next batch arrives: that is the wait
+
     total = time.perf_counter() - total0
     out = dict(cfg)
     out.update({"workers": args.workers, "img/s with loader": cfg["batch"] * args.loader_steps / total,

@@ -192,7 +192,7 @@ def summed_patch_logits(g: torch.Tensor, h: int, w: int, ks: Sequence[int],
         else:
             suffix[k] = torch.add(suffix[min(suffix)], ys[k], alpha=wt[k])
     total = suffix[ks_sorted[0]]
-    if ks_sorted[0] in k_min.values() or total.data_ptr() == g.data_ptr():
+    if ks_sorted[0] in k_min.values() or total is ys[ks_sorted[0]]:
         total = total.clone()  # it is also a shift source below, or it is g itself
     for d, k in k_min.items():
         _shift_add_(total, suffix[k], d, 2, 4)
@@ -351,15 +351,34 @@ def sia(
     maps: Dict[str, torch.Tensor] = {}
     with torch.autocast(device_type=f.device.type, enabled=False):
         log_l = log_location_relation(h, w, sigma, f.device, dtype) if use_location else None
-        if use_appearance:
-            if not need_maps and fusion == "renorm" and multi == "prod":
-                base, weights = context_weights(ks, scale, c)
-                g = dot_product_matrix(f.to(dtype), base)
+        if use_appearance and fusion == "renorm" and multi == "prod":
+            # renormalised products of softmaxes are softmaxes of summed logits (the row normalisers
+            # cancel): every map is one softmax; no log-space fusion, no stacking, no exp passes
+            base, weights = context_weights(ks, scale, c)
+            g = dot_product_matrix(f.to(dtype), base)
+            if not need_maps:
                 total = g if set(ks) == {1} else summed_patch_logits(g, h, w, ks, weights)
                 if log_l is not None:
                     total = total.add_(log_l)  # total is a fresh tensor (g included): in place is safe
                 s = torch.softmax(total, dim=-1)
                 return aggregate(f, s).to(f.dtype), maps
+            logits = patch_logits_multi(g, h, w, ks, weights)
+            maps.update({f"S_A_{k}": torch.softmax(v, dim=-1) for k, v in logits.items()})
+            values = list(logits.values())
+            if len(values) > 1:
+                total = values[0] + values[1]
+                for v in values[2:]:
+                    total.add_(v)  # a fresh tensor: in place is safe
+                maps["S_A"] = torch.softmax(total, dim=-1)
+            else:
+                total = values[0]
+                maps["S_A"] = maps[f"S_A_{ks[0]}"]
+            s = torch.softmax(total + log_l, dim=-1) if log_l is not None else maps["S_A"]
+            if log_l is not None:
+                maps["S_L"] = location_relation(h, w, sigma, f.device, dtype)
+            maps["S"] = s
+            return aggregate(f, s).to(f.dtype), maps
+        if use_appearance:
             logits = appearance_logits(f, ks, scale)
             log_a_k = {k: torch.log_softmax(v, dim=-1) for k, v in logits.items()}
             log_a = fuse_log_relations(list(log_a_k.values()), multi, fusion)
@@ -391,7 +410,12 @@ def channel_relation(f: torch.Tensor, scale: Optional[float] = None) -> torch.Te
     scale = default_scale(h * w) if scale is None else float(scale)
     with torch.autocast(device_type=f.device.type, enabled=False):
         x = f.flatten(2).to(_compute_dtype(f))
-        return torch.softmax(torch.bmm(x, x.transpose(1, 2)) * scale, dim=-1)
+        if scale == 1.0:
+            return torch.softmax(torch.bmm(x, x.transpose(1, 2)), dim=-1)
+        # the scale rides on the matrix product (alpha): no extra pass over (and, on the CPU, no
+        # extra allocation of) the B x C x C logits, 4 MB per image at stage 3 of ResNet-50
+        energy = torch.baddbmm(x.new_zeros(1, 1, 1), x, x.transpose(1, 2), beta=0.0, alpha=scale)
+        return torch.softmax(energy, dim=-1)
 
 
 def channel_aggregate(f: torch.Tensor, c_map: torch.Tensor) -> torch.Tensor:

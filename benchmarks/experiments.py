@@ -587,7 +587,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             settings = (f"{s['backbone']} from random init, {s['height']}x{s['width']}, {s['epochs']} epochs, "
                         f"synthetic pedestrians: {s['identities']} identities x {s['images']} images "
                         f"({s['identities'] // 2} train identities), paper recipe (CE, Adam 3e-4, batch 32, flip); "
-                        f"mean ± std over seeds; align = part-alignment lift of S (1 = chance).")
+                        f"mean ± std over seeds; align = part-alignment lift of S at stage 3 (1 = the part's area share; "
+                        f"'no-self' excludes each cell's weight on itself); S self = weight S keeps on the query cell; "
+                        f"IA BN mean abs gamma = how far the zero-initialised IA branches have opened.")
             threads = f"{args.threads} torch thread(s) per run" if args.threads else "torch's default threads"
             body = (f"Training command: `{train_cmd}` (CPU scale runs were started in the background with "
                     f"`nohup nice -n 10 ...`, {threads}; wall times include waiting for the shared CPU). "
@@ -596,7 +598,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                     f"CSV: `benchmarks/results/{g}{suffix}.csv`; plot: `benchmarks/results/{g}{suffix}.png`\n\n"
                     f"![{g}](results/{g}{suffix}.png)")
             update_results(f"experiments_{g}{suffix}", section(
-                f"experiments: {GRID_TITLES[g]}", command_line("benchmarks.experiments", argv),
+                f"experiments: {GRID_TITLES[g]}" + (f", {s['epochs']} epochs [{suffix[1:]}]" if suffix else ""),
+                command_line("benchmarks.experiments", argv),
                 describe_device(), body, out.get("notes", "")))
     return out
 

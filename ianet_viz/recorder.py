@@ -65,7 +65,7 @@ class RelationRecorder:
                     block = _block_of(path, blocks)
                     self._handles.append(m.register_forward_hook(
                         lambda mod, inp, out, block=block: self._store(block, mod.key, out)))
-                elif isinstance(m, (SIA, CIA)):
+                elif isinstance(m, (SIA, CIA, IABlock)):  # IABlock too: "parallel" calls sia.residual() directly
                     block = _block_of(path, blocks)
                     self._handles.append(m.register_forward_pre_hook(
                         lambda mod, inp, block=block: self.shapes.__setitem__(block, tuple(inp[0].shape[-2:]))))

@@ -235,3 +235,12 @@ def test_cost_report_matches_paper_baseline_and_sia_increment():
     parts = sum(r["gmacs"] for r in sia3[:-1])
     assert abs(parts - total_sia) < 1e-6
     assert "IA stage3" in format_cost_table(sia3)
+
+
+def test_recorder_shapes_for_every_arrangement():
+    x = torch.randn(1, 3, 64, 32)
+    for arrangement in ARRANGEMENTS:
+        model = build_ianet("resnet18", ia_stages=(3,), arrangement=arrangement).eval()
+        with RelationRecorder(model) as rec, torch.no_grad():
+            model(x)
+        assert rec.shapes == {"stage3": (4, 2)}, arrangement

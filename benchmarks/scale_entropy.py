@@ -1,7 +1,8 @@
 """Scale vs entropy: the measurement behind the default logit ``scale`` of SIA and CIA.
 
 The paper's formulas have no scale (``scale = 1``); the authors' code divides SIA logits by
-``sqrt(C)``; ``ianet_viz.functional`` defaults to ``1/sqrt(C)`` for SIA and ``1/sqrt(M)`` for CIA.
+``sqrt(C)``; ``ianet_viz.functional`` defaults to ``1/(sqrt(C) K^2)`` for SIA (the mean patch dot
+product of context size K, scaled by ``1/sqrt(C)``) and ``1/sqrt(M)`` for CIA.
 This script measures what the scale does to the maps on features of real pedestrians: the bundled
 crops cut from vtest.avi (``ianet_viz.data.bundled_crops()``), 256x128, through a ResNet-50 with
 last stride 1. For every scale it reports, per map, the normalised row entropy
@@ -142,8 +143,8 @@ def measure(feats: Dict[int, torch.Tensor], multipliers=MULTIPLIERS, with_fused:
     for stage, f in sorted(feats.items()):
         b, c, h, w = f.shape
         m = h * w
-        # None = the package default (for SIA: 1/(sqrt(C) K^2) per context size K, if functional
-        # weights the K's; a number is applied to every K alike)
+        # None = the package default (for SIA: 1/(sqrt(C) K^2) per context size K; a number is
+        # applied to every K alike)
         sia_scales = [("default (None)", None), ("1 (paper)", 1.0)] + [(f"{k:g}/sqrt(C)", k / math.sqrt(c)) for k in multipliers]
         cia_scales = [("default (None)", None), ("1 (paper)", 1.0)] + [(f"{k:g}/sqrt(M)", k / math.sqrt(m)) for k in multipliers]
         for label, s in sia_scales:

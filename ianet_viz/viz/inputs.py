@@ -147,5 +147,5 @@ def sia_inputs(model: nn.Module, x: torch.Tensor, blocks: Optional[Sequence[str]
 
 
 def sia_scale(model: nn.Module, block: str) -> Optional[float]:
-    """The logit scale the block's SIA uses (``None`` = the functional default ``1/sqrt(C)``)."""
+    """The logit scale the block's SIA uses (``None`` = the functional default ``1/(sqrt(C) K^2)`` per context size K)."""
     return getattr(model.ia_blocks[block].sia, "scale", None)

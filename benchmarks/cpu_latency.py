@@ -21,6 +21,7 @@ if __package__ in (None, ""):  # python benchmarks/cpu_latency.py
         sys.path.pop(0)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import os
 import time
 from collections import defaultdict
 from typing import Dict, List, Optional, Sequence
@@ -37,7 +38,8 @@ TARGET = 1.05
 #: operator name -> group, for the profile of the IA blocks
 GROUPS = [
     ("matmul", ("aten::bmm", "aten::mm", "aten::matmul", "aten::addmm", "aten::baddbmm", "aten::mkldnn_convolution",
-                "aten::convolution")),
+                "aten::convolution", "aten::scaled_dot_product_attention",
+                "aten::_scaled_dot_product_flash_attention_for_cpu")),  # fused CIA: products + softmax
     ("softmax/exp/log", ("aten::_softmax", "aten::_log_softmax", "aten::exp", "aten::log", "aten::logsumexp",
                          "aten::clamp_min", "aten::amax", "aten::max")),
     ("adds (shifted sums, fusion)", ("aten::add", "aten::add_", "aten::sum", "aten::mul", "aten::mul_", "aten::div",
@@ -149,6 +151,38 @@ def ia_op_profile(model, x, block_ms: Optional[Dict[str, float]] = None) -> List
     return rows
 
 
+def cpu_vendor() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # not Linux
+        pass
+    return "unknown"
+
+
+def blas_check(repeats: int = 5, clock: str = "cpu") -> Dict[str, float]:
+    """ms per GMac of a batched GEMM (BLAS: what the IA blocks run) and a 3x3 convolution (oneDNN:
+    most of the backbone), measured side by side. MKL picks a generic code path on non-Intel CPUs,
+    so on AMD the first is far slower per MAC than the second while the IA code is not at fault."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(2)
+    x = torch.randn(8, 512, 512)
+    inp, w = torch.randn(8, 256, 32, 16), torch.randn(256, 256, 3, 3)
+    gmac = {"bmm": 8 * 512 ** 3 / 1e9, "conv3x3": 8 * 256 * 256 * 9 * 32 * 16 / 1e9}
+
+    def bmm():
+        torch.bmm(x.transpose(1, 2), x)
+
+    def conv():
+        F.conv2d(inp, w, padding=1)
+
+    with torch.no_grad():
+        t = interleaved({"bmm": bmm, "conv3x3": conv}, repeats=repeats, warmup=1, clock=clock)
+    return {k: 1e3 * median(v) / gmac[k] for k, v in t.items()}
+
+
 def run(quick: bool = False, batch: Optional[int] = None, repeats: Optional[int] = None, profile: bool = True,
         clock: str = "cpu") -> Dict:
     batch = batch or (2 if quick else 8)
@@ -194,6 +228,7 @@ def run(quick: bool = False, batch: Optional[int] = None, repeats: Optional[int]
             "ia_ms_per_gmac": 1e3 * ia_t / (ia_mac * batch),
             "backbone_ms_per_gmac": 1e3 * t_base / (base_mac * batch),
         }
+        out["blas"] = blas_check(clock=clock)
         out["profile"] = ia_op_profile(ianet, x, {k: 1e3 * v for k, v in blk.items() if k != "total"})
         t_ia = median(times["IANet"])
         extra = t_ia - t_base
@@ -221,6 +256,11 @@ def report(out: Dict) -> str:
                      f"baseline's rate would take {e['mac_ms']:.0f} ms; excess {e['excess_ms']:.0f} ms "
                      f"= {100 * e['excess_share']:.1f}% of the IANet forward (the 1.05 target allows "
                      f"{100 * e['allowed_share']:.1f}%)")
+        b = out["blas"]
+        lines.append(f"GEMM vs convolution on this CPU ({cpu_vendor()}, BLAS: "
+                     f"{'MKL' if torch.backends.mkl.is_available() else 'not MKL'}"
+                     f"{', LD_PRELOAD=' + os.environ['LD_PRELOAD'] if os.environ.get('LD_PRELOAD') else ''}): "
+                     f"bmm 8x512x512x512 {b['bmm']:.1f} ms/GMac, 3x3 conv 8x256x32x16 {b['conv3x3']:.1f} ms/GMac")
         lines.append("")
         lines.append("inside each IA block, share of operator time by group (torch.profiler) and, in brackets, that "
                      "share of the block's time from the hooks (ms per batch):")
@@ -232,6 +272,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     p = make_parser(__doc__.splitlines()[0], timing=True)
     p.add_argument("--batch", type=int, default=None, help="batch size (default 8; 2 with --quick)")
     p.add_argument("--no-profile", action="store_true", help="skip the hook timing and torch.profiler breakdown")
+    p.add_argument("--tag", default="", help="write to the RESULTS.md section cpu_latency_TAG (e.g. a BLAS variant)")
     args = p.parse_args(argv)
     timing = apply_threads(args)
     out = run(quick=args.quick, batch=args.batch, repeats=args.repeats, profile=not args.no_profile, clock=args.clock)
@@ -240,8 +281,13 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     print(text)
     if args.write:
         body = "```\n" + text + "\n```"
-        update_results("cpu_latency", section("cpu_latency: IANet ÷ baseline forward time vs MAC ratio",
-                                              command_line("benchmarks.cpu_latency", argv), describe_device(), body,
+        name = f"cpu_latency_{args.tag}" if args.tag else "cpu_latency"
+        title = "cpu_latency: IANet ÷ baseline forward time vs MAC ratio" + (f" ({args.tag})" if args.tag else "")
+        cmd = command_line("benchmarks.cpu_latency", argv)
+        if "libmkl_intel_path" in os.environ.get("LD_PRELOAD", ""):
+            cmd = "bash benchmarks/mkl_intel_path.sh " + cmd  # the run went through the MKL shim
+        update_results(name, section(title,
+                                              cmd, describe_device(), body,
                                               out.get("notes", "")))
     return out
 

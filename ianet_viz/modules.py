@@ -31,8 +31,8 @@ def _sia_op(f, ks, sigma, scale, fusion, use_location, use_appearance, multi, ne
 
 
 @torch.fx.wrap
-def _cia_op(f, scale):
-    return Fn.cia(f, scale)
+def _cia_op(f, scale, need_map):
+    return Fn.cia(f, scale, need_map)
 
 
 class Tap(nn.Identity):
@@ -120,8 +120,10 @@ class CIA(_Taps):
         self.bn = _zero_bn(channels)
 
     def residual(self, f: torch.Tensor) -> torch.Tensor:
-        e, c_map = _cia_op(f, self.scale)
-        self.taps["C"](c_map)
+        wanted = self._maps_wanted()
+        e, c_map = _cia_op(f, self.scale, wanted)
+        if wanted:
+            self.taps["C"](c_map)
         return self.bn(e)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:

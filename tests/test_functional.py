@@ -94,7 +94,7 @@ def test_shifted_sums_equal_unfolded_patches(k):
     torch.testing.assert_close(got, want)
 
 
-@pytest.mark.parametrize("ks", [(1,), (2,), (3,), (1, 2, 3), (2, 5), (1, 3, 5), (3, 5, 7)])
+@pytest.mark.parametrize("ks", [(1,), (2,), (3,), (1, 2, 3), (2, 5), (1, 3, 5), (3, 5, 7), (1, 11)])
 def test_summed_patch_logits_equals_sum_of_each_k(ks):
     g = torch.randn(2, 7 * 5, 7 * 5, dtype=torch.float64)
     g_before = g.clone()
@@ -244,6 +244,39 @@ def test_cia_matches_naive_loop(scale, hw):
         e_n, c_n = naive_cia(f[b], eff)
         np.testing.assert_allclose(c[b].numpy(), c_n, rtol=1e-9)
         np.testing.assert_allclose(e[b].reshape(5, -1).numpy(), e_n, rtol=1e-9)
+
+
+@pytest.mark.parametrize("scale", [None, 1.0, 0.2])
+@pytest.mark.parametrize("shape", [(2, 24, 3, 4), (2, 5, 4, 4), (1, 9, 1, 1)])
+def test_fused_cia_matches_naive_loop(scale, shape):
+    """The fused kernel (eq. 7-8 without the C x C map) against the loops, for C > M and C <= M."""
+    f = torch.rand(*shape, dtype=torch.float64)
+    b, c, h, w = shape
+    eff = 1 / math.sqrt(h * w) if scale is None else scale
+    fused = Fn.fused_channel_attention(f, scale)
+    e, c_map = Fn.cia(f, scale=scale, need_map=False)
+    assert c_map is None
+    for i in range(b):
+        e_n, _ = naive_cia(f[i], eff)
+        np.testing.assert_allclose(fused[i].reshape(c, -1).numpy(), e_n, rtol=1e-9)
+        np.testing.assert_allclose(e[i].reshape(c, -1).numpy(), e_n, rtol=1e-9)
+
+
+def test_fused_cia_gradients_match_explicit_path():
+    f = torch.randn(2, 24, 3, 4, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 24, 3, 4, dtype=torch.float64)
+    (grad_fused,) = torch.autograd.grad((Fn.fused_channel_attention(f) * g).sum(), f)
+    (grad_explicit,) = torch.autograd.grad((Fn.cia(f)[0] * g).sum(), f)
+    torch.testing.assert_close(grad_fused, grad_explicit)
+
+
+def test_fused_cia_keeps_float32_under_bf16_autocast():
+    f = torch.randn(2, 24, 3, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        e = Fn.fused_channel_attention(f.bfloat16())
+    assert e.dtype == torch.bfloat16
+    ref = Fn.cia(f.bfloat16().float())[0]
+    torch.testing.assert_close(e.float(), ref, atol=2e-2, rtol=2e-2)
 
 
 def test_cia_is_equivariant_to_channel_permutation():

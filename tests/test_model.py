@@ -71,6 +71,22 @@ def test_maps_only_computed_when_recorded(monkeypatch):
     assert calls == [False, True]
 
 
+def test_cia_fuses_only_when_nobody_records(monkeypatch):
+    """C > M: plain forward takes the fused kernel; a recorder gets the map; outputs agree."""
+    calls = []
+    real = ianet_viz.functional.fused_channel_attention
+    monkeypatch.setattr(ianet_viz.functional, "fused_channel_attention", lambda *a, **k: calls.append(1) or real(*a, **k))
+    block = CIA(32).eval()
+    torch.nn.init.ones_(block.bn.weight)  # a fresh block would output f whatever E_C is
+    f = torch.randn(2, 32, 3, 2)
+    plain = block(f)
+    assert calls == [1]
+    with RelationRecorder(block) as rec:
+        recorded = block(f)
+    assert calls == [1] and rec.maps["cia"]["C"].shape == (2, 32, 32)
+    torch.testing.assert_close(plain, recorded)
+
+
 @pytest.mark.parametrize("backbone, dim", [("resnet18", 512), ("resnet34", 512), ("resnet50", 2048), ("resnet101", 2048)])
 def test_backbones_and_last_stride(backbone, dim):
     model = build_ianet(backbone, num_classes=5, ia_stages=(3,)).eval()
@@ -235,6 +251,13 @@ def test_cost_report_matches_paper_baseline_and_sia_increment():
     parts = sum(r["gmacs"] for r in sia3[:-1])
     assert abs(parts - total_sia) < 1e-6
     assert "IA stage3" in format_cost_table(sia3)
+
+
+def test_cost_report_counts_the_fused_cia_kernel():
+    """C > M takes the fused kernel; its two matrix products are counted all the same."""
+    b, c, h, w = 2, 32, 4, 2
+    rows = cost_report(IABlock(c, "cia", name="cia"), input_size=(h, w), batch=b, in_channels=c)
+    assert rows[-1]["gmacs"] * 1e9 == pytest.approx(2 * c * c * h * w)
 
 
 def test_recorder_shapes_for_every_arrangement():

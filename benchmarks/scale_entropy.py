@@ -94,18 +94,14 @@ def stage_features(x: torch.Tensor, backbone: str, checkpoint: Optional[str]) ->
 
     trained = _train_checkpoint(checkpoint)
     if trained is not None:
-        model = trained[0].eval()
-        feats: Dict[int, torch.Tensor] = {}
-        hooks = [blk.register_forward_pre_hook(lambda m, i, s=int(name[5]): feats.__setitem__(s, i[0].detach()))
-                 for name, blk in model.ia_blocks.items() if name in ("stage2", "stage3")]
+        from ianet_viz.viz.inputs import sia_blocks, sia_inputs
+
         try:
-            with torch.no_grad():
-                model(x)
-        finally:
-            for h in hooks:
-                h.remove()
-        if feats:
-            return feats
+            names = [n for n in sia_blocks(trained[0]) if n in ("stage2", "stage3")]
+        except ValueError:  # a baseline run: no SIA to read inputs from
+            names = []
+        if names:
+            return {int(n[5]): f for n, f in sia_inputs(trained[0], x, names).items()}
     torch.manual_seed(0)
     model = build_ianet(backbone, num_classes=10, ia_stages=(), pretrained=checkpoint)
     model.train(checkpoint is None)  # random init: BN on batch statistics; trained: eval mode

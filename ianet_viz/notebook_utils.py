@@ -85,12 +85,33 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in text)[:60]
 
 
+def _finished_run(cfg) -> Optional[Dict]:
+    """The metrics of a run that already finished with exactly this configuration, else ``None``."""
+    import json
+
+    from .train.config import config_differences
+
+    path = Path(cfg.output) / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # a half-written or foreign file: train again
+    if saved.get("epoch") != cfg.epochs or config_differences(saved.get("config", {}), cfg.resolved().to_dict()):
+        return None
+    return saved
+
+
 def run_sweep(variants: Dict[str, dict], seeds: Sequence[int] = (0,), scale: str = "smoke",
-              name: str = "sweep", verbose: bool = True) -> List[Dict]:
+              name: str = "sweep", verbose: bool = True, resume: bool = False) -> List[Dict]:
     """Train every ``(label, overrides)`` of ``variants`` for every seed; one row per run.
 
     Rows: ``{"config": label, "seed", "mAP", "rank1", "rank5", "wall_s"}`` (fractions). Runs go to
-    ``runs/notebooks/<name>/<label>-seed<k>`` (overwritten).
+    ``runs/notebooks/<name>/<label>-seed<k>``. ``resume=False`` starts every run afresh.
+    ``resume=True`` (a sweep of hours) loses nothing when interrupted: a run that finished with the
+    same configuration is read back (``wall_s`` is then ``None``), a run that stopped part-way
+    continues from its last checkpoint, and only a run with another configuration starts over.
     """
     import time
 
@@ -101,13 +122,24 @@ def run_sweep(variants: Dict[str, dict], seeds: Sequence[int] = (0,), scale: str
         for seed in seeds:
             cfg = sweep_config(scale, seed=seed, output=str(Path(RUNS_DIR) / "notebooks" / name / f"{_slug(label)}-seed{seed}"),
                                **overrides)
+            done = _finished_run(cfg) if resume else None
             t0 = time.perf_counter()
-            result = train(cfg, overwrite=True)
-            row = {"config": label, "seed": seed, "mAP": result.metrics["mAP"], "rank1": result.metrics["rank1"],
-                   "rank5": result.metrics["rank5"], "wall_s": time.perf_counter() - t0}
+            if done is not None:
+                metrics, wall = done, None
+            elif resume and (Path(cfg.output) / "checkpoint.pt").is_file():
+                try:
+                    metrics, wall = train(cfg, resume=True).metrics, None
+                except ValueError:  # the checkpoint belongs to another configuration
+                    metrics, wall = train(cfg, overwrite=True).metrics, None
+            else:
+                metrics = train(cfg, overwrite=True).metrics
+                wall = time.perf_counter() - t0
+            row = {"config": label, "seed": seed, "mAP": metrics["mAP"], "rank1": metrics["rank1"],
+                   "rank5": metrics["rank5"], "wall_s": wall}
             rows.append(row)
             if verbose:
-                print(f"{label:<18} seed {seed}: mAP {100 * row['mAP']:5.1f}%  rank-1 {100 * row['rank1']:5.1f}%")
+                note = "  (finished earlier: read back)" if done is not None else ""
+                print(f"{label:<18} seed {seed}: mAP {100 * row['mAP']:5.1f}%  rank-1 {100 * row['rank1']:5.1f}%{note}")
     return rows
 
 

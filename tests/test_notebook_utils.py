@@ -54,3 +54,35 @@ def test_sweep_config_scales():
 
 def test_read_results_missing_file_is_none():
     assert read_results("no-such-results-file.csv") is None
+
+
+def test_run_sweep_resume_reads_back_finished_and_continues_interrupted(monkeypatch, tmp_path):
+    """A sweep of hours loses nothing: finished runs are read back, a stopped run continues."""
+    import ianet_viz.notebook_utils as nu
+    import ianet_viz.train as tr
+
+    monkeypatch.setattr(nu, "RUNS_DIR", str(tmp_path))
+    tiny = dict(synthetic_identities=8, synthetic_images=4, epochs=2, max_steps_per_epoch=2, batch_size=8,
+                data_root=str(tmp_path / "data"))
+    fresh = nu.run_sweep({"a": tiny}, seeds=(0,), verbose=False)[0]
+    assert fresh["wall_s"] is not None
+
+    calls = []
+    real_train = tr.train
+    monkeypatch.setattr(tr, "train", lambda cfg, **kw: calls.append(kw) or real_train(cfg, **kw))
+    again = nu.run_sweep({"a": tiny}, seeds=(0,), verbose=False, resume=True)[0]
+    assert calls == [] and again["wall_s"] is None  # read back, not retrained
+    assert again["mAP"] == fresh["mAP"] and again["rank1"] == fresh["rank1"]
+
+    # interrupt a run after its first epoch, as a closed laptop would; the sweep then continues it
+    cfg = nu.sweep_config("smoke", seed=0, output=str(tmp_path / "notebooks" / "sweep" / "a-seed0"), **tiny)
+    real_train(cfg, overwrite=True, callback=lambda record: False)
+    assert nu._finished_run(cfg) is None
+    resumed = nu.run_sweep({"a": tiny}, seeds=(0,), verbose=False, resume=True)[0]
+    assert calls == [{"resume": True}]
+    assert resumed["mAP"] == pytest.approx(fresh["mAP"]) and resumed["rank1"] == pytest.approx(fresh["rank1"])
+
+    # another configuration in the same folder starts over instead of failing
+    other = dict(tiny, ks=(1,))
+    nu.run_sweep({"a": other}, seeds=(0,), verbose=False, resume=True)
+    assert calls[-1] == {"overwrite": True}

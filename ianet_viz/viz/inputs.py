@@ -138,7 +138,8 @@ def sia_inputs(model: nn.Module, x: torch.Tensor, blocks: Optional[Sequence[str]
             sia = model.ia_blocks[name].sia
             handles.append(sia.register_forward_pre_hook(
                 lambda mod, inp, name=name: feats.__setitem__(name, inp[0].detach().float().cpu())))
-        model(x.to(device))
+        with torch.no_grad():  # only the inputs are kept: no graph
+            model(x.to(device))
     finally:
         for h in handles:
             h.remove()

@@ -78,6 +78,11 @@ GRIDS: Dict[str, List[Tuple[str, Dict]]] = {
         ("CIA", dict(arrangement="cia")),
         ("IA (SIA+CIA)", IA),
     ],
+    "gate": [
+        ("baseline", dict(ia_stages=())),
+        ("IA (SIA+CIA)", IA),
+        ("IA (gate wd=0)", dict(ia_bn_weight_decay=0.0)),
+    ],
     "ks": [
         ("K={1}", dict(ks=(1,))),
         ("K={2}", dict(ks=(2,))),
@@ -105,6 +110,7 @@ GRIDS: Dict[str, List[Tuple[str, Dict]]] = {
 }
 GRID_TITLES = {
     "ia": "baseline vs SIA vs CIA vs IA (Tab. 4d/5 analogue)",
+    "gate": "weight decay on the IA blocks' zero-initialised BatchNorm (the gate of eq. 9)",
     "ks": "context sizes K (Tab. 4a analogue)",
     "fusion": "multi-context fusion (Tab. 4b analogue)",
     "maps": "location / appearance / semantic (Tab. 4c analogue)",

@@ -320,6 +320,34 @@ def test_ablation_flags_reach_the_model():
     assert (sia.multi, sia.use_appearance, sia.use_location, sia.scale) == ("max", False, True, 0.5)
 
 
+def test_ia_bn_weight_decay_groups_only_the_gate():
+    """--ia-bn-weight-decay reaches the optimiser: the IA blocks' BatchNorm params, and only they."""
+    from ianet_viz.train.__main__ import build_parser, config_from_args
+    from ianet_viz.train.engine import build_model, param_groups
+
+    cfg = config_from_args(build_parser().parse_args(["--backbone", "resnet18", "--ia-bn-weight-decay", "0"]))
+    assert cfg.ia_bn_weight_decay == 0.0
+    model = build_model(cfg, num_classes=3)
+    groups = param_groups(model, cfg)
+    decay = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    assert sum(len(g["params"]) for g in groups) == len(decay) == sum(1 for p in model.parameters() if p.requires_grad)
+    gate = {id(m.bn.weight) for blk in model.ia_blocks.values() for m in (blk.sia, blk.cia)}
+    assert len(gate) == 4 and all(decay[i] == 0.0 for i in gate)
+    assert decay[id(model.backbone.layer3[0].bn1.weight)] == cfg.weight_decay == 5e-4
+    assert decay[id(model.neck.weight)] == 5e-4  # a BatchNorm outside the IA blocks keeps the decay
+    default = TrainConfig(backbone="resnet18")
+    assert [g["weight_decay"] for g in param_groups(model, default)] == [5e-4]
+
+
+def test_resume_accepts_a_checkpoint_older_than_a_new_default_field():
+    from ianet_viz.train.config import config_differences
+
+    current = TrainConfig().to_dict()
+    old = {k: v for k, v in current.items() if k != "ia_bn_weight_decay"}
+    assert config_differences(old, current) == []
+    assert config_differences(old, dict(current, ia_bn_weight_decay=0.0)) != []
+
+
 def test_demo_model_trains_once_then_loads(tmp_path, monkeypatch):
     import ianet_viz.train.engine as engine
     from ianet_viz.train import demo_model

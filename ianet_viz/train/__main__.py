@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, default=None, help="default: 32 (paper), 64 (modern)")
     g.add_argument("--lr", type=float, default=None, help="default: 3e-4 (paper), 3.5e-4 (modern)")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--ia-bn-weight-decay", type=float, default=None,
+                   help="weight decay of the IA blocks' zero-initialised BatchNorm (default: --weight-decay)")
     g.add_argument("--milestones", nargs="*", type=int, default=None,
                    help="epochs where the lr is multiplied by --gamma; default: 50%% and 75%% of --epochs")
     g.add_argument("--gamma", type=float, default=d.gamma)

@@ -78,6 +78,9 @@ class TrainConfig:
     batch_size: Optional[int] = None
     lr: Optional[float] = None
     weight_decay: float = 5e-4
+    # weight decay of the IA blocks' BatchNorm, the zero-initialised gate of eq. 9 that decay pulls
+    # back to 0 (None: weight_decay, as in the paper's recipe)
+    ia_bn_weight_decay: Optional[float] = None
     milestones: Optional[Tuple[int, ...]] = None  # lr x gamma at these epochs; default 50%, 75%
     gamma: float = 0.1
     warmup_epochs: Optional[int] = None
@@ -181,12 +184,21 @@ class TrainConfig:
         return Path(self.output)
 
 
+def _field_defaults() -> Dict[str, Any]:
+    import dataclasses
+
+    return {f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING}
+
+
 def config_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
     """Human-readable list of the fields that differ in a way that matters for a resume."""
+    defaults = _field_defaults()
     out = []
     for key in sorted(set(saved) | set(current)):
         if key in RESUME_MAY_DIFFER:
             continue
+        if key not in saved and key in defaults and current.get(key) == defaults[key]:
+            continue  # a field added after the checkpoint was written, left at its default
         a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
         if isinstance(a, tuple):
             a = list(a)

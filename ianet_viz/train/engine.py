@@ -126,6 +126,19 @@ def _pbar(enabled: bool, **kw):
     return tqdm(disable=not enabled, **kw)
 
 
+def param_groups(model: nn.Module, cfg: TrainConfig) -> List[Dict[str, Any]]:
+    """Optimiser groups: the IA blocks' BatchNorm parameters (eq. 9's gate, zero at init) get
+    ``cfg.ia_bn_weight_decay`` when it is set; everything else gets ``cfg.weight_decay``."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.ia_bn_weight_decay is None:
+        return [{"params": [p for _, p in trainable], "weight_decay": cfg.weight_decay}]
+    gate = {id(p) for name, m in model.named_modules() if name.startswith("ia_blocks.")
+            and isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
+    groups = [{"params": [p for _, p in trainable if id(p) not in gate], "weight_decay": cfg.weight_decay},
+              {"params": [p for _, p in trainable if id(p) in gate], "weight_decay": cfg.ia_bn_weight_decay}]
+    return [g for g in groups if g["params"]]
+
+
 def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[Dict[str, Any]], Any]] = None,
           **overrides) -> TrainResult:
     """Train IANet as described by ``config`` (plus keyword ``overrides``), evaluate, write the run.
@@ -208,8 +221,7 @@ def _train(cfg: TrainConfig, info: DistInfo, callback) -> TrainResult:
             for p in (ckpt_path, log_path, metrics_path):
                 if p.exists():
                     p.unlink()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
     criterion = ReIDLoss(cfg.label_smoothing, cfg.triplet_weight, cfg.margin)

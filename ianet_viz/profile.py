@@ -39,6 +39,11 @@ def _rows_for(model: nn.Module) -> List[Tuple[str, str]]:
     return rows
 
 
+def flop_counter() -> FlopCounterMode:
+    """torch's ``FlopCounterMode`` (no printing) that also counts the CPU attention kernel."""
+    return FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS)
+
+
 @torch.no_grad()
 def cost_report(model: nn.Module, input_size=(256, 128), batch: int = 1, in_channels: int = 3) -> List[Dict]:
     """MACs (per image) and parameters for each part of ``model``; the last row is the total.
@@ -51,7 +56,7 @@ def cost_report(model: nn.Module, input_size=(256, 128), batch: int = 1, in_chan
     model.eval()
     device = next(model.parameters()).device
     x = torch.zeros(batch, in_channels, *input_size, device=device)
-    counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS)
+    counter = flop_counter()
     try:
         with counter:
             model(x)

@@ -172,3 +172,17 @@ def test_scripts_run_as_files(script):
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{script}.py"), "--help"], capture_output=True,
                        text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0 and "--quick" in r.stdout
+
+
+def test_mkl_intel_path_wrapper_preloads_its_shim_and_passes_the_exit_code():
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed: the MKL diagnostic wrapper cannot build its shim")
+    script = REPO / "benchmarks" / "mkl_intel_path.sh"
+    probe = "import os, sys; print(os.environ['LD_PRELOAD']); sys.exit(3)"
+    out = subprocess.run(["bash", str(script), sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 3, out.stderr
+    assert "libmkl_intel_path.so" in out.stdout
+    usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert usage.returncode == 2 and "usage" in usage.stderr

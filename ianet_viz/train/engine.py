@@ -129,13 +129,13 @@ def _pbar(enabled: bool, **kw):
 def param_groups(model: nn.Module, cfg: TrainConfig) -> List[Dict[str, Any]]:
     """Optimiser groups: the IA blocks' BatchNorm parameters (eq. 9's gate, zero at init) get
     ``cfg.ia_bn_weight_decay`` when it is set; everything else gets ``cfg.weight_decay``."""
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    trainable = [p for p in model.parameters() if p.requires_grad]
     if cfg.ia_bn_weight_decay is None:
-        return [{"params": [p for _, p in trainable], "weight_decay": cfg.weight_decay}]
+        return [{"params": trainable, "weight_decay": cfg.weight_decay}]
     gate = {id(p) for name, m in model.named_modules() if name.startswith("ia_blocks.")
             and isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
-    groups = [{"params": [p for _, p in trainable if id(p) not in gate], "weight_decay": cfg.weight_decay},
-              {"params": [p for _, p in trainable if id(p) in gate], "weight_decay": cfg.ia_bn_weight_decay}]
+    groups = [{"params": [p for p in trainable if id(p) not in gate], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in trainable if id(p) in gate], "weight_decay": cfg.ia_bn_weight_decay}]
     return [g for g in groups if g["params"]]
 
 

@@ -285,7 +285,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         title = "cpu_latency: IANet ÷ baseline forward time vs MAC ratio" + (f" ({args.tag})" if args.tag else "")
         cmd = command_line("benchmarks.cpu_latency", argv)
         if "libmkl_intel_path" in os.environ.get("LD_PRELOAD", ""):
-            cmd = "bash benchmarks/mkl_intel_path.sh " + cmd  # the run went through the MKL shim
+            cmd = "bash tools/mkl_intel_path.sh " + cmd  # the run went through the MKL shim
         update_results(name, section(title,
                                               cmd, describe_device(), body,
                                               out.get("notes", "")))

@@ -1,7 +1,17 @@
-"""Project-wide switches and paths.
+"""Project-wide switches and folders.
 
 ``SMOKE`` is the one smoke switch (Pyro/BoTorch style): set ``IANET_SMOKE=1`` and every notebook,
 benchmark and experiment shrinks its loops so it finishes in minutes on a 2-core CPU.
+
+Folders the package writes to (it never reads anything else of a repository):
+
+* ``WORKSPACE``: the checkout when the package is installed editable from one (a ``pyproject.toml``
+  beside the package), else the current directory.
+* ``DATA_DIR`` (``IANET_DATA_DIR``, default ``WORKSPACE/data``): datasets the user downloads
+  (``market1501/``, ...) and generated ones (``synthetic-train/``, gitignored). The bundled real
+  crops are package data (``ianet_viz/reid/vtest``); a ``vtest/`` folder here takes precedence.
+* ``RUNS_DIR`` (``IANET_RUNS_DIR``, default ``WORKSPACE/runs``): training runs and checkpoints,
+  the demo model included.
 """
 from __future__ import annotations
 
@@ -14,11 +24,16 @@ def smoke() -> bool:
     return os.environ.get("IANET_SMOKE", "0").strip().lower() not in ("", "0", "false", "no")
 
 
+def _workspace() -> Path:
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
 SMOKE: bool = smoke()
 
-#: Repository root (the package is installed editable; data/ and runs/ live beside it).
-REPO_DIR: Path = Path(__file__).resolve().parent.parent
-#: Bundled data (real crops from vtest.avi) and generated data (synthetic pedestrians, gitignored).
-DATA_DIR: Path = Path(os.environ.get("IANET_DATA_DIR", REPO_DIR / "data"))
+#: Where data/ and runs/ live by default: the checkout (editable install) or the current directory.
+WORKSPACE: Path = _workspace()
+#: Downloaded and generated datasets.
+DATA_DIR: Path = Path(os.environ.get("IANET_DATA_DIR", WORKSPACE / "data"))
 #: Training runs and checkpoints (gitignored).
-RUNS_DIR: Path = Path(os.environ.get("IANET_RUNS_DIR", REPO_DIR / "runs"))
+RUNS_DIR: Path = Path(os.environ.get("IANET_RUNS_DIR", WORKSPACE / "runs"))

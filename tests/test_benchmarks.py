@@ -179,7 +179,7 @@ def test_mkl_intel_path_wrapper_preloads_its_shim_and_passes_the_exit_code():
 
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed: the MKL diagnostic wrapper cannot build its shim")
-    script = REPO / "benchmarks" / "mkl_intel_path.sh"
+    script = REPO / "tools" / "mkl_intel_path.sh"
     probe = "import os, sys; print(os.environ['LD_PRELOAD']); sys.exit(3)"
     out = subprocess.run(["bash", str(script), sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 3, out.stderr

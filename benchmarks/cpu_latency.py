@@ -2,7 +2,7 @@
 
 Both ResNet-50 (last stride 1, 256x128, eval mode, no grad) models run interleaved (median of the
 per-round ratios, see ``benchmarks.common``). The multiply-add ratio comes from
-``ianet_viz.profile.cost_report``. Target: time ratio <= 1.05 x MAC ratio; the excess is time
+``ianet_viz.cost.cost_report``. Target: time ratio <= 1.05 x MAC ratio; the excess is time
 spent outside the counted multiply-adds (softmax passes, shifted sums, copies, layout).
 
 Where it goes: forward hooks time each IA block inside the full forward, and ``torch.profiler``
@@ -76,7 +76,7 @@ def build(quick: bool, backbone: Optional[str] = None):
 
 
 def macs(models, input_size) -> Dict[str, Dict]:
-    from ianet_viz.profile import cost_report
+    from ianet_viz.cost import cost_report
 
     out = {}
     for name, m in models.items():

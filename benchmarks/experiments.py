@@ -2,7 +2,7 @@
 
 Every run trains with :func:`ianet_viz.train.train` (the "paper" recipe: cross-entropy, Adam 3e-4,
 batch 32, random flip; no ImageNet weights, so random init) on the synthetic dataset
-(``ianet_viz.data.synthetic``: identities = attribute sets, pose / scale / offset / camera vary,
+(``ianet_viz.synthetic``: identities = attribute sets, pose / scale / offset / camera vary,
 per-pixel part masks) and is evaluated once, after the last epoch, on its query/gallery split
 (Market-1501 protocol). Nothing is selected on the test split: one fixed recipe, one evaluation.
 
@@ -162,7 +162,7 @@ def _slug(key: str) -> str:
 
 
 def data_root(s: Dict) -> Path:
-    from ianet_viz.config import DATA_DIR
+    from ianet_viz.settings import DATA_DIR
 
     return Path(DATA_DIR) / "synthetic-train" / f"ids{s['identities']}-k{s['images']}-{s['height']}x{s['width']}-seed0"
 
@@ -173,7 +173,7 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
     from PIL import Image
 
     from ianet_viz import RelationRecorder
-    from ianet_viz.data import Market1501
+    from ianet_viz.reid import Market1501
     from ianet_viz.viz import part_alignment
     from ianet_viz.viz.inputs import prepare
 
@@ -547,7 +547,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     s = scale_settings(args)
     _code()  # the code this process trains with, hashed now
     results_dir = Path(args.results_dir)
-    from ianet_viz.config import RUNS_DIR
+    from ianet_viz.settings import RUNS_DIR
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else Path(RUNS_DIR) / "experiments"
     out = {}

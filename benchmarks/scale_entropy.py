@@ -4,7 +4,7 @@ The paper's formulas have no scale (``scale = 1``); the authors' code divides SI
 ``sqrt(C)``; ``ianet_viz.functional`` defaults to ``1/(sqrt(C) K^2)`` for SIA (the mean patch dot
 product of context size K, scaled by ``1/sqrt(C)``) and ``1/sqrt(M)`` for CIA.
 This script measures what the scale does to the maps on features of real pedestrians: the bundled
-crops cut from vtest.avi (``ianet_viz.data.bundled_crops()``), 256x128, through a ResNet-50 with
+crops cut from vtest.avi (``ianet_viz.reid.bundled_crops()``), 256x128, through a ResNet-50 with
 last stride 1. For every scale it reports, per map, the normalised row entropy
 ``H(row) / log(n)`` (1 = uniform, 0 = one-hot; mean and 10th percentile over rows and images) and
 the peak ``max_j S[i, j] * n`` (how many times the uniform weight the strongest entry gets) and
@@ -48,7 +48,7 @@ def crops(n: int, size=(256, 128)):
     from ianet_viz.viz.inputs import prepare
 
     try:
-        from ianet_viz.data import bundled_crops
+        from ianet_viz.reid import bundled_crops
 
         ds = bundled_crops()
         items = (list(ds.query) + list(ds.gallery) + list(ds.train))
@@ -59,7 +59,7 @@ def crops(n: int, size=(256, 128)):
             return prepare(items, size)[0], f"{len(items)} real crops (data/vtest, vtest.avi)"
     except Exception as err:  # data not there yet
         print(f"bundled crops unavailable ({type(err).__name__}: {err}); using synthetic pedestrians")
-    from ianet_viz.data.synthetic import render_person, sample_identity
+    from ianet_viz.synthetic import render_person, sample_identity
 
     rng = np.random.default_rng(0)
     imgs = [render_person(sample_identity(rng), rng=rng, height=size[0], width=size[1])[0] for _ in range(n)]
@@ -94,7 +94,7 @@ def stage_features(x: torch.Tensor, backbone: str, checkpoint: Optional[str]) ->
 
     trained = _train_checkpoint(checkpoint)
     if trained is not None:
-        from ianet_viz.viz.inputs import sia_blocks, sia_inputs
+        from ianet_viz.recorder import sia_blocks, sia_inputs
 
         try:
             names = [n for n in sia_blocks(trained[0]) if n in ("stage2", "stage3")]

@@ -12,11 +12,15 @@ Folders the package writes to (it never reads anything else of a repository):
   crops are package data (``ianet_viz/reid/vtest``); a ``vtest/`` folder here takes precedence.
 * ``RUNS_DIR`` (``IANET_RUNS_DIR``, default ``WORKSPACE/runs``): training runs and checkpoints,
   the demo model included.
+* ``RESULTS_DIR`` (``IANET_RESULTS_DIR``, default ``WORKSPACE/benchmarks/results``): the committed
+  full sweeps that notebooks 05 and 06 show next to their own small ones (read only; a missing
+  file is reported, never an error).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Union
 
 
 def smoke() -> bool:
@@ -37,3 +41,15 @@ WORKSPACE: Path = _workspace()
 DATA_DIR: Path = Path(os.environ.get("IANET_DATA_DIR", WORKSPACE / "data"))
 #: Training runs and checkpoints (gitignored).
 RUNS_DIR: Path = Path(os.environ.get("IANET_RUNS_DIR", WORKSPACE / "runs"))
+#: Committed sweep results (CSV) that the course notebooks read.
+RESULTS_DIR: Path = Path(os.environ.get("IANET_RESULTS_DIR", WORKSPACE / "benchmarks" / "results"))
+
+
+def relpath(path: Union[str, os.PathLike]) -> str:
+    """``path`` relative to ``WORKSPACE`` when it lies inside it, else its name only: for printing
+    (notebook outputs carry no local paths)."""
+    p = Path(path).resolve()
+    try:
+        return p.relative_to(WORKSPACE.resolve()).as_posix()
+    except ValueError:
+        return p.name

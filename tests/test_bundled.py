@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ianet_viz.reid import Market1501, bundled_crops, bundled_crops_dir, parse_market_name
+from ianet_viz.reid import bundled_crops, bundled_crops_dir, parse_market_name
 
 
 def test_bundled_crops_load_and_every_query_has_a_match():
@@ -47,7 +47,7 @@ def test_bundled_crops_are_package_data():
     assert bundled_crops_dir() == Path(ianet_viz.__file__).resolve().parent / "reid" / "vtest"
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     globs = pyproject["tool"]["setuptools"]["package-data"]["ianet_viz.reid"]
-    files = {f.relative_to(bundled_crops_dir()) for f in bundled_crops_dir().rglob("*") if f.is_file()}
+    files = {f.relative_to(bundled_crops_dir().parent) for f in bundled_crops_dir().rglob("*") if f.is_file()}
     assert all(any(f.match(g) for g in globs) for f in files)
 
 

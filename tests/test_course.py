@@ -1,4 +1,4 @@
-"""ianet_viz.notebook_utils: the small helpers the notebooks share (no training here: fast)."""
+"""ianet_viz.course: the demo model and the sweeps the notebooks share; settings.relpath; measures."""
 import math
 from pathlib import Path
 
@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from ianet_viz import functional as Fn
-from ianet_viz.config import REPO_DIR
-from ianet_viz.notebook_utils import (SWEEP_SCALES, cached_imagenet_weights, normalised_entropy, read_results, relpath,
-                                      summarise, sweep_config)
+from ianet_viz.course import SWEEP_SCALES, read_results, summarise, sweep_config
+from ianet_viz.measures import normalised_entropy
+from ianet_viz.model import cached_imagenet_weights
+from ianet_viz.settings import WORKSPACE, relpath
 
 
 def test_cached_imagenet_weights_never_downloads(monkeypatch, tmp_path):
@@ -22,7 +23,7 @@ def test_cached_imagenet_weights_never_downloads(monkeypatch, tmp_path):
 
 
 def test_relpath_prints_no_local_paths(tmp_path):
-    assert relpath(Path(REPO_DIR) / "runs" / "demo") == "runs/demo"
+    assert relpath(Path(WORKSPACE) / "runs" / "demo") == "runs/demo"
     assert relpath(tmp_path / "x.pt") == "x.pt"
 
 
@@ -58,7 +59,7 @@ def test_read_results_missing_file_is_none():
 
 def test_run_sweep_resume_reads_back_finished_and_continues_interrupted(monkeypatch, tmp_path):
     """A sweep of hours loses nothing: finished runs are read back, a stopped run continues."""
-    import ianet_viz.notebook_utils as nu
+    import ianet_viz.course.sweep as nu
     import ianet_viz.train as tr
 
     monkeypatch.setattr(nu, "RUNS_DIR", str(tmp_path))
@@ -86,3 +87,18 @@ def test_run_sweep_resume_reads_back_finished_and_continues_interrupted(monkeypa
     other = dict(tiny, ks=(1,))
     nu.run_sweep({"a": other}, seeds=(0,), verbose=False, resume=True)
     assert calls[-1] == {"overwrite": True}
+
+
+def test_demo_model_trains_once_then_loads(tmp_path, monkeypatch):
+    import ianet_viz.course.demo as demo
+    from ianet_viz.course import demo_model
+
+    kw = dict(smoke=True, progress=False, output=str(tmp_path / "demo"), height=64, width=32,
+              synthetic_identities=4, synthetic_images=4, epochs=1, max_steps_per_epoch=1, batch_size=8,
+              data_root=str(tmp_path / "syn"))
+    model, run = demo_model(**kw)
+    assert (run / "metrics.json").is_file() and not model.training
+    monkeypatch.setattr(demo, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again, _ = demo_model(**kw)
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)

@@ -8,7 +8,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 import ianet_viz
 from ianet_viz import CIA, SIA, IABlock, RelationRecorder, build_ianet, stage_sigma
 from ianet_viz.modules import ARRANGEMENTS
-from ianet_viz.profile import cost_report, format_cost_table
+from ianet_viz.cost import cost_report, format_cost_table
 
 
 def _randomise_bn(module):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from ianet_viz.data.synthetic import generate_dataset
+from ianet_viz.synthetic import generate_dataset
 from ianet_viz.train import (PKSampler, RandomBatchSampler, TrainConfig, TrainingDiverged,
                              atomic_save, batch_hard_triplet_loss, build_train_loader,
                              evaluate, load_checkpoint, load_model, read_log, train)
@@ -346,18 +346,3 @@ def test_resume_accepts_a_checkpoint_older_than_a_new_default_field():
     old = {k: v for k, v in current.items() if k != "ia_bn_weight_decay"}
     assert config_differences(old, current) == []
     assert config_differences(old, dict(current, ia_bn_weight_decay=0.0)) != []
-
-
-def test_demo_model_trains_once_then_loads(tmp_path, monkeypatch):
-    import ianet_viz.train.engine as engine
-    from ianet_viz.train import demo_model
-
-    kw = dict(smoke=True, progress=False, output=str(tmp_path / "demo"), height=64, width=32,
-              synthetic_identities=4, synthetic_images=4, epochs=1, max_steps_per_epoch=1, batch_size=8,
-              data_root=str(tmp_path / "syn"))
-    model, run = demo_model(**kw)
-    assert (run / "metrics.json").is_file() and not model.training
-    monkeypatch.setattr(engine, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
-    again, _ = demo_model(**kw)
-    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
-        assert torch.equal(a, b)

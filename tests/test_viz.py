@@ -16,8 +16,9 @@ from matplotlib.backend_bases import MouseEvent  # noqa: E402
 
 from ianet_viz import RelationRecorder, build_ianet  # noqa: E402
 from ianet_viz.functional import location_relation  # noqa: E402
-from ianet_viz.viz import (ReceptiveFieldViewer, alignment_table, benchmark_select, cell_center,  # noqa: E402
-                           cell_labels, part_alignment, pixel_to_cell, relation_row, upsample)
+from ianet_viz.course import benchmark_select  # noqa: E402
+from ianet_viz.viz import (ReceptiveFieldViewer, alignment_table, cell_center, cell_labels,  # noqa: E402
+                           part_alignment, pixel_to_cell, relation_row, upsample)
 from ianet_viz.viz import figures as F  # noqa: E402
 
 SIZE = (128, 64)
@@ -300,7 +301,8 @@ def test_part_alignment_perfect_and_uniform(people):
 
 
 def test_alignment_table(model, people):
-    from ianet_viz.viz import prepare, record
+    from ianet_viz.recorder import record
+    from ianet_viz.viz import prepare
 
     x, _ = prepare(people[0], SIZE)
     maps, shapes = record(model, x)

@@ -142,6 +142,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"rank10 {m.get('rank10', float('nan')):.4f}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

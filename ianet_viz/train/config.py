@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 def _runs_dir() -> Path:
-    from ..config import RUNS_DIR
+    from ..settings import RUNS_DIR
 
     return Path(RUNS_DIR)
 

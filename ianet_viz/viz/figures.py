@@ -22,10 +22,11 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ianet_viz import functional as Fn
+from .. import functional as Fn
 
 from .alignment import cell_label_areas, part_labels
-from .inputs import load_image, prepare, record, sia_inputs, sia_scale
+from ..recorder import record, sia_inputs
+from .inputs import load_image, prepare, sia_scale
 from .overlay import display_image, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
 
 draw_overlay = overlay

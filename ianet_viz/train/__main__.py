@@ -1,0 +1,6 @@
+"""``python -m ianet_viz.train``: the command line of :mod:`ianet_viz.train.cli`."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

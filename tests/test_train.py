@@ -19,8 +19,8 @@ from ianet_viz.synthetic import generate_dataset
 from ianet_viz.train import (PKSampler, RandomBatchSampler, TrainConfig, TrainingDiverged,
                              atomic_save, batch_hard_triplet_loss, build_train_loader,
                              evaluate, load_checkpoint, load_model, read_log, train)
-from ianet_viz.train.__main__ import main as cli_main
-from ianet_viz.train.data import load_dataset, relabel, set_loader_epoch
+from ianet_viz.train.cli import main as cli_main
+from ianet_viz.train.loaders import load_dataset, relabel, set_loader_epoch
 from ianet_viz.train.losses import ReIDLoss
 
 IDS, IMAGES, H, W = 8, 6, 64, 32
@@ -305,7 +305,7 @@ def test_modern_loss_uses_label_smoothing_and_triplet():
 
 def test_ablation_flags_reach_the_model():
     """Tab. 4b-f options go from the command line through TrainConfig to build_ianet."""
-    from ianet_viz.train.__main__ import build_parser, config_from_args
+    from ianet_viz.train.cli import build_parser, config_from_args
     from ianet_viz.train.engine import build_model
 
     args = build_parser().parse_args([
@@ -322,7 +322,7 @@ def test_ablation_flags_reach_the_model():
 
 def test_ia_bn_weight_decay_groups_only_the_gate():
     """--ia-bn-weight-decay reaches the optimiser: the IA blocks' BatchNorm params, and only they."""
-    from ianet_viz.train.__main__ import build_parser, config_from_args
+    from ianet_viz.train.cli import build_parser, config_from_args
     from ianet_viz.train.engine import build_model, param_groups
 
     cfg = config_from_args(build_parser().parse_args(["--backbone", "resnet18", "--ia-bn-weight-decay", "0"]))

@@ -11,14 +11,6 @@ arrangement, IA after each single stage (Tab. 4e) and after every residual block
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __package__ in (None, ""):  # python benchmarks/cost.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from typing import Dict, List, Optional, Sequence
 
 from benchmarks.common import command_line, describe_device, format_table, make_parser, section, update_results

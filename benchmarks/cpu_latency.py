@@ -13,13 +13,7 @@ and other element-wise adds, copies/fills/stack, batch norm, rest).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-if __package__ in (None, ""):  # python benchmarks/cpu_latency.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import os
 import time

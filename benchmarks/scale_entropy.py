@@ -23,13 +23,7 @@ resnet18`` for a briefly trained ResNet-18) and then runs in eval mode.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-if __package__ in (None, ""):  # python benchmarks/scale_entropy.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import math
 from typing import Dict, List, Optional, Sequence

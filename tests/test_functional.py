@@ -1,5 +1,4 @@
 """Every equation against a naive loop written from the paper, in float64, plus properties."""
-import itertools
 import math
 
 import numpy as np
@@ -7,65 +6,15 @@ import pytest
 import torch
 
 from ianet_viz import functional as Fn
+from ianet_viz import reference as R
 
 # ----------------------------------------------------------------------------- naive references
-
-
-def naive_softmax(row, scale=1.0):
-    row = [scale * v for v in row]
-    mx = max(row)
-    ex = [math.exp(v - mx) for v in row]
-    s = sum(ex)
-    return [e / s for e in ex]
+# (ianet_viz.reference: the equations as loops, written from the paper without the package's helpers)
 
 
 def naive_appearance(f, k, scale):
     """Eq. 1 by the definition: patch dot products with zero padding, then a row softmax."""
-    f = f.numpy()
-    c, h, w = f.shape
-    offs = list(range(-((k - 1) // 2), k // 2 + 1))
-    m = h * w
-    out = np.zeros((m, m))
-    for yi, xi, yj, xj in itertools.product(range(h), range(w), range(h), range(w)):
-        total = 0.0
-        for dy in offs:
-            for dx in offs:
-                a, b = (yi + dy, xi + dx), (yj + dy, xj + dx)
-                if 0 <= a[0] < h and 0 <= a[1] < w and 0 <= b[0] < h and 0 <= b[1] < w:
-                    total += float(np.dot(f[:, a[0], a[1]], f[:, b[0], b[1]]))
-        out[yi * w + xi, yj * w + xj] = total
-    return np.array([naive_softmax(list(r), scale) for r in out])
-
-
-def naive_location(h, w, s1, s2):
-    m = h * w
-    out = np.zeros((m, m))
-    for yi, xi, yj, xj in itertools.product(range(h), range(w), range(h), range(w)):
-        out[yi * w + xi, yj * w + xj] = math.exp(-((xi - xj) ** 2) / (2 * s1 ** 2) - ((yi - yj) ** 2) / (2 * s2 ** 2))
-    return out / out.sum(1, keepdims=True)
-
-
-def naive_fuse(maps, multi, fusion):
-    if len(maps) == 1:
-        return maps[0]
-    if multi == "prod":
-        v = np.prod(maps, axis=0)
-    elif multi == "sum":
-        v = np.sum(maps, axis=0)
-    else:
-        v = np.max(maps, axis=0)
-    if fusion == "renorm":
-        return v / v.sum(1, keepdims=True)
-    return np.array([naive_softmax(list(r)) for r in v])
-
-
-def naive_cia(f, scale):
-    f = f.numpy()
-    c = f.shape[0]
-    x = f.reshape(c, -1)
-    energy = np.array([[sum(x[a, i] * x[b, i] for i in range(x.shape[1])) for b in range(c)] for a in range(c)])
-    cm = np.array([naive_softmax(list(r), scale) for r in energy])
-    return cm @ x, cm
+    return R.softmax_rows(R.eq1_logits_loop(f, k).numpy(), scale)
 
 
 SHAPES = [(5, 3), (4, 6), (3, 3)]
@@ -84,12 +33,11 @@ def test_appearance_matches_naive_loop(k, hw, scale):
         np.testing.assert_allclose(got[b].numpy(), naive_appearance(f[b], k, eff), rtol=1e-9, atol=1e-12)
 
 
-@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
 def test_shifted_sums_equal_unfolded_patches(k):
-    """The shifted-sum identity: odd-K patch logits equal dot products of zero-padded unfolded patches."""
+    """The shifted-sum identity: patch logits equal dot products of zero-padded unfolded patches."""
     f = torch.randn(2, 3, 6, 4, dtype=torch.float64)
-    patches = torch.nn.functional.unfold(f, k, padding=k // 2)  # [B, C*K*K, M]
-    want = patches.transpose(1, 2) @ patches
+    want = R.unfold_logits(f, k)
     got = Fn.appearance_logits(f, (k,), scale=1.0)[k]
     torch.testing.assert_close(got, want)
 
@@ -138,19 +86,12 @@ def test_sia_matches_naive_loop(ks, fusion, multi, hw):
     sigma = (1.5, 2.5)
     e, maps = Fn.sia(f, ks=ks, sigma=sigma, scale=0.7, fusion=fusion, multi=multi)
     h, w = hw
-    s_l = naive_location(h, w, *sigma)
-    np.testing.assert_allclose(maps["S_L"].numpy(), s_l, rtol=1e-9, atol=1e-12)
     for b in range(2):
-        a_k = [naive_appearance(f[b], k, 0.7) for k in ks]
-        for k, a in zip(ks, a_k):
-            np.testing.assert_allclose(maps[f"S_A_{k}"][b].numpy(), a, rtol=1e-8, atol=1e-12)
-        s_a = naive_fuse(a_k, multi, fusion)
-        np.testing.assert_allclose(maps["S_A"][b].numpy(), s_a, rtol=1e-8, atol=1e-12)
-        s = naive_fuse([s_a, s_l], "prod", fusion)
-        np.testing.assert_allclose(maps["S"][b].numpy(), s, rtol=1e-8, atol=1e-12)
-        x = f[b].reshape(f.shape[1], -1).numpy()
-        e_naive = np.array([[sum(s[i, j] * x[c, j] for j in range(h * w)) for i in range(h * w)] for c in range(x.shape[0])])
-        np.testing.assert_allclose(e[b].reshape(x.shape[0], -1).numpy(), e_naive, rtol=1e-8, atol=1e-12)
+        e_n, ref = R.sia_loop(f[b], ks, sigma, 0.7, multi, fusion)
+        for key, want in ref.items():
+            got = maps[key] if key == "S_L" else maps[key][b]
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-8, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(e[b].reshape(f.shape[1], -1).numpy(), e_n, rtol=1e-8, atol=1e-12)
 
 
 @pytest.mark.parametrize("ks", [(1,), (1, 2, 3), (2, 5)])
@@ -180,7 +121,7 @@ def test_location_sigma_axes():
     centre = 4 * 9 + 4
     row = s_l[centre].reshape(9, 9)
     assert row[4, 6] < row[6, 4]  # two cells along x fall off faster than two cells along y (sigma_x < sigma_y)
-    np.testing.assert_allclose(s_l.numpy(), naive_location(9, 9, 1.0, 4.0), rtol=1e-12)
+    np.testing.assert_allclose(s_l.numpy(), R.location_loop(9, 9, (1.0, 4.0)), rtol=1e-12)
 
 
 def test_location_is_cached_per_key():
@@ -241,7 +182,7 @@ def test_cia_matches_naive_loop(scale, hw):
     e, c = Fn.cia(f, scale=scale)
     eff = 1 / math.sqrt(hw[0] * hw[1]) if scale is None else scale
     for b in range(2):
-        e_n, c_n = naive_cia(f[b], eff)
+        e_n, c_n = R.cia_loop(f[b], eff)
         np.testing.assert_allclose(c[b].numpy(), c_n, rtol=1e-9)
         np.testing.assert_allclose(e[b].reshape(5, -1).numpy(), e_n, rtol=1e-9)
 
@@ -257,7 +198,7 @@ def test_fused_cia_matches_naive_loop(scale, shape):
     e, c_map = Fn.cia(f, scale=scale, need_map=False)
     assert c_map is None
     for i in range(b):
-        e_n, _ = naive_cia(f[i], eff)
+        e_n, _ = R.cia_loop(f[i], eff)
         np.testing.assert_allclose(fused[i].reshape(c, -1).numpy(), e_n, rtol=1e-9)
         np.testing.assert_allclose(e[i].reshape(c, -1).numpy(), e_n, rtol=1e-9)
 

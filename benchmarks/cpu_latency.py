@@ -112,15 +112,9 @@ def ia_op_profile(model, x, block_ms: Optional[Dict[str, float]] = None) -> List
     """
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    inputs: Dict[str, torch.Tensor] = {}
-    handles = [blk.register_forward_pre_hook(lambda m, i, name=name: inputs.__setitem__(name, i[0].detach()))
-               for name, blk in model.ia_blocks.items()]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    from ianet_viz.recorder import sia_inputs
+
+    inputs = sia_inputs(model, x)  # the input of each IA block (its SIA comes first: "sia+cia")
     rows = []
     with torch.no_grad():
         for name, blk in model.ia_blocks.items():

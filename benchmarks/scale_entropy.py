@@ -50,7 +50,7 @@ def crops(n: int, size=(256, 128)):
         step = max(1, len(items) // n)
         items = items[::step][:n]
         if items:
-            return prepare(items, size)[0], f"{len(items)} real crops (data/vtest, vtest.avi)"
+            return prepare(items, size)[0], f"{len(items)} real crops (the bundled vtest.avi crops)"
     except Exception as err:  # data not there yet
         print(f"bundled crops unavailable ({type(err).__name__}: {err}); using synthetic pedestrians")
     from ianet_viz.synthetic import render_person, sample_identity
@@ -84,6 +84,8 @@ def stage_features(x: torch.Tensor, backbone: str, checkpoint: Optional[str]) ->
     input comes after the trained stage-2 block). Otherwise the outputs of stages 2 and 3 of a
     plain backbone (random init, or backbone weights from a file).
     """
+    from torchvision.models.feature_extraction import create_feature_extractor
+
     from ianet_viz import build_ianet
 
     trained = _train_checkpoint(checkpoint)
@@ -99,29 +101,23 @@ def stage_features(x: torch.Tensor, backbone: str, checkpoint: Optional[str]) ->
     torch.manual_seed(0)
     model = build_ianet(backbone, num_classes=10, ia_stages=(), pretrained=checkpoint)
     model.train(checkpoint is None)  # random init: BN on batch statistics; trained: eval mode
-    feats: Dict[int, torch.Tensor] = {}
-    # IANet.feature_map calls the residual blocks one by one: hook the last block of each stage
-    hooks = [getattr(model.backbone, f"layer{s}")[-1].register_forward_hook(
-        lambda m, i, o, s=s: feats.__setitem__(s, o.detach())) for s in (2, 3)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return feats
+    # the outputs of stages 2 and 3 (torchvision's feature extractor: no hand-made hooks)
+    extractor = create_feature_extractor(model.backbone, {"layer2": "2", "layer3": "3"}).train(model.training)
+    with torch.no_grad():
+        return {int(k): v.detach() for k, v in extractor(x).items()}
 
 
 def entropy_stats(p: torch.Tensor) -> Dict[str, float]:
     """Normalised row entropy (mean, p10) and mean peak-over-uniform of row-stochastic ``p [.., n]``."""
+    from ianet_viz.measures import row_entropy, self_weight
+
     p = p.double()
     n = p.shape[-1]
-    h = -(p * p.clamp_min(1e-300).log()).sum(-1) / math.log(n)
-    h = h.flatten()
+    h = row_entropy(p).flatten()
     peak = p.amax(-1).flatten() * n
     out = {"H mean": float(h.mean()), "H p10": float(torch.quantile(h, 0.1)), "peak x uniform": float(peak.mean())}
     if p.shape[-1] == p.shape[-2]:  # a square relation: how much each row keeps for itself
-        out["self weight"] = float(p.diagonal(dim1=-2, dim2=-1).mean())
+        out["self weight"] = self_weight(p)
     return out
 
 

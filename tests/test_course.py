@@ -80,7 +80,7 @@ def test_run_sweep_resume_reads_back_finished_and_continues_interrupted(monkeypa
     real_train(cfg, overwrite=True, callback=lambda record: False)
     assert nu._finished_run(cfg) is None
     resumed = nu.run_sweep({"a": tiny}, seeds=(0,), verbose=False, resume=True)[0]
-    assert calls == [{"resume": True}]
+    assert calls == [{"resume": True, "overwrite": False}]
     assert resumed["mAP"] == pytest.approx(fresh["mAP"]) and resumed["rank1"] == pytest.approx(fresh["rank1"])
 
     # another configuration in the same folder starts over instead of failing

@@ -60,6 +60,25 @@ def _finished_run(cfg) -> Optional[Dict]:
     return saved
 
 
+def train_or_resume(cfg, errors=(ValueError, FileNotFoundError, KeyError, RuntimeError),
+                    verbose: bool = False):
+    """Continue an interrupted run of ``cfg`` from its checkpoint, else train it afresh (overwriting
+    what is in ``cfg.output``): ``(TrainResult, resumed)``.
+
+    A checkpoint that cannot be resumed (``errors``: another configuration, a damaged file) means a
+    fresh start. Shared by :func:`run_sweep` and ``benchmarks.experiments``.
+    """
+    from .. import train as T
+
+    if (Path(cfg.output) / "checkpoint.pt").is_file():
+        try:
+            return T.train(cfg, resume=True, overwrite=False), True
+        except errors as err:
+            if verbose:
+                print(f"  cannot resume {cfg.output} ({type(err).__name__}: {str(err).splitlines()[0]}); starting over")
+    return T.train(cfg, overwrite=True), False
+
+
 def run_sweep(variants: Dict[str, dict], seeds: Sequence[int] = (0,), scale: str = "smoke",
               name: str = "sweep", verbose: bool = True, resume: bool = False) -> List[Dict]:
     """Train every ``(label, overrides)`` of ``variants`` for every seed; one row per run.
@@ -81,11 +100,8 @@ def run_sweep(variants: Dict[str, dict], seeds: Sequence[int] = (0,), scale: str
             t0 = time.perf_counter()
             if done is not None:
                 metrics, wall = done, None
-            elif resume and (Path(cfg.output) / "checkpoint.pt").is_file():
-                try:
-                    metrics, wall = T.train(cfg, resume=True).metrics, None
-                except ValueError:  # the checkpoint belongs to another configuration
-                    metrics, wall = T.train(cfg, overwrite=True).metrics, None
+            elif resume:
+                metrics, wall = train_or_resume(cfg, errors=(ValueError,))[0].metrics, None
             else:
                 metrics = T.train(cfg, overwrite=True).metrics
                 wall = time.perf_counter() - t0

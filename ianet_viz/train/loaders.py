@@ -25,13 +25,18 @@ _CLASSES = {
 }
 
 
+def synthetic_root(identities: int, images: int, height: int, width: int, seed: int = 0) -> Path:
+    """Where a synthetic training set of these parameters lives: ``DATA_DIR/synthetic-train/ids..-k..-HxW-seed..``."""
+    from ..settings import DATA_DIR
+
+    return Path(DATA_DIR) / "synthetic-train" / f"ids{identities}-k{images}-{height}x{width}-seed{seed}"
+
+
 def _default_root(cfg: TrainConfig) -> Path:
     from ..settings import DATA_DIR
 
     if cfg.dataset == "synthetic":
-        return (Path(DATA_DIR) / "synthetic-train" /
-                f"ids{cfg.synthetic_identities}-k{cfg.synthetic_images}-{cfg.height}x{cfg.width}"
-                f"-seed{cfg.synthetic_seed}")
+        return synthetic_root(cfg.synthetic_identities, cfg.synthetic_images, cfg.height, cfg.width, cfg.synthetic_seed)
     return Path(DATA_DIR) / cfg.dataset
 
 

@@ -40,28 +40,16 @@ _LOWER_WEIGHTS = {name: 0.35 for name in CLOTH_COLORS}
 _LOWER_WEIGHTS.update(black=4.0, navy=2.5, blue=2.5, darkgrey=2.0, grey=1.5, khaki=1.5,
                       beige=1.0, brown=1.0, white=0.8, lightblue=1.0)
 SKIN_COLORS: Dict[str, Tuple[int, int, int]] = {
-    "light": (246, 214, 188),
-    "fair": (238, 192, 160),
-    "medium": (212, 160, 120),
-    "olive": (186, 134, 92),
-    "brown": (146, 96, 62),
-    "dark": (96, 62, 40),
+    "light": (246, 214, 188), "fair": (238, 192, 160), "medium": (212, 160, 120),
+    "olive": (186, 134, 92), "brown": (146, 96, 62), "dark": (96, 62, 40),
 }
 HAIR_COLORS: Dict[str, Tuple[int, int, int]] = {
-    "black": (26, 22, 20),
-    "darkbrown": (62, 40, 26),
-    "brown": (112, 76, 42),
-    "blonde": (206, 174, 104),
-    "grey": (156, 154, 150),
-    "red": (152, 62, 30),
+    "black": (26, 22, 20), "darkbrown": (62, 40, 26), "brown": (112, 76, 42),
+    "blonde": (206, 174, 104), "grey": (156, 154, 150), "red": (152, 62, 30),
 }
 SHOE_COLORS: Dict[str, Tuple[int, int, int]] = {
-    "black": (28, 28, 30),
-    "white": (236, 236, 232),
-    "brown": (92, 58, 34),
-    "grey": (120, 120, 124),
-    "blue": (40, 70, 150),
-    "red": (170, 36, 40),
+    "black": (28, 28, 30), "white": (236, 236, 232), "brown": (92, 58, 34),
+    "grey": (120, 120, 124), "blue": (40, 70, 150), "red": (170, 36, 40),
 }
 UPPER_PATTERNS = ("plain", "stripes", "checks", "jacket")
 LOWER_PATTERNS = ("plain", "stripes", "checks")

@@ -6,9 +6,9 @@ import sys
 import time
 from typing import Optional, Sequence
 
-
 from .parts import MAX_CAMERAS, PART_LABELS
 from .writer import _is_complete, _params, _read_manifest, _validate, generate_dataset
+
 
 # ----------------------------------------------------------------------------
 # Command line

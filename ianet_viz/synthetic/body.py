@@ -10,6 +10,7 @@ import numpy as np
 
 from .people import Identity, Pose
 
+
 # ----------------------------------------------------------------------------
 # Materials: what is drawn where (each maps to a part label and a colour)
 # ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+
 PART_LABELS: Dict[int, str] = {
     0: "background",
     1: "head",

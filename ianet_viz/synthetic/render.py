@@ -16,6 +16,7 @@ from .body import (M_BAG, M_DARK, M_HAIR, M_HAT, M_LOWER_F, M_LOWER_N, M_OCCLUDE
 from .parts import PART_COLORS, _check_size
 from .people import Framing, Identity, Pose, _choice, _jitter, sample_framing, sample_identity, sample_pose
 
+
 # ----------------------------------------------------------------------------
 # Cameras: backgrounds and light
 # ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from .parts import (FORMAT_VERSION, JPEG_QUALITY, MAX_CAMERAS, MAX_IDENTITIES, P
 from .people import Identity, sample_identity, sample_pose
 from .render import render_person
 
+
 # ----------------------------------------------------------------------------
 # Dataset writer
 # ----------------------------------------------------------------------------

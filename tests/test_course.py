@@ -1,38 +1,10 @@
-"""ianet_viz.course: the demo model and the sweeps the notebooks share; settings.relpath; measures."""
+"""ianet_viz.course: the demo model and the sweeps the notebooks share."""
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
-from ianet_viz import functional as Fn
 from ianet_viz.course import SWEEP_SCALES, read_results, summarise, sweep_config
-from ianet_viz.measures import normalised_entropy
-from ianet_viz.model import cached_imagenet_weights
-from ianet_viz.settings import WORKSPACE, relpath
-
-
-def test_cached_imagenet_weights_never_downloads(monkeypatch, tmp_path):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    assert cached_imagenet_weights("resnet18") is None
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"")
-    assert cached_imagenet_weights("resnet18") == tmp_path / "checkpoints" / "resnet18-f37072fd.pth"
-    with pytest.raises(ValueError, match="backbone"):
-        cached_imagenet_weights("vgg16")
-
-
-def test_relpath_prints_no_local_paths(tmp_path):
-    assert relpath(Path(WORKSPACE) / "runs" / "demo") == "runs/demo"
-    assert relpath(tmp_path / "x.pt") == "x.pt"
-
-
-def test_normalised_entropy_bounds():
-    m = 12
-    assert normalised_entropy(torch.eye(m)) == pytest.approx(0.0)
-    assert normalised_entropy(torch.full((m, m), 1.0 / m)) == pytest.approx(1.0)
-    s_l = Fn.location_relation(4, 3, (1.0, 2.0), dtype=torch.float64)
-    assert 0.0 < normalised_entropy(s_l) < 1.0
 
 
 def test_summarise_mean_std_in_percent():

@@ -2,7 +2,6 @@
 import math
 
 import pytest
-import torch
 
 from ianet_viz.course import SWEEP_SCALES, read_results, summarise, sweep_config
 
@@ -59,18 +58,3 @@ def test_run_sweep_resume_reads_back_finished_and_continues_interrupted(monkeypa
     other = dict(tiny, ks=(1,))
     nu.run_sweep({"a": other}, seeds=(0,), verbose=False, resume=True)
     assert calls[-1] == {"overwrite": True}
-
-
-def test_demo_model_trains_once_then_loads(tmp_path, monkeypatch):
-    import ianet_viz.course.demo as demo
-    from ianet_viz.course import demo_model
-
-    kw = dict(smoke=True, progress=False, output=str(tmp_path / "demo"), height=64, width=32,
-              synthetic_identities=4, synthetic_images=4, epochs=1, max_steps_per_epoch=1, batch_size=8,
-              data_root=str(tmp_path / "syn"))
-    model, run = demo_model(**kw)
-    assert (run / "metrics.json").is_file() and not model.training
-    monkeypatch.setattr(demo, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
-    again, _ = demo_model(**kw)
-    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
-        assert torch.equal(a, b)

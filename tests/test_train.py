@@ -19,7 +19,7 @@ from ianet_viz.synthetic import generate_dataset
 from ianet_viz.train import (PKSampler, RandomBatchSampler, TrainConfig, TrainingDiverged,
                              atomic_save, batch_hard_triplet_loss, build_train_loader,
                              evaluate, load_checkpoint, load_model, read_log, train)
-from ianet_viz.train.cli import main as cli_main
+from ianet_viz.train.__main__ import main as cli_main
 from ianet_viz.train.loaders import load_dataset, relabel, set_loader_epoch
 from ianet_viz.train.losses import ReIDLoss
 
@@ -305,7 +305,7 @@ def test_modern_loss_uses_label_smoothing_and_triplet():
 
 def test_ablation_flags_reach_the_model():
     """Tab. 4b-f options go from the command line through TrainConfig to build_ianet."""
-    from ianet_viz.train.cli import build_parser, config_from_args
+    from ianet_viz.train.__main__ import build_parser, config_from_args
     from ianet_viz.train.engine import build_model
 
     args = build_parser().parse_args([
@@ -322,7 +322,7 @@ def test_ablation_flags_reach_the_model():
 
 def test_ia_bn_weight_decay_groups_only_the_gate():
     """--ia-bn-weight-decay reaches the optimiser: the IA blocks' BatchNorm params, and only they."""
-    from ianet_viz.train.cli import build_parser, config_from_args
+    from ianet_viz.train.__main__ import build_parser, config_from_args
     from ianet_viz.train.engine import build_model, param_groups
 
     cfg = config_from_args(build_parser().parse_args(["--backbone", "resnet18", "--ia-bn-weight-decay", "0"]))
@@ -346,3 +346,18 @@ def test_resume_accepts_a_checkpoint_older_than_a_new_default_field():
     old = {k: v for k, v in current.items() if k != "ia_bn_weight_decay"}
     assert config_differences(old, current) == []
     assert config_differences(old, dict(current, ia_bn_weight_decay=0.0)) != []
+
+
+def test_demo_model_trains_once_then_loads(tmp_path, monkeypatch):
+    import ianet_viz.course.demo as demo
+    from ianet_viz.course import demo_model
+
+    kw = dict(smoke=True, progress=False, output=str(tmp_path / "demo"), height=64, width=32,
+              synthetic_identities=4, synthetic_images=4, epochs=1, max_steps_per_epoch=1, batch_size=8,
+              data_root=str(tmp_path / "syn"))
+    model, run = demo_model(**kw)
+    assert (run / "metrics.json").is_file() and not model.training
+    monkeypatch.setattr(demo, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again, _ = demo_model(**kw)
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)

@@ -15,7 +15,7 @@ resumed runs stay bit-for-bit identical to uninterrupted ones.
 
 Modules: :mod:`.config` (``TrainConfig``, recipes), :mod:`.engine` (the loop, resume),
 :mod:`.loaders` (datasets -> data loaders), :mod:`.transforms`, :mod:`.samplers`, :mod:`.losses`,
-:mod:`.retrieval` (features -> CMC/mAP), :mod:`.checkpoint`, :mod:`.distributed`, :mod:`.cli`.
+:mod:`.retrieval` (features -> CMC/mAP), :mod:`.checkpoint`, :mod:`.distributed`, ``__main__`` (the command line).
 The course's demo model is :mod:`ianet_viz.course`.
 """
 

@@ -1,7 +1,147 @@
-"""``python -m ianet_viz.train``: the command line of :mod:`ianet_viz.train.cli`."""
-import sys
+"""Command line: ``python -m ianet_viz.train --dataset market1501 --data-root DIR --output RUN_DIR``.
 
-from .cli import main
+Multi-GPU: ``torchrun --nproc_per_node N -m ianet_viz.train ...`` (DDP; rank 0 writes the files).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from .config import AMP_MODES, DATASETS, RECIPES, TrainConfig
+
+
+def _ia_stages(values):
+    if len(values) == 1 and values[0].lower() in ("none", "baseline", ""):
+        return ()
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ia-stages takes stage numbers 1-4 or 'none', got {values}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m ianet_viz.train",
+        description="Train and evaluate IANet (Hou et al., CVPR 2019) for person re-identification. "
+                    "Writes RUN_DIR/checkpoint.pt, RUN_DIR/log.jsonl and RUN_DIR/metrics.json.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", choices=DATASETS, default=d.dataset)
+    g.add_argument("--data-root", default=None,
+                   help="dataset folder (or torchreid-style parent); default: data/<dataset>")
+    g.add_argument("--height", type=int, default=d.height)
+    g.add_argument("--width", type=int, default=d.width)
+    g.add_argument("--synthetic-identities", type=int, default=d.synthetic_identities)
+    g.add_argument("--synthetic-images", type=int, default=d.synthetic_images,
+                   help="images per identity of the synthetic dataset")
+    g.add_argument("--synthetic-seed", type=int, default=d.synthetic_seed)
+    g.add_argument("--cuhk03-detected", dest="cuhk03_labeled", action="store_false",
+                   help="CUHK03: use the detected boxes instead of the labeled ones")
+    g.add_argument("--cuhk03-classic-split", action="store_true",
+                   help="CUHK03: classic 1367/100 split with the single-gallery-shot protocol (default: 767/700)")
+    g = p.add_argument_group("model (passed to ianet_viz.build_ianet)")
+    g.add_argument("--backbone", default=d.backbone, choices=("resnet18", "resnet34", "resnet50", "resnet101"))
+    g.add_argument("--pretrained", default="none", help="none, imagenet, or a path to a weights file")
+    g.add_argument("--ia-stages", nargs="+", default=["2", "3"], metavar="STAGE",
+                   help="stages followed by an IA block, e.g. 2 3; 'none' for the plain ResNet baseline")
+    g.add_argument("--arrangement", default=d.arrangement, choices=("sia", "cia", "sia+cia", "cia+sia", "parallel"))
+    g.add_argument("--ks", nargs="+", type=int, default=list(d.ks), help="SIA context sizes K")
+    g.add_argument("--fusion", default=d.fusion, choices=("renorm", "softmax"))
+    g.add_argument("--multi", default=d.multi, choices=("prod", "sum", "max"),
+                   help="multi-context fusion of eq. 2 (Tab. 4b)")
+    g.add_argument("--relation", default="semantic", choices=("semantic", "appearance", "location"),
+                   help="SIA relation (Tab. 4c): appearance and location (semantic), or one of them")
+    g.add_argument("--per-block", action="store_true",
+                   help="an IA block after every residual block of the IA stages (Tab. 4f)")
+    g.add_argument("--sia-scale", type=float, default=None, help="SIA logit scale (default 1/sqrt(C))")
+    g.add_argument("--cia-scale", type=float, default=None, help="CIA logit scale (default 1/sqrt(M))")
+    g.add_argument("--sigma", nargs=2, type=float, default=None, metavar=("SIGMA1", "SIGMA2"),
+                   help="location prior sigma (x, y) for every stage; default: (5,10) at stage 3, scaled per stage")
+    g.add_argument("--last-stride", type=int, default=d.last_stride, choices=(1, 2))
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--recipe", choices=RECIPES, default=d.recipe,
+                   help="paper: CE, Adam 3e-4, batch 32, flip; modern: + label smoothing, triplet/PK, "
+                        "warm-up, random erasing, BNNeck")
+    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--batch-size", type=int, default=None, help="default: 32 (paper), 64 (modern)")
+    g.add_argument("--lr", type=float, default=None, help="default: 3e-4 (paper), 3.5e-4 (modern)")
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--ia-bn-weight-decay", type=float, default=None,
+                   help="weight decay of the IA blocks' zero-initialised BatchNorm (default: --weight-decay)")
+    g.add_argument("--milestones", nargs="*", type=int, default=None,
+                   help="epochs where the lr is multiplied by --gamma; default: 50%% and 75%% of --epochs")
+    g.add_argument("--gamma", type=float, default=d.gamma)
+    g.add_argument("--warmup-epochs", type=int, default=None, help="default: 0 (paper), min(10, epochs/12) (modern)")
+    g.add_argument("--label-smoothing", type=float, default=None)
+    g.add_argument("--triplet-weight", type=float, default=None)
+    g.add_argument("--margin", type=float, default=d.margin)
+    g.add_argument("--num-instances", type=int, default=d.num_instances, help="K images per identity (PK sampler)")
+    g.add_argument("--sampler", choices=("random", "pk"), default=None)
+    g.add_argument("--erasing", dest="erasing_p", type=float, default=None, help="random erasing probability")
+    g.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap the steps per epoch (smoke runs)")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--eval-every", type=int, default=d.eval_every, help="0: only after the last epoch")
+    g.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
+    g.add_argument("--flip-test", action="store_true", help="add the embedding of the flipped image")
+    g.add_argument("--metric", choices=("cosine", "euclidean"), default=d.metric)
+    g = p.add_argument_group("run")
+    g.add_argument("--output", default=d.output, metavar="RUN_DIR")
+    g.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
+    g.add_argument("--overwrite", action="store_true", help="start over even if RUN_DIR holds a run")
+    g.add_argument("--device", default=d.device, help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    g.add_argument("--amp", choices=AMP_MODES, default=d.amp, help="autocast dtype (bf16 recommended on GPU)")
+    g.add_argument("--channels-last", action="store_true")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model")
+    g.add_argument("--num-workers", type=int, default=d.num_workers)
+    g.add_argument("--no-pin-memory", dest="pin_memory", action="store_false")
+    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    values = vars(args).copy()
+    relation = values.pop("relation")
+    values["use_appearance"] = relation in ("semantic", "appearance")
+    values["use_location"] = relation in ("semantic", "location")
+    values["ia_stages"] = _ia_stages(values["ia_stages"])
+    values["ks"] = tuple(values["ks"])
+    if values["sigma"] is not None:
+        values["sigma"] = tuple(values["sigma"])
+    if values["milestones"] is not None:
+        values["milestones"] = tuple(values["milestones"])
+    if values["pretrained"] in ("none", ""):
+        values["pretrained"] = None
+    return TrainConfig(**values)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        cfg.resolved()  # argument errors before any work
+    except (ValueError, argparse.ArgumentTypeError) as err:
+        parser.error(str(err))
+    from ..model import PretrainedWeightsError
+    from .engine import TrainingDiverged, train
+
+    try:
+        result = train(cfg)
+    except (FileNotFoundError, FileExistsError, ValueError, TrainingDiverged, PretrainedWeightsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2 if not isinstance(err, TrainingDiverged) else 3
+    m = result.metrics
+    if m:
+        print(f"{cfg.output}: epoch {m.get('epoch')}  mAP {m.get('mAP', float('nan')):.4f}  "
+              f"rank1 {m.get('rank1', float('nan')):.4f}  rank5 {m.get('rank5', float('nan')):.4f}  "
+              f"rank10 {m.get('rank10', float('nan')):.4f}")
+    return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

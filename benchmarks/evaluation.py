@@ -155,14 +155,20 @@ def count_match_ties(distmat, q_pids, g_pids) -> int:
 
 
 def untie(distmat, q_pids, g_pids) -> np.ndarray:
-    """A copy where no true match ties another entry: each tied match moves up by one float ulp
-    (repeated until no tie is left). On it, every tie rule gives the same ranking."""
+    """A copy where no true match ties another entry of its row: in each group of equal distances
+    holding a true match, the k-th entry (in gallery order) moves up by k float ulps (repeated until
+    no tie is left). On it, every tie rule gives the same ranking."""
     d = distmat.copy()
     for _ in range(100):
         mask = _match_tie_mask(d, q_pids, g_pids)
         if not mask.any():
             return d
-        d[mask] = np.nextafter(d[mask], np.inf)
+        for q in np.flatnonzero(mask.any(axis=1)):
+            row = d[q]
+            for t in np.unique(row[mask[q]]):
+                for k, c in enumerate(np.flatnonzero(row == t)[1:], 1):
+                    for _ in range(k):
+                        row[c] = np.nextafter(row[c], np.inf)
     raise RuntimeError("could not remove the ties")
 
 

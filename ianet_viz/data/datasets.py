@@ -8,7 +8,12 @@ with ``path`` a ``str``, and follows the Market-1501 protocol:
   counts them as wrong matches); they are dropped from train, where they are no identity;
 * camera ids are 0-based (file ``..._c1...`` is camera 0);
 * train pids are relabelled ``0..N-1`` in sorted order of the original pids (what an ID
-  classifier needs); query and gallery keep the original pids, so they can be compared;
+  classifier needs); query and gallery keep the original pids, so they can be compared.
+  torchreid numbers train identities in the iteration order of a Python ``set`` of pids
+  instead. For Market-1501 that is the sorted order too (CPython walks a set of small ints in
+  ascending order while they are below its table size), for DukeMTMC-reID (pids up to 7140) it
+  is not: label ``i`` here is not label ``i`` there, so a classifier head trained with one cannot
+  be loaded with the other without permuting its rows (the embedding is unaffected);
 * only image files count (``.jpg .jpeg .png .bmp``, any case, not hidden): ``Thumbs.db``,
   ``readme.txt`` or macOS ``._*`` files are ignored; lists are sorted, so they are the same on
   every machine.
@@ -35,6 +40,11 @@ CUHK03             (a) CUHK03-NP (Zhong et al., new 767/700 protocol) Market-sty
                    Only the raw ``cuhk03_release/cuhk-03.mat`` is *not* read (it needs h5py and a
                    conversion): the error says how to prepare it.
 =================  ===================================================================
+
+torchreid's keywords are accepted: ``combineall=True`` on every dataset (query and gallery
+identities are folded into train, see :meth:`ReIDDataset.combine_all`); on CUHK03
+``cuhk03_labeled`` and ``cuhk03_classic_split`` (aliases of ``labeled`` and ``classic_split``;
+note that the default here is *labeled* boxes, torchreid's is *detected*).
 
 Images are read with :func:`read_image`, which raises :class:`CorruptImageError` (with the path)
 for a broken file; :class:`ImageDataset` wraps a list of items as a ``torch`` dataset.
@@ -131,6 +141,17 @@ def _relabel(items: list[Item]) -> list[Item]:
     return [(path, mapping[pid], cam) for path, pid, cam in items]
 
 
+def _alias(name: str, value, alias: str, alias_value, default):
+    """Resolve an option given under our name and/or torchreid's (e.g. ``cuhk03_labeled``)."""
+    if value is not None and alias_value is not None and bool(value) != bool(alias_value):
+        raise ValueError(f"{name}={value!r} and {alias}={alias_value!r} contradict each other; "
+                         f"they are the same option (torchreid calls it {alias}), pass one")
+    for v in (value, alias_value):
+        if v is not None:
+            return bool(v)
+    return default
+
+
 def read_market_folder(folder: Path, *, train: bool) -> list[Item]:
     """Read one Market-style folder (see the module docstring for the protocol).
 
@@ -165,6 +186,8 @@ class ReIDDataset:
     #: shown in error messages: where the data comes from and how to lay it out
     name: str = "dataset"
     how_to_get: str = ""
+    #: pids that are no identity (left out by :meth:`combine_all`): Market-1501's distractors
+    junk_pids: tuple[int, ...] = ()
 
     def __init__(self, root: str | Path, train: list[Item], query: list[Item], gallery: list[Item], data_dir: Path):
         self.root = Path(root)
@@ -172,6 +195,27 @@ class ReIDDataset:
         self.train = train
         self.query = query
         self.gallery = gallery
+        self.combined = False  # set by combine_all
+
+    def combine_all(self) -> None:
+        """Fold query and gallery into train, as torchreid's ``combineall=True`` does.
+
+        The identities of query and gallery (one scope: the same person in both gets one label)
+        get the labels ``num_train_pids, num_train_pids + 1, ...`` in sorted order of their
+        original pids (torchreid: in a set's iteration order), after the train labels; entries with
+        a pid in ``junk_pids`` (Market-1501's distractors, pid 0) are left out. ``.query`` and
+        ``.gallery`` are kept unchanged, as in torchreid, but evaluating on them after training on
+        them measures nothing. Called by the constructors with ``combineall=True``.
+        """
+        if self.combined:
+            return
+        offset = len({pid for _, pid, _ in self.train})
+        test_pids = sorted({pid for _, pid, _ in self.query + self.gallery if pid not in self.junk_pids})
+        label = {pid: offset + i for i, pid in enumerate(test_pids)}
+        self.train = list(self.train) + [
+            (path, label[pid], cam) for path, pid, cam in self.query + self.gallery if pid in label
+        ]
+        self.combined = True
 
     # counts -----------------------------------------------------------------------------
     @staticmethod
@@ -271,10 +315,12 @@ class Market1501(ReIDDataset):
     ``Market1501(root)`` where ``root`` holds ``bounding_box_train``, ``query`` and
     ``bounding_box_test``, or is a parent in torchreid's layout (``root/market1501/
     Market-1501-v15.09.15``). The bundled vtest crops and the synthetic pedestrians use this
-    layout too.
+    layout too. ``combineall=True`` folds query and gallery into train (torchreid's keyword; the
+    distractors, pid 0, are left out).
     """
 
     name = "Market-1501"
+    junk_pids = (0,)
     how_to_get = (
         "download Market-1501-v15.09.15.zip from the official 'Market-1501 Dataset' page "
         "(Liang Zheng et al., ICCV 2015) and extract it into ROOT, so that "
@@ -291,18 +337,27 @@ class Market1501(ReIDDataset):
         "market1501/Market-1501",
     )
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, combineall: bool = False):
         root = Path(root).expanduser()
         d = self._find_market_dir(root, self.candidates)
         train = read_market_folder(d / "bounding_box_train", train=True)
         query = read_market_folder(d / "query", train=False)
         gallery = read_market_folder(d / "bounding_box_test", train=False)
         super().__init__(root, train, query, gallery, d)
+        if combineall:
+            self.combine_all()
 
 
 class DukeMTMCreID(Market1501):
     """DukeMTMC-reID (Zheng et al., ICCV 2017): 702 train ids, 702 test ids (+408 distractor
-    ids in the gallery), 8 cameras. Same file naming and protocol as Market-1501."""
+    ids in the gallery), 8 cameras. Same file naming and protocol as Market-1501.
+
+    Train labels are ``0..701`` in sorted order of the original pids. torchreid numbers them in
+    the iteration order of a Python set, which for Duke's pids (up to 7140) is not sorted: the
+    same image gets a different label there, so a classifier head (the last layer's rows) does
+    not carry over between the two without a permutation; embeddings and evaluation do.
+    ``combineall=True`` as for Market-1501.
+    """
 
     name = "DukeMTMC-reID"
     how_to_get = (
@@ -329,9 +384,14 @@ class MSMT17(ReIDDataset):
     """MSMT17 (Wei et al., CVPR 2018): 1041 train ids, 3060 test ids, 15 cameras.
 
     Reads the official list files (``list_train.txt`` etc.: ``relative/path.jpg pid`` per line,
-    camera from the third ``_`` field of the file name). ``include_val=True`` adds
-    ``list_val.txt`` to train (torchreid's ``combineall`` convention; off by default, as in
-    published results). Market-style converted copies are read as well.
+    camera from the third ``_`` field of the file name). Market-style converted copies are read
+    as well.
+
+    ``include_val=True`` adds ``list_val.txt`` (val images of the train identities) to train; off
+    by default, as in published results. This is *not* all of torchreid's ``combineall``:
+    torchreid's ``MSMT17(combineall=True)`` adds the val list *and* folds query and gallery into
+    train (3060 more identities). ``combineall=True`` here does the same as torchreid (val list
+    included, then :meth:`~ReIDDataset.combine_all`).
     """
 
     name = "MSMT17"
@@ -344,8 +404,9 @@ class MSMT17(ReIDDataset):
     versions = {"MSMT17_V1": ("train", "test"), "MSMT17_V2": ("mask_train_v2", "mask_test_v2")}
     lists = ("list_train.txt", "list_query.txt", "list_gallery.txt")
 
-    def __init__(self, root: str | Path, include_val: bool = False):
+    def __init__(self, root: str | Path, include_val: bool = False, combineall: bool = False):
         root = Path(root).expanduser()
+        include_val = include_val or combineall  # torchreid: combineall adds val, then query/gallery
         if not root.exists():
             raise self._not_found(root, [root], f"the folder {root} does not exist.", self._expected())
         searched: list[Path] = []
@@ -358,6 +419,8 @@ class MSMT17(ReIDDataset):
             found = self._read_lists(root, d, searched, include_val)
             if found is not None:
                 super().__init__(root, *found, d)
+                if combineall:
+                    self.combine_all()
                 return
         # Market-style conversions of MSMT17
         try:
@@ -373,6 +436,8 @@ class MSMT17(ReIDDataset):
             read_market_folder(d / "bounding_box_test", train=False),
             d,
         )
+        if combineall:
+            self.combine_all()
 
     @classmethod
     def _expected(cls) -> str:
@@ -432,10 +497,18 @@ class MSMT17(ReIDDataset):
 class CUHK03(ReIDDataset):
     """CUHK03 (Li et al., CVPR 2014), labeled or detected boxes, 2 cameras per identity.
 
-    ``classic_split=False`` (default) is the new protocol of Zhong et al. (CVPR 2017): 767 train
-    and 700 test ids, one split. ``classic_split=True`` is the original 20 random 1367/100
-    splits (``split_id`` picks one), available only from torchreid's prepared json files.
-    See the module docstring for the layouts read.
+    **Default: labeled boxes** (``labeled=True``), the setting of the IANet paper's CUHK03 row.
+    torchreid defaults to *detected* boxes (``cuhk03_labeled=False``), and the two give different
+    numbers, so a torchreid user should say which: ``CUHK03(root, labeled=False)`` or, with
+    torchreid's keyword, ``CUHK03(root, cuhk03_labeled=False)`` for detected boxes.
+
+    ``classic_split=False`` (default, as torchreid) is the new protocol of Zhong et al.
+    (CVPR 2017): 767 train and 700 test ids, one split. ``classic_split=True`` (torchreid:
+    ``cuhk03_classic_split=True``) is the original 20 random 1367/100 splits (``split_id`` picks
+    one), available only from torchreid's prepared json files; torchreid evaluates it with the
+    CUHK03 metric (``evaluate_rank(..., use_metric_cuhk03=True)``). ``combineall=True`` folds
+    query and gallery into train (torchreid's keyword). Passing both spellings of an option with
+    different values is an error. See the module docstring for the layouts read.
     """
 
     name = "CUHK03"
@@ -455,11 +528,18 @@ class CUHK03(ReIDDataset):
     def __init__(
         self,
         root: str | Path,
-        labeled: bool = True,
-        classic_split: bool = False,
+        labeled: bool | None = None,
+        classic_split: bool | None = None,
         split_id: int = 0,
+        *,
+        cuhk03_labeled: bool | None = None,
+        cuhk03_classic_split: bool | None = None,
+        combineall: bool = False,
     ):
         root = Path(root).expanduser()
+        labeled = _alias("labeled", labeled, "cuhk03_labeled", cuhk03_labeled, default=True)
+        classic_split = _alias("classic_split", classic_split, "cuhk03_classic_split", cuhk03_classic_split,
+                               default=False)
         kind = "labeled" if labeled else "detected"
         self.labeled, self.classic_split, self.split_id = labeled, classic_split, split_id
         if not root.exists():
@@ -477,6 +557,8 @@ class CUHK03(ReIDDataset):
             if (d / split_name).is_file() and img_dir.is_dir():
                 train, query, gallery = self._read_json(d / split_name, img_dir, split_id)
                 super().__init__(root, train, query, gallery, d)
+                if combineall:
+                    self.combine_all()
                 return
 
         # (a) CUHK03-NP, Market-style, new protocol only
@@ -497,6 +579,8 @@ class CUHK03(ReIDDataset):
                     read_market_folder(d / "bounding_box_test", train=False),
                     d,
                 )
+                if combineall:
+                    self.combine_all()
                 return
 
         # only the raw .mat: explain how to prepare it
@@ -516,6 +600,12 @@ class CUHK03(ReIDDataset):
             problem = (f"no {split_name} found: the classic 20 splits are read only from "
                        "torchreid's prepared folder.")
         raise self._not_found(root, searched, problem, self._expected(kind))
+
+    def __repr__(self) -> str:
+        first, rest = super().__repr__().split("\n", 1)
+        boxes = "labeled" if self.labeled else "detected"
+        split = "classic 1367/100" if self.classic_split else "new 767/700"
+        return f"{first[:-1]}, {boxes} boxes, {split} split)\n{rest}"
 
     @staticmethod
     def _expected(kind: str) -> str:

@@ -25,6 +25,10 @@ argsort, no index gather: numpy's vectorised sort), and each true match's rank i
 binary search of its own distance in its row. Exact ties with a true match (rare in float
 data, common with integer distances) are then counted directly on that row. Queries are
 processed in chunks, so memory stays bounded (about 16 MB per chunk at Market-1501 scale).
+At that scale it takes ~0.15 s of CPU, about 11x less than torchreid's compiled (Cython)
+evaluator and 300x less than its Python one (``python -m benchmarks.evaluation``). It takes
+torchreid's arguments too (``use_metric_cuhk03``, ``use_cython``), and returns fast-reid's
+per-query AP and INP with ``return_per_query=True``.
 
 :func:`evaluate_cuhk03` is the CUHK03 single-gallery-shot protocol: CMC averaged
 over ``repeats`` random draws of one gallery image per identity.

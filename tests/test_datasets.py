@@ -174,6 +174,36 @@ def test_duke_torchreid_layout(tmp_path):
     assert DukeMTMCreID(d).data_dir == d
 
 
+def test_combineall_folds_query_and_gallery_into_train(tmp_path):
+    d = _market_tree(tmp_path)
+    plain = Market1501(d)
+    ds = Market1501(d, combineall=True)
+    assert ds.combined and not plain.combined
+    assert ds.train[: len(plain.train)] == plain.train  # train labels unchanged, first
+    added = ds.train[len(plain.train):]
+    # query pids 3, 5 (and a distractor, pid 0), gallery pids 3, 3, 5 (and two distractors):
+    # the distractors are left out, 3 -> label 3, 5 -> label 4 (after train's 0, 1, 2)
+    assert [(Path(p).name, pid) for p, pid, _ in added] == [
+        ("0003_c1s1_000026_00.jpg", 3), ("0005_c4s1_000101_00.jpg", 4),
+        ("0003_c2s1_000301_02.jpg", 3), ("0003_c3s1_000301_01.jpg", 3), ("0005_c6s2_000101_05.jpg", 4)]
+    assert ds.num_train_pids == 5 and ds.query == plain.query and ds.gallery == plain.gallery
+    ds.combine_all()  # idempotent
+    assert len(ds.train) == 10
+
+
+def test_duke_train_labels_sorted_and_documented(tmp_path):
+    d = tmp_path / "DukeMTMC-reID"
+    for name in ["7140_c2_f0046182.jpg", "2053_c8_f0100000.jpg", "0005_c1_f0000001.jpg"]:
+        _jpeg(d / "bounding_box_train" / name)
+    _jpeg(d / "query" / "0003_c7_f0001.jpg")
+    _jpeg(d / "bounding_box_test" / "0003_c2_f0002.jpg")
+    ds = DukeMTMCreID(tmp_path)
+    assert sorted((Path(p).name[:4], pid) for p, pid, _ in ds.train) == [("0005", 0), ("2053", 1), ("7140", 2)]
+    assert "torchreid" in DukeMTMCreID.__doc__ and "set" in DukeMTMCreID.__doc__
+    combined = DukeMTMCreID(tmp_path, combineall=True)
+    assert [pid for _, pid, _ in combined.train[3:]] == [3, 3]
+
+
 # ------------------------------------------------------------------------------------ MSMT17
 def _msmt_tree(d: Path, train_dir="train", test_dir="test", full_paths=False):
     entries = {
@@ -209,6 +239,18 @@ def test_msmt17_list_files(tmp_path, version, dirs):
     assert ds.num_train_pids == 2 and ds.num_train_cams == 3
     assert len(MSMT17(d, include_val=True).train) == 4
     assert MSMT17(d).data_dir == d
+
+
+def test_msmt17_combineall_as_torchreid(tmp_path):
+    d = _msmt_tree(tmp_path / "MSMT17_V1")
+    ds = MSMT17(d, combineall=True)
+    # train (2 ids) + val (1 id) relabelled 0..2, then test pids 0 and 1 (real identities in
+    # MSMT17: nothing is left out) as labels 3 and 4
+    assert sorted(pid for _, pid, _ in ds.train) == [0, 0, 1, 2, 3, 3, 4]
+    assert ds.num_train_pids == 5 and len(ds.query) == 1 and len(ds.gallery) == 2
+    assert len(MSMT17(d, include_val=True).train) == 4  # val only: not combineall
+    doc = MSMT17.__doc__
+    assert "include_val" in doc and "query and gallery" in doc
 
 
 def test_msmt17_lists_relative_to_the_version_folder(tmp_path):
@@ -277,11 +319,34 @@ def test_cuhk03_torchreid_prepared_layout(tmp_path):
     assert all(Path(p).is_file() for p, _, _ in ds.train + ds.query + ds.gallery)
     assert ds.query == [(str(img / names[3]), 7, 0)]
     assert len(CUHK03(tmp_path, classic_split=True, split_id=1).train) == 2
+    assert CUHK03(tmp_path, cuhk03_classic_split=True, split_id=1).train == CUHK03(
+        tmp_path, classic_split=True, split_id=1).train
     with pytest.raises(ValueError, match="split_id"):
         CUHK03(tmp_path, classic_split=True, split_id=5)
     # no detected split prepared: clear error
     with pytest.raises(DatasetNotFoundError, match="images_detected"):
         CUHK03(tmp_path, labeled=False)
+
+
+def test_cuhk03_torchreid_keywords_and_default(tmp_path):
+    base = tmp_path / "cuhk03-np"
+    _market_tree(base / "labeled", CUHK_NP)
+    det = dict(CUHK_NP, query=["0100_c1_1.png", "0101_c1_1.png"],
+               bounding_box_test=["0100_c2_1.png", "0101_c2_1.png"])
+    _market_tree(base / "detected", det)
+    # the default is labeled boxes (torchreid: detected), said where a torchreid user looks
+    default = CUHK03(tmp_path)
+    assert default.labeled and "labeled boxes" in repr(default)
+    assert "detected" in CUHK03.__doc__ and "cuhk03_labeled" in CUHK03.__doc__
+    detected = CUHK03(tmp_path, cuhk03_labeled=False)
+    assert not detected.labeled and detected.data_dir == base / "detected" and "detected boxes" in repr(detected)
+    assert CUHK03(tmp_path, labeled=False, cuhk03_labeled=False).data_dir == base / "detected"
+    with pytest.raises(ValueError, match="cuhk03_labeled"):
+        CUHK03(tmp_path, labeled=True, cuhk03_labeled=False)
+    with pytest.raises(DatasetNotFoundError, match="splits_classic_labeled.json"):
+        CUHK03(tmp_path, cuhk03_classic_split=True)
+    combined = CUHK03(tmp_path, cuhk03_labeled=False, combineall=True)
+    assert len(combined.train) == 3 + 4 and combined.num_train_pids == 2 + 2
 
 
 def test_cuhk03_raw_mat_only_explains_preparation(tmp_path):

@@ -43,6 +43,13 @@ CHROMIUM_ARGS = [
 ]
 LABEL_RE = re.compile(r"cell \(row, col\) = \((\d+), (\d+)\) of (\d+)x(\d+) \| pixel \(y, x\) = \((\d+), (\d+)\) of (\d+)x(\d+)")
 INSTALL_TIMEOUT_S = 600
+# Waits, not budgets: each returns as soon as the page is ready. They are generous because under
+# load (a 2-core machine with other CPU-bound jobs) JupyterLab, the kernel and Chromium share the
+# cores, and starting the kernel plus running the notebook's cells takes several times as long.
+LAB_START_S = 300  # JupyterLab answers on its port
+PAGE_MS = 300_000  # page load, notebook panel, kernel idle, canvases, cells finished
+VIEWER_MS = 600_000  # run-all-cells until the viewer is on the page (builds a model, one forward)
+CLICK_MS = 180_000  # from the click to the new label / the redrawn panel
 
 
 def _artifacts() -> Path:
@@ -102,7 +109,7 @@ def lab():
     pytest.importorskip("playwright.sync_api", reason="E2E SKIPPED: the `playwright` Python package is not installed")
     if not (REPO / "notebooks" / NOTEBOOK).exists():
         pytest.skip(f"E2E SKIPPED: notebooks/{NOTEBOOK} is missing")
-    port, token = _free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     tmp = Path(tempfile.mkdtemp(prefix="ianet-e2e-"))
     settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -125,7 +132,7 @@ def lab():
     env.pop("MPLBACKEND")
     log = tmp / "lab.log"
     cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={REPO / 'notebooks'}",
         "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
@@ -133,25 +140,46 @@ def lab():
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen(cmd, cwd=REPO / "notebooks", env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    # _free_port() closes its socket before JupyterLab binds the port, so another process may take
+    # it in between: with port_retries=0 JupyterLab then exits (rather than silently moving to
+    # another port), and the server is started again on a new port (at most 3 times)
+    for attempt in range(3):
+        port = _free_port()
+        with open(log, "wb") as fh:
+            proc = subprocess.Popen(cmd + [f"--port={port}"], cwd=REPO / "notebooks", env=env, stdout=fh,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", LAB_START_S, proc, log)
+            break
+        except RuntimeError:
+            _stop(proc)
+            if attempt == 2 or "already in use" not in log.read_text():
+                _cleanup(log, tmp, nb_path, original)
+                raise
     try:
-        _wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", 120, proc, log)
         yield {"url": f"http://127.0.0.1:{port}", "token": token, "log": log}
     finally:
+        _stop(proc)
+        _cleanup(log, tmp, nb_path, original)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Terminate JupyterLab's process group (SIGTERM, then SIGKILL after 20 s)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        shutil.copy(log, _artifacts() / "jupyterlab.log")
-        shutil.rmtree(tmp, ignore_errors=True)
-        if nb_path.read_bytes() != original:  # a save slipped through: put the clean notebook back
-            nb_path.write_bytes(original)
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _cleanup(log: Path, tmp: Path, nb_path: Path, original: bytes) -> None:
+    shutil.copy(log, _artifacts() / "jupyterlab.log")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if nb_path.read_bytes() != original:  # a save slipped through: put the clean notebook back
+        nb_path.write_bytes(original)
 
 
 def _png_array(png: bytes) -> np.ndarray:
@@ -171,7 +199,7 @@ def _dismiss_dialogs(page) -> None:
         no.first.click()
 
 
-def _wait_stable(locator, timeout: float = 20.0) -> bytes:
+def _wait_stable(locator, timeout: float = 60.0) -> bytes:
     """Screenshot ``locator`` until two consecutive shots are equal (ipympl has finished drawing)."""
     deadline = time.monotonic() + timeout
     prev = locator.screenshot()
@@ -198,11 +226,11 @@ def test_click_on_pedestrian_updates_receptive_field(chromium, lab):
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100}, device_scale_factor=1)
-            page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}?token={lab['token']}", timeout=120_000)
-            page.wait_for_selector(".jp-NotebookPanel", timeout=120_000)
-            page.wait_for_function("() => window.jupyterapp !== undefined", timeout=60_000)
+            page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}?token={lab['token']}", timeout=PAGE_MS)
+            page.wait_for_selector(".jp-NotebookPanel", timeout=PAGE_MS)
+            page.wait_for_function("() => window.jupyterapp !== undefined", timeout=PAGE_MS)
             # wait for the kernel (a kernel-selection dialog may come first)
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + PAGE_MS / 1000
             while time.monotonic() < deadline:
                 _dismiss_dialogs(page)
                 status = page.evaluate(
@@ -218,15 +246,15 @@ def test_click_on_pedestrian_updates_receptive_field(chromium, lab):
             page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
             viewer = page.locator(".ianet-viewer")
             try:
-                viewer.wait_for(state="visible", timeout=240_000)
+                viewer.wait_for(state="visible", timeout=VIEWER_MS)
                 image_canvas = page.locator(".ianet-viewer .ianet-image .jupyter-matplotlib-canvas-div canvas").last
                 panel_canvas = page.locator(".ianet-viewer .ianet-panels .jupyter-matplotlib-canvas-div canvas").first
-                image_canvas.wait_for(state="visible", timeout=120_000)
-                panel_canvas.wait_for(state="visible", timeout=120_000)
+                image_canvas.wait_for(state="visible", timeout=PAGE_MS)
+                panel_canvas.wait_for(state="visible", timeout=PAGE_MS)
                 label = page.locator(".ianet-viewer .ianet-selected")
                 page.wait_for_function(
                     "() => { const l = document.querySelector('.ianet-viewer .ianet-selected');"
-                    " return l && l.textContent.includes('cell (row, col)'); }", timeout=120_000)
+                    " return l && l.textContent.includes('cell (row, col)'); }", timeout=PAGE_MS)
             except Exception:
                 page.screenshot(path=str(art / "e2e_no_viewer.png"), full_page=True)
                 raise
@@ -235,7 +263,7 @@ def test_click_on_pedestrian_updates_receptive_field(chromium, lab):
             # let the later cells (select + benchmark) finish so they do not race with the click
             page.wait_for_function(
                 "() => { const w = window.jupyterapp.shell.currentWidget;"
-                " return w.sessionContext.session.kernel.status === 'idle'; }", timeout=120_000)
+                " return w.sessionContext.session.kernel.status === 'idle'; }", timeout=PAGE_MS)
             time.sleep(1.0)
             before_label = label.text_content()
             m = LABEL_RE.search(before_label)
@@ -256,7 +284,7 @@ def test_click_on_pedestrian_updates_receptive_field(chromium, lab):
                 page.wait_for_function(
                     "([r, c]) => { const l = document.querySelector('.ianet-viewer .ianet-selected');"
                     " return l && l.textContent.includes(`(row, col) = (${r}, ${c})`); }",
-                    arg=[row, col], timeout=60_000)
+                    arg=[row, col], timeout=CLICK_MS)
             except Exception:
                 page.screenshot(path=str(art / "e2e_click_failed.png"), full_page=True)
                 raise AssertionError(f"label did not show ({row}, {col}) after the click: {label.text_content()!r}")
@@ -267,7 +295,7 @@ def test_click_on_pedestrian_updates_receptive_field(chromium, lab):
             assert abs(int(m2.group(5)) - fy * img_h) <= 2 and abs(int(m2.group(6)) - fx * img_w) <= 2, after_label
 
             # the panel redraws asynchronously: wait until its pixels change, then until they settle
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + CLICK_MS / 1000
             after = panel_canvas.screenshot()
             while after == before and time.monotonic() < deadline:
                 time.sleep(0.5)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from ianet_viz.reference import classic_eval_market1501
 from ianet_viz.metrics import (
     compute_distance_matrix,
     cosine_distance,
@@ -17,42 +18,20 @@ from ianet_viz.metrics import (
 )
 
 
-def classic_eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50, kind="stable"):
-    """The classic torchreid per-query loop (eval_market1501), plus mINP as in fast-reid.
-
-    ``kind="stable"`` breaks ties by gallery index, the documented convention of evaluate_rank
-    (torchreid uses numpy's default sort, whose tie order is unspecified)."""
-    num_q, num_g = distmat.shape
-    indices = np.argsort(distmat, axis=1, kind=kind)
-    matches = (g_pids[indices] == q_pids[:, np.newaxis]).astype(np.int32)
-    all_cmc, all_AP, all_INP = [], [], []
-    num_valid_q = 0.0
-    for q_idx in range(num_q):
-        q_pid, q_camid = q_pids[q_idx], q_camids[q_idx]
-        order = indices[q_idx]
-        remove = (g_pids[order] == q_pid) & (g_camids[order] == q_camid)
-        keep = np.invert(remove)
-        raw_cmc = matches[q_idx][keep]
-        if not np.any(raw_cmc):
+def naive_per_query(distmat, q_pids, g_pids, q_camids, g_camids):
+    """Per-query AP and INP from a plain loop (stable sort; fast-reid's INP), NaN when skipped."""
+    ap = np.full(distmat.shape[0], np.nan)
+    inp = np.full(distmat.shape[0], np.nan)
+    for q in range(distmat.shape[0]):
+        order = np.argsort(distmat[q], kind="stable")
+        keep = ~((g_pids[order] == q_pids[q]) & (g_camids[order] == q_camids[q]))
+        hits = (g_pids[order] == q_pids[q])[keep]
+        if not hits.any():
             continue
-        cmc = raw_cmc.cumsum()
-        pos_idx = np.where(raw_cmc == 1)
-        max_pos_idx = np.max(pos_idx)
-        all_INP.append(cmc[max_pos_idx] / (max_pos_idx + 1.0))
-        cmc[cmc > 1] = 1
-        cmc = cmc[:max_rank]
-        if len(cmc) < max_rank:  # pad past the gallery size (a valid query is found by then)
-            cmc = np.concatenate([cmc, np.ones(max_rank - len(cmc), cmc.dtype)])
-        all_cmc.append(cmc)
-        num_valid_q += 1.0
-        num_rel = raw_cmc.sum()
-        tmp_cmc = raw_cmc.cumsum()
-        tmp_cmc = [x / (i + 1.0) for i, x in enumerate(tmp_cmc)]
-        tmp_cmc = np.asarray(tmp_cmc) * raw_cmc
-        all_AP.append(tmp_cmc.sum() / num_rel)
-    assert num_valid_q > 0
-    all_cmc = np.asarray(all_cmc).astype(np.float32).sum(0) / num_valid_q
-    return all_cmc, np.mean(all_AP), np.mean(all_INP)
+        ranks = np.flatnonzero(hits)  # 0-based ranks of the true matches in the kept ranking
+        ap[q] = np.mean(np.arange(1, ranks.size + 1) / (ranks + 1.0))
+        inp[q] = ranks.size / (ranks[-1] + 1.0)
+    return ap, inp
 
 
 def random_problem(seed, num_q=60, num_g=400, num_ids=40, num_cams=4, dtype=np.float64):
@@ -150,18 +129,133 @@ def test_errors():
 
 
 def test_faster_than_classic_loop():
-    # Market-1501 scale (3368 x 15913) gives ~12x on a laptop core (see report); here a smaller
-    # problem keeps the test quick, with a conservative bound.
+    # Market-1501 scale (3368 x 15913): see benchmarks/RESULTS.md. Here a smaller problem keeps the
+    # test quick. Timed in CPU time of the process (time spent waiting for a core under load is not
+    # counted), best of 3 for the fast side; the bound is far below the measured ratio (~50x).
     args = random_problem(11, num_q=300, num_g=4000, num_ids=300, num_cams=6)
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     ref = classic_eval_market1501(*args)
-    t_classic = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    cmc, mAP = evaluate_rank(*args)
-    t_vec = time.perf_counter() - t0
+    t_classic = time.process_time() - t0
+    t_vec = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        cmc, mAP = evaluate_rank(*args)
+        t_vec = min(t_vec, time.process_time() - t0)
     np.testing.assert_allclose(cmc, ref[0], atol=1e-6)
     assert mAP == pytest.approx(ref[1], abs=1e-10)
-    assert t_classic / t_vec > 2.0, (t_classic, t_vec)
+    assert t_classic / max(t_vec, 1e-6) > 2.0, (t_classic, t_vec)
+
+
+def _tied(distmat, kind, rng):
+    """The same problem with ties of a given kind (none, a few, massive)."""
+    if kind == "none":
+        return distmat
+    if kind == "few":  # float32 rounded to 2 decimals: some ties, many distinct values
+        return np.round(distmat, 2).astype(np.float32)
+    if kind == "int":  # integer distances (e.g. Hamming): massive ties, integer dtype
+        return rng.integers(0, 8, distmat.shape).astype(np.int64)
+    raise ValueError(kind)
+
+
+@pytest.mark.parametrize("kind", ["none", "few", "int"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_random_cases_against_naive_loop(seed, kind):
+    rng = np.random.default_rng(100 + seed)
+    num_g = [400, 30, 120, 7][seed]  # seed 1 and 3: gallery shorter than max_rank
+    distmat, q_pids, g_pids, q_camids, g_camids = random_problem(
+        seed, num_q=50, num_g=num_g, num_ids=[40, 6, 20, 3][seed], num_cams=[4, 2, 3, 2][seed])
+    distmat = _tied(distmat, kind, rng)
+    if kind != "none":
+        assert len(np.unique(distmat)) < distmat.size  # really has ties
+    cmc, mAP, mINP, all_ap, all_inp = evaluate_rank(
+        distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50, return_minp=True,
+        return_per_query=True)
+    ref_cmc, ref_mAP, ref_mINP = classic_eval_market1501(
+        distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50, kind="stable")
+    ref_ap, ref_inp = naive_per_query(distmat, q_pids, g_pids, q_camids, g_camids)
+    assert cmc.shape == (50,)
+    np.testing.assert_allclose(cmc, ref_cmc, atol=1e-6)
+    assert mAP == pytest.approx(ref_mAP, abs=1e-12)
+    assert mINP == pytest.approx(ref_mINP, abs=1e-12)
+    np.testing.assert_array_equal(np.isnan(all_ap), np.isnan(ref_ap))
+    np.testing.assert_allclose(all_ap, ref_ap, atol=1e-12)  # NaN == NaN for the skipped queries
+    np.testing.assert_allclose(all_inp, ref_inp, atol=1e-12)
+    assert np.nanmean(all_ap) == pytest.approx(mAP, abs=1e-12)
+    for chunk in (1, 3, 1000):  # chunking changes nothing
+        c2, m2, i2 = evaluate_rank(distmat, q_pids, g_pids, q_camids, g_camids, 50,
+                                   return_minp=True, chunk_size=chunk)
+        np.testing.assert_array_equal(c2, cmc)
+        assert m2 == pytest.approx(mAP, abs=1e-12) and i2 == pytest.approx(mINP, abs=1e-12)
+
+
+def test_tie_rule_is_gallery_index_order():
+    # one query, pid 1 camera 0; every gallery entry at the same distance
+    d = np.zeros((1, 4))
+    # the match at index 3, three others before it in index order -> rank 3 (0-based)
+    cmc, mAP = evaluate_rank(d, [1], [2, 3, 4, 1], [0], [1, 1, 1, 1], max_rank=4)
+    np.testing.assert_allclose(cmc, [0, 0, 0, 1])
+    assert mAP == pytest.approx(1 / 4)
+    # the match at index 0 -> rank 0
+    cmc, mAP = evaluate_rank(d, [1], [1, 3, 4, 2], [0], [1, 1, 1, 1], max_rank=4)
+    np.testing.assert_allclose(cmc, [1, 1, 1, 1])
+    assert mAP == 1.0
+    # a junk entry (same pid, same camera) tied at a smaller index does not count
+    cmc, mAP = evaluate_rank(np.zeros((1, 3)), [1], [1, 2, 1], [0], [0, 1, 1], max_rank=3)
+    np.testing.assert_allclose(cmc, [0, 1, 1])  # kept ranking: pid 2, pid 1
+    assert mAP == pytest.approx(1 / 2)
+    # ties only with the smaller distances broken; strict order elsewhere
+    d = np.array([[0.5, 0.2, 0.5, 0.5, 0.1]])
+    cmc, mAP, ap, inp = evaluate_rank(d, [7], [7, 1, 2, 7, 3], [0], [1, 1, 1, 2, 1], max_rank=5,
+                                      return_per_query=True)
+    # order: g4 (0.1), g1 (0.2), g0 (0.5, match), g2 (0.5), g3 (0.5, match)
+    assert ap[0] == pytest.approx((1 / 3 + 2 / 5) / 2)
+    assert inp[0] == pytest.approx(2 / 5)
+    np.testing.assert_allclose(cmc, [0, 0, 1, 1, 1])
+
+
+def test_infinite_distances_and_dtypes():
+    rng = np.random.default_rng(7)
+    args = list(random_problem(7, num_q=30, num_g=80, num_ids=10, num_cams=3))
+    d = args[0]
+    d[rng.random(d.shape) < 0.2] = np.inf  # e.g. masked pairs
+    d[rng.random(d.shape) < 0.05] = -np.inf
+    ref = classic_eval_market1501(d, *args[1:], max_rank=20, kind="stable")
+    for dist in (d, d.astype(np.float32), torch.from_numpy(d), np.asfortranarray(d), d.astype(">f8")):
+        cmc, mAP, mINP = evaluate_rank(dist, *args[1:], max_rank=20, return_minp=True)
+        np.testing.assert_allclose(cmc, ref[0], atol=1e-6)
+        assert mAP == pytest.approx(ref[1], abs=1e-12) and mINP == pytest.approx(ref[2], abs=1e-12)
+    # unsigned integers, with matches at the dtype's largest value (the value junk is set to)
+    di = rng.integers(0, 3, d.shape).astype(np.uint8)
+    di[rng.random(d.shape) < 0.3] = 255
+    ref = classic_eval_market1501(di, *args[1:], max_rank=20, kind="stable")
+    cmc, mAP, mINP = evaluate_rank(di, *args[1:], max_rank=20, return_minp=True)
+    np.testing.assert_allclose(cmc, ref[0], atol=1e-6)
+    assert mAP == pytest.approx(ref[1], abs=1e-12) and mINP == pytest.approx(ref[2], abs=1e-12)
+
+
+def test_torchreid_style_calls():
+    args = random_problem(4, num_q=30, num_g=150, num_ids=25, num_cams=2)
+    cmc, mAP = evaluate_rank(*args)
+    # torchreid's positional order: max_rank, use_metric_cuhk03, use_cython (ignored)
+    for use_cython in (True, False):
+        c, m = evaluate_rank(*args, 50, False, use_cython)
+        np.testing.assert_array_equal(c, cmc)
+        assert m == mAP
+    # use_metric_cuhk03 dispatches to the single-gallery-shot CMC; mAP is on the full ranking,
+    # as in torchreid's eval_cuhk03
+    c, m = evaluate_rank(*args, max_rank=10, use_metric_cuhk03=True)
+    ref_c, ref_m = evaluate_cuhk03(*args, max_rank=10)
+    np.testing.assert_array_equal(c, ref_c)
+    assert m == pytest.approx(ref_m, abs=1e-12) and m == pytest.approx(mAP, abs=1e-12)
+    c, m, mi, ap, inp = evaluate_rank(*args, 10, True, return_minp=True, return_per_query=True)
+    np.testing.assert_array_equal(c, ref_c)
+    ref_ap, ref_inp = naive_per_query(*args)
+    np.testing.assert_allclose(ap, ref_ap, atol=1e-12)
+    np.testing.assert_allclose(inp, ref_inp, atol=1e-12)
+    with pytest.raises(TypeError):  # the extra options are keyword-only
+        evaluate_rank(*args, 50, False, True, True)
+    with pytest.raises(ValueError, match="chunk_size"):
+        evaluate_rank(*args, chunk_size=0)
 
 
 def naive_cuhk03_cmc(distmat, q_pids, g_pids, q_camids, g_camids, max_rank, repeats, seed):

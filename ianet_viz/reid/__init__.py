@@ -13,8 +13,8 @@ The evaluation protocol (CMC, mAP) is :mod:`ianet_viz.metrics`; synthetic pedest
 from __future__ import annotations
 
 from .bundled import bundled_crops, bundled_crops_dir
+from .cuhk03 import CUHK03
 from .datasets import (
-    CUHK03,
     IMG_EXTENSIONS,
     MARKET_FOLDERS,
     MSMT17,

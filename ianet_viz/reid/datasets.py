@@ -8,7 +8,12 @@ with ``path`` a ``str``, and follows the Market-1501 protocol:
   counts them as wrong matches); they are dropped from train, where they are no identity;
 * camera ids are 0-based (file ``..._c1...`` is camera 0);
 * train pids are relabelled ``0..N-1`` in sorted order of the original pids (what an ID
-  classifier needs); query and gallery keep the original pids, so they can be compared;
+  classifier needs); query and gallery keep the original pids, so they can be compared.
+  torchreid numbers train identities in the iteration order of a Python ``set`` of pids
+  instead. For Market-1501 that is the sorted order too (CPython walks a set of small ints in
+  ascending order while they are below its table size), for DukeMTMC-reID (pids up to 7140) it
+  is not: label ``i`` here is not label ``i`` there, so a classifier head trained with one cannot
+  be loaded with the other without permuting its rows (the embedding is unaffected);
 * only image files count (``.jpg .jpeg .png .bmp``, any case, not hidden): ``Thumbs.db``,
   ``readme.txt`` or macOS ``._*`` files are ignored; lists are sorted, so they are the same on
   every machine.
@@ -36,14 +41,18 @@ CUHK03             (a) CUHK03-NP (Zhong et al., new 767/700 protocol) Market-sty
                    conversion): the error says how to prepare it.
 =================  ===================================================================
 
+torchreid's keywords are accepted: ``combineall=True`` on every dataset (query and gallery
+identities are folded into train, see :meth:`ReIDDataset.combine_all`); on CUHK03
+``cuhk03_labeled`` and ``cuhk03_classic_split`` (aliases of ``labeled`` and ``classic_split``;
+note that the default here is *labeled* boxes, torchreid's is *detected*).
+
 Images are read by :mod:`ianet_viz.reid.images`; the bundled real crops are :mod:`ianet_viz.reid.bundled`.
 """
 from __future__ import annotations
 
-import json
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
@@ -53,7 +62,6 @@ __all__ = [
     "ReIDDataset",
     "Market1501",
     "DukeMTMCreID",
-    "CUHK03",
     "MSMT17",
     "is_image_file",
     "parse_market_name",
@@ -110,6 +118,17 @@ def _relabel(items: list[Item]) -> list[Item]:
     return [(path, mapping[pid], cam) for path, pid, cam in items]
 
 
+def _alias(name: str, value, alias: str, alias_value, default):
+    """Resolve an option given under our name and/or torchreid's (e.g. ``cuhk03_labeled``)."""
+    if value is not None and alias_value is not None and bool(value) != bool(alias_value):
+        raise ValueError(f"{name}={value!r} and {alias}={alias_value!r} contradict each other; "
+                         f"they are the same option (torchreid calls it {alias}), pass one")
+    for v in (value, alias_value):
+        if v is not None:
+            return bool(v)
+    return default
+
+
 def read_market_folder(folder: Path, *, train: bool) -> list[Item]:
     """Read one Market-style folder (see the module docstring for the protocol).
 
@@ -144,6 +163,8 @@ class ReIDDataset:
     #: shown in error messages: where the data comes from and how to lay it out
     name: str = "dataset"
     how_to_get: str = ""
+    #: pids that are no identity (left out by :meth:`combine_all`): Market-1501's distractors
+    junk_pids: tuple[int, ...] = ()
 
     def __init__(self, root: str | Path, train: list[Item], query: list[Item], gallery: list[Item], data_dir: Path):
         self.root = Path(root)
@@ -151,6 +172,36 @@ class ReIDDataset:
         self.train = train
         self.query = query
         self.gallery = gallery
+        self.combined = False  # set by combine_all
+
+    def _read_market_dir(self, root: str | Path, d: Path, combineall: bool) -> None:
+        """Initialise from a Market-style folder ``d`` (``bounding_box_train``, ``query``,
+        ``bounding_box_test``), folding query and gallery into train when ``combineall``."""
+        ReIDDataset.__init__(
+            self, root, read_market_folder(d / "bounding_box_train", train=True),
+            read_market_folder(d / "query", train=False), read_market_folder(d / "bounding_box_test", train=False), d)
+        if combineall:
+            self.combine_all()
+
+    def combine_all(self) -> None:
+        """Fold query and gallery into train, as torchreid's ``combineall=True`` does.
+
+        The identities of query and gallery (one scope: the same person in both gets one label)
+        get the labels ``num_train_pids, num_train_pids + 1, ...`` in sorted order of their
+        original pids (torchreid: in a set's iteration order), after the train labels; entries with
+        a pid in ``junk_pids`` (Market-1501's distractors, pid 0) are left out. ``.query`` and
+        ``.gallery`` are kept unchanged, as in torchreid, but evaluating on them after training on
+        them measures nothing. Called by the constructors with ``combineall=True``.
+        """
+        if self.combined:
+            return
+        offset = len({pid for _, pid, _ in self.train})
+        test_pids = sorted({pid for _, pid, _ in self.query + self.gallery if pid not in self.junk_pids})
+        label = {pid: offset + i for i, pid in enumerate(test_pids)}
+        self.train = list(self.train) + [
+            (path, label[pid], cam) for path, pid, cam in self.query + self.gallery if pid in label
+        ]
+        self.combined = True
 
     # counts -----------------------------------------------------------------------------
     @staticmethod
@@ -250,10 +301,12 @@ class Market1501(ReIDDataset):
     ``Market1501(root)`` where ``root`` holds ``bounding_box_train``, ``query`` and
     ``bounding_box_test``, or is a parent in torchreid's layout (``root/market1501/
     Market-1501-v15.09.15``). The bundled vtest crops and the synthetic pedestrians use this
-    layout too.
+    layout too. ``combineall=True`` folds query and gallery into train (torchreid's keyword; the
+    distractors, pid 0, are left out).
     """
 
     name = "Market-1501"
+    junk_pids = (0,)
     how_to_get = (
         "download Market-1501-v15.09.15.zip from the official 'Market-1501 Dataset' page "
         "(Liang Zheng et al., ICCV 2015) and extract it into ROOT, so that "
@@ -270,18 +323,21 @@ class Market1501(ReIDDataset):
         "market1501/Market-1501",
     )
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, combineall: bool = False):
         root = Path(root).expanduser()
-        d = self._find_market_dir(root, self.candidates)
-        train = read_market_folder(d / "bounding_box_train", train=True)
-        query = read_market_folder(d / "query", train=False)
-        gallery = read_market_folder(d / "bounding_box_test", train=False)
-        super().__init__(root, train, query, gallery, d)
+        self._read_market_dir(root, self._find_market_dir(root, self.candidates), combineall)
 
 
 class DukeMTMCreID(Market1501):
     """DukeMTMC-reID (Zheng et al., ICCV 2017): 702 train ids, 702 test ids (+408 distractor
-    ids in the gallery), 8 cameras. Same file naming and protocol as Market-1501."""
+    ids in the gallery), 8 cameras. Same file naming and protocol as Market-1501.
+
+    Train labels are ``0..701`` in sorted order of the original pids. torchreid numbers them in
+    the iteration order of a Python set, which for Duke's pids (up to 7140) is not sorted: the
+    same image gets a different label there, so a classifier head (the last layer's rows) does
+    not carry over between the two without a permutation; embeddings and evaluation do.
+    ``combineall=True`` as for Market-1501.
+    """
 
     name = "DukeMTMC-reID"
     how_to_get = (
@@ -308,9 +364,14 @@ class MSMT17(ReIDDataset):
     """MSMT17 (Wei et al., CVPR 2018): 1041 train ids, 3060 test ids, 15 cameras.
 
     Reads the official list files (``list_train.txt`` etc.: ``relative/path.jpg pid`` per line,
-    camera from the third ``_`` field of the file name). ``include_val=True`` adds
-    ``list_val.txt`` to train (torchreid's ``combineall`` convention; off by default, as in
-    published results). Market-style converted copies are read as well.
+    camera from the third ``_`` field of the file name). Market-style converted copies are read
+    as well.
+
+    ``include_val=True`` adds ``list_val.txt`` (val images of the train identities) to train; off
+    by default, as in published results. This is *not* all of torchreid's ``combineall``:
+    torchreid's ``MSMT17(combineall=True)`` adds the val list *and* folds query and gallery into
+    train (3060 more identities). ``combineall=True`` here does the same as torchreid (val list
+    included, then :meth:`~ReIDDataset.combine_all`).
     """
 
     name = "MSMT17"
@@ -323,8 +384,9 @@ class MSMT17(ReIDDataset):
     versions = {"MSMT17_V1": ("train", "test"), "MSMT17_V2": ("mask_train_v2", "mask_test_v2")}
     lists = ("list_train.txt", "list_query.txt", "list_gallery.txt")
 
-    def __init__(self, root: str | Path, include_val: bool = False):
+    def __init__(self, root: str | Path, include_val: bool = False, combineall: bool = False):
         root = Path(root).expanduser()
+        include_val = include_val or combineall  # torchreid: combineall adds val, then query/gallery
         if not root.exists():
             raise self._not_found(root, [root], f"the folder {root} does not exist.", self._expected())
         searched: list[Path] = []
@@ -337,6 +399,8 @@ class MSMT17(ReIDDataset):
             found = self._read_lists(root, d, searched, include_val)
             if found is not None:
                 super().__init__(root, *found, d)
+                if combineall:
+                    self.combine_all()
                 return
         # Market-style conversions of MSMT17
         try:
@@ -345,13 +409,7 @@ class MSMT17(ReIDDataset):
             if err.half_extracted:
                 raise
             raise self._not_found(root, searched, "no MSMT17 folder found.", self._expected()) from None
-        super().__init__(
-            root,
-            read_market_folder(d / "bounding_box_train", train=True),
-            read_market_folder(d / "query", train=False),
-            read_market_folder(d / "bounding_box_test", train=False),
-            d,
-        )
+        self._read_market_dir(root, d, combineall)
 
     @classmethod
     def _expected(cls) -> str:
@@ -403,118 +461,3 @@ class MSMT17(ReIDDataset):
                 continue
             items.append((str(prefix / rel), pid, int(fields[2]) - 1))
         return items
-
-
-# --------------------------------------------------------------------------------------------
-# CUHK03
-# --------------------------------------------------------------------------------------------
-class CUHK03(ReIDDataset):
-    """CUHK03 (Li et al., CVPR 2014), labeled or detected boxes, 2 cameras per identity.
-
-    ``classic_split=False`` (default) is the new protocol of Zhong et al. (CVPR 2017): 767 train
-    and 700 test ids, one split. ``classic_split=True`` is the original 20 random 1367/100
-    splits (``split_id`` picks one), available only from torchreid's prepared json files.
-    See the module docstring for the layouts read.
-    """
-
-    name = "CUHK03"
-    how_to_get = (
-        "(1) easiest: CUHK03-NP, Market-style folders of the new protocol, from Zhong et al.'s "
-        "'person-re-ranking' repository (folder CUHK03-NP); extract it so that "
-        "ROOT/cuhk03-np/labeled/bounding_box_train exists. (2) or the original "
-        "cuhk03_release.zip from the official CUHK03 page of CUHK (Xiaogang Wang's group), "
-        "extracted to ROOT/cuhk03/cuhk03_release/cuhk-03.mat, plus "
-        "cuhk03_new_protocol_config_{labeled,detected}.mat (same re-ranking repository) in "
-        "ROOT/cuhk03/; then let torchreid prepare it once: "
-        "`python -c \"import torchreid; torchreid.data.datasets.image.CUHK03(root='ROOT')\"` "
-        "(needs h5py and scipy), which writes images_labeled/, images_detected/ and "
-        "splits_*.json, the files read here."
-    )
-
-    def __init__(
-        self,
-        root: str | Path,
-        labeled: bool = True,
-        classic_split: bool = False,
-        split_id: int = 0,
-    ):
-        root = Path(root).expanduser()
-        kind = "labeled" if labeled else "detected"
-        self.labeled, self.classic_split, self.split_id = labeled, classic_split, split_id
-        if not root.exists():
-            raise self._not_found(root, [root], f"the folder {root} does not exist.", self._expected(kind))
-        searched: list[Path] = []
-
-        # (b) torchreid's prepared layout (also the only source of the classic splits)
-        split_name = f"splits_{'classic' if classic_split else 'new'}_{kind}.json"
-        for rel in ("cuhk03", ".", "CUHK03"):
-            d = root if rel == "." else root / rel
-            if d in searched:
-                continue
-            searched.append(d)
-            img_dir = d / f"images_{kind}"
-            if (d / split_name).is_file() and img_dir.is_dir():
-                train, query, gallery = self._read_json(d / split_name, img_dir, split_id)
-                super().__init__(root, train, query, gallery, d)
-                return
-
-        # (a) CUHK03-NP, Market-style, new protocol only
-        np_candidates = [kind, f"cuhk03-np/{kind}", f"cuhk03/cuhk03-np/{kind}", f"CUHK03-NP/{kind}",
-                         f"cuhk03_np/{kind}", f"cuhk03-np-{kind}", f"cuhk03/{kind}", "."]
-        if not classic_split:
-            try:
-                d = self._find_market_dir(root, np_candidates)
-            except DatasetNotFoundError as err:
-                if err.half_extracted:
-                    raise
-                searched += [root / c if c != "." else root for c in np_candidates]
-            else:
-                super().__init__(
-                    root,
-                    read_market_folder(d / "bounding_box_train", train=True),
-                    read_market_folder(d / "query", train=False),
-                    read_market_folder(d / "bounding_box_test", train=False),
-                    d,
-                )
-                return
-
-        # only the raw .mat: explain how to prepare it
-        for rel in ("cuhk03/cuhk03_release", "cuhk03_release", "."):
-            mat = (root / rel / "cuhk-03.mat") if rel != "." else root / "cuhk-03.mat"
-            if mat.is_file():
-                raise self._not_found(
-                    root, searched + [mat.parent],
-                    f"found the raw {mat} but not the prepared images and splits "
-                    f"({split_name} and images_{kind}/). Reading the .mat needs h5py and a "
-                    "conversion this package does not do; prepare it with torchreid once, or "
-                    "use the CUHK03-NP folders (new protocol).",
-                    self._expected(kind),
-                )
-        problem = "no CUHK03 folder found."
-        if classic_split:
-            problem = (f"no {split_name} found: the classic 20 splits are read only from "
-                       "torchreid's prepared folder.")
-        raise self._not_found(root, searched, problem, self._expected(kind))
-
-    @staticmethod
-    def _expected(kind: str) -> str:
-        return (
-            f"CUHK03-NP Market-style folders '{kind}/bounding_box_train', '{kind}/query', "
-            f"'{kind}/bounding_box_test' (sub-folders " + ", ".join(f"'{f}'" for f in MARKET_FOLDERS)
-            + f"), or torchreid's prepared 'cuhk03/images_{kind}/' with "
-            f"'splits_new_{kind}.json' / 'splits_classic_{kind}.json'"
-        )
-
-    @staticmethod
-    def _read_json(path: Path, img_dir: Path, split_id: int) -> tuple[list[Item], list[Item], list[Item]]:
-        splits = json.loads(path.read_text())
-        if not 0 <= split_id < len(splits):
-            raise ValueError(f"split_id={split_id} but {path} holds {len(splits)} split(s)")
-        split = splits[split_id]
-
-        def items(key: str) -> list[Item]:
-            # torchreid stores absolute paths of the machine that prepared the data: re-root
-            return [(str(img_dir / Path(p).name), int(pid), int(cam)) for p, pid, cam in split[key]
-                    if is_image_file(p) and int(pid) != -1]
-
-        return _relabel(items("train")), items("query"), items("gallery")

@@ -25,6 +25,11 @@ _CLASSES = {
 }
 
 
+def dataset_root(cfg: TrainConfig) -> Path:
+    """Where ``cfg``'s dataset lives: ``cfg.data_root``, else the default folder under the data dir."""
+    return Path(cfg.data_root).expanduser() if cfg.data_root else _default_root(cfg)
+
+
 def _default_root(cfg: TrainConfig) -> Path:
     from ..config import DATA_DIR
 

@@ -137,16 +137,15 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> List[Dict[str, Any]]:
     gate = {id(p) for name, m in model.named_modules() if name.startswith("ia_blocks.")
             and isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
     gate_decay = cfg.weight_decay if cfg.ia_bn_weight_decay is None else cfg.ia_bn_weight_decay
-    groups: Dict[Tuple[bool, bool], List[nn.Parameter]] = {}
-    for p in trainable:  # (is IA, is gate) -> parameters, in model order
-        groups.setdefault((id(p) in ia, id(p) in gate), []).append(p)
-    out = []
-    for (is_ia, is_gate), params in groups.items():
-        g: Dict[str, Any] = {"params": params, "weight_decay": gate_decay if is_gate else cfg.weight_decay}
-        if is_ia and cfg.ia_lr_mult != 1.0:
-            g["lr"] = cfg.lr * cfg.ia_lr_mult
-        out.append(g)
-    return out
+    # one group per distinct setting, in model order: the defaults give one group, as before the
+    # options existed, so older checkpoints' optimiser states still load
+    groups: Dict[Tuple[float, float], List[nn.Parameter]] = {}
+    for p in trainable:
+        decay = gate_decay if id(p) in gate else cfg.weight_decay
+        lr_mult = cfg.ia_lr_mult if id(p) in ia else 1.0
+        groups.setdefault((decay, lr_mult), []).append(p)
+    return [{"params": params, "weight_decay": decay, **({"lr": cfg.lr * mult} if mult != 1.0 else {})}
+            for (decay, mult), params in groups.items()]
 
 
 def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[Dict[str, Any]], Any]] = None,

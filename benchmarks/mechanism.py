@@ -35,12 +35,13 @@ CONFIGS: Dict[str, Dict] = {
     "paper+lr10": dict(ia_lr_mult=10.0),
     "cosine+mean+gate0.1": dict(multi="mean", gate_init=0.1, **COSINE),
     "gate0.1": dict(gate_init=0.1),
+    "cosine+mean+gate0.1+lr10": dict(multi="mean", gate_init=0.1, ia_lr_mult=10.0, **COSINE),
 }
 CSV_NAME = "mechanism.csv"
 BLOCKS = ("stage2", "stage3")
 # the columns kept per block from the last and the first (random-init) monitor record
 MECH_KEYS = ("sia_gate", "cia_gate", "sia_ratio", "cia_ratio", "self_S", "self_S_A", "self_S_A_1", "self_S_A_3",
-             "lift_S", "lift_local", "sia_temperature")
+             "lift_S", "lift_local", "lift_matched", "sia_temperature")
 
 # two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (no scipy dependency)
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -154,6 +155,7 @@ def summarise(rows: List[Dict], reference: str = "baseline") -> List[Dict]:
                          ("ratio S3", "stage3_sia_ratio"), ("ratio C3", "stage3_cia_ratio"),
                          ("self S st2", "stage2_self_S"), ("self S_A1 st2", "stage2_self_S_A_1"),
                          ("lift S st2", "stage2_lift_S"), ("lift local st2", "stage2_lift_local"),
+                         ("lift matched st2", "stage2_lift_matched"),
                          ("lift init st2", "init_stage2_lift_S"), ("self S st3", "stage3_self_S")):
             vals = [_num(runs[s].get(key)) for s in seeds]
             vals = [v for v in vals if not math.isnan(v)]

@@ -177,3 +177,10 @@ def test_init_from_a_trained_baseline_keeps_its_weights_and_adds_fresh_blocks(sy
     torch.testing.assert_close(model.eval()(x), base.model.eval()(x))  # fresh blocks: the same network
     with pytest.raises(ValueError, match="shapes differ|does not match"):
         load_init_weights(build_model(_cfg(synth_root, tmp_path / "x", backbone="resnet34"), 3), tmp_path / "base")
+
+
+def test_matched_gaussian_has_the_target_self_weight():
+    from ianet_viz.viz.mechanism import matched_gaussian
+
+    for target in (0.05, 0.3, 0.9):
+        assert self_weight(matched_gaussian((16, 8), target)) == pytest.approx(target, abs=1e-4)

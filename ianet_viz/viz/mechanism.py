@@ -11,7 +11,8 @@ Four numbers per block, each a question a student would ask of Fig. 8:
 * ``lift_S``: the part-alignment lift of ``S`` with each query's own cell removed and the row
   renormalised (:func:`ianet_viz.viz.alignment.part_alignment`), so that a map that only keeps
   its own cell cannot score; ``lift_local``: the same for a fixed local Gaussian (sigma 1 cell),
-  the control that locality alone scores. A random-init network is the other control: run the
+  the control that locality alone scores; ``lift_matched``: a Gaussian as concentrated as ``S``
+  (the same self-weight), so that a sharper map cannot win by being more local. A random-init network is the other control: run the
   report on the model before training (``train(..., monitor=...)`` does at epoch 0).
 """
 from __future__ import annotations
@@ -70,6 +71,20 @@ def part_lift(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> float:
     return float(np.mean([r["lift"] for r in res.values()])) if res else float("nan")
 
 
+def matched_gaussian(hw: Sequence[int], target_self: float, steps: int = 40) -> torch.Tensor:
+    """The isotropic location relation (eq. 3-4) whose mean self-weight is ``target_self`` (bisection
+    on sigma in cells): locality alone, at the concentration of the map it controls for."""
+    h, w = int(hw[0]), int(hw[1])
+    lo, hi = 1e-2, 1e3  # self-weight falls as sigma grows
+    for _ in range(steps):
+        mid = (lo * hi) ** 0.5
+        if self_weight(Fn.location_relation(h, w, (mid, mid), dtype=torch.float64)) > target_self:
+            lo = mid
+        else:
+            hi = mid
+    return Fn.location_relation(h, w, ((lo * hi) ** 0.5,) * 2, dtype=torch.float64)
+
+
 def _residual_ratio(module: nn.Module, f: torch.Tensor) -> float:
     """Median over images of ``||BN(E)|| / ||F||`` for an SIA or CIA module and its input ``f``."""
     r = module.residual(f)
@@ -121,6 +136,8 @@ def mechanism_report(model: nn.Module, x: torch.Tensor, masks: np.ndarray,
             row["lift_S"] = part_lift(maps["S"], masks, hw)
             local = Fn.location_relation(hw[0], hw[1], local_sigma, dtype=torch.float64)
             row["lift_local"] = part_lift(local.expand(len(masks), -1, -1), masks, hw)
+            matched = matched_gaussian(hw, row["self_S"])
+            row["lift_matched"] = part_lift(matched.expand(len(masks), -1, -1), masks, hw)
             if hasattr(blk.sia, "log_scale") and blk.sia.log_scale is not None:
                 row["sia_temperature"] = float(blk.sia.log_scale.exp())
         out[name] = row

@@ -36,6 +36,7 @@ CONFIGS: Dict[str, Dict] = {
     "cosine+mean+gate0.1": dict(multi="mean", gate_init=0.1, **COSINE),
     "gate0.1": dict(gate_init=0.1),
     "cosine+mean+gate0.1+lr10": dict(multi="mean", gate_init=0.1, ia_lr_mult=10.0, **COSINE),
+    "cosine7+mean+gate0.1": dict(multi="mean", gate_init=0.1, sia_scale=7.0, **COSINE),
 }
 CSV_NAME = "mechanism.csv"
 BLOCKS = ("stage2", "stage3")

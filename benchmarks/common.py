@@ -256,9 +256,3 @@ def section(title: str, command: str, device: str, body: str, notes: str = "") -
     if notes:
         out += ["", notes.strip()]
     return "\n".join(out)
-
-
-def ensure_repo_on_path() -> None:
-    """Make ``import benchmarks`` / ``import ianet_viz`` work for ``python benchmarks/NAME.py``."""
-    if str(REPO_DIR) not in sys.path:
-        sys.path.insert(0, str(REPO_DIR))

@@ -1,6 +1,6 @@
 """Cost: multiply-adds (GMac) and parameters at 256x128, against the paper's 4.06 G / 4.09 G.
 
-Counts come from :func:`ianet_viz.profile.cost_report` (torch's FLOP counter: convolutions and
+Counts come from :func:`ianet_viz.cost.cost_report` (torch's FLOP counter: convolutions and
 matrix products, MACs = FLOPs / 2; softmax, shifted sums and other element-wise work are not
 counted, as in the paper). Rows: the baseline ResNet-50 (last stride 1), +SIA after stage 3 (the
 paper's +0.73 % figure), the full IANet (SIA+CIA after stages 2 and 3), every Tab. 4d
@@ -10,14 +10,6 @@ arrangement, IA after each single stage (Tab. 4e) and after every residual block
     python -m benchmarks.cost [--quick] [--write]
 """
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-if __package__ in (None, ""):  # python benchmarks/cost.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from typing import Dict, List, Optional, Sequence
 
@@ -44,7 +36,7 @@ def configs(quick: bool) -> List[Dict]:
 
 def run(quick: bool = False, backbone: Optional[str] = None, input_size=None) -> List[Dict]:
     from ianet_viz import build_ianet
-    from ianet_viz.profile import cost_report
+    from ianet_viz.cost import cost_report
 
     backbone = backbone or ("resnet18" if quick else "resnet50")
     input_size = tuple(input_size or ((64, 32) if quick else (256, 128)))

@@ -2,7 +2,7 @@
 
 Both ResNet-50 (last stride 1, 256x128, eval mode, no grad) models run interleaved (median of the
 per-round ratios, see ``benchmarks.common``). The multiply-add ratio comes from
-``ianet_viz.profile.cost_report``. Target: time ratio <= 1.05 x MAC ratio; the excess is time
+``ianet_viz.cost.cost_report``. Target: time ratio <= 1.05 x MAC ratio; the excess is time
 spent outside the counted multiply-adds (softmax passes, shifted sums, copies, layout).
 
 Where it goes: forward hooks time each IA block inside the full forward, and ``torch.profiler``
@@ -13,13 +13,7 @@ and other element-wise adds, copies/fills/stack, batch norm, rest).
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-if __package__ in (None, ""):  # python benchmarks/cpu_latency.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import os
 import time
@@ -76,7 +70,7 @@ def build(quick: bool, backbone: Optional[str] = None):
 
 
 def macs(models, input_size) -> Dict[str, Dict]:
-    from ianet_viz.profile import cost_report
+    from ianet_viz.cost import cost_report
 
     out = {}
     for name, m in models.items():
@@ -118,15 +112,9 @@ def ia_op_profile(model, x, block_ms: Optional[Dict[str, float]] = None) -> List
     """
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    inputs: Dict[str, torch.Tensor] = {}
-    handles = [blk.register_forward_pre_hook(lambda m, i, name=name: inputs.__setitem__(name, i[0].detach()))
-               for name, blk in model.ia_blocks.items()]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in handles:
-            h.remove()
+    from ianet_viz.recorder import sia_inputs
+
+    inputs = sia_inputs(model, x)  # the input of each IA block (its SIA comes first: "sia+cia")
     rows = []
     with torch.no_grad():
         for name, blk in model.ia_blocks.items():
@@ -285,7 +273,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         title = "cpu_latency: IANet ÷ baseline forward time vs MAC ratio" + (f" ({args.tag})" if args.tag else "")
         cmd = command_line("benchmarks.cpu_latency", argv)
         if "libmkl_intel_path" in os.environ.get("LD_PRELOAD", ""):
-            cmd = "bash benchmarks/mkl_intel_path.sh " + cmd  # the run went through the MKL shim
+            cmd = "bash tools/mkl_intel_path.sh " + cmd  # the run went through the MKL shim
         update_results(name, section(title,
                                               cmd, describe_device(), body,
                                               out.get("notes", "")))

@@ -2,7 +2,7 @@
 
 Every run trains with :func:`ianet_viz.train.train` (the "paper" recipe: cross-entropy, Adam 3e-4,
 batch 32, random flip; no ImageNet weights, so random init) on the synthetic dataset
-(``ianet_viz.data.synthetic``: identities = attribute sets, pose / scale / offset / camera vary,
+(``ianet_viz.synthetic``: identities = attribute sets, pose / scale / offset / camera vary,
 per-pixel part masks) and is evaluated once, after the last epoch, on its query/gallery split
 (Market-1501 protocol). Nothing is selected on the test split: one fixed recipe, one evaluation.
 
@@ -52,14 +52,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # python benchmarks/experiments.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import csv
-import dataclasses
-import json
 import math
 import os
 import time
@@ -162,20 +155,19 @@ def _slug(key: str) -> str:
 
 
 def data_root(s: Dict) -> Path:
-    from ianet_viz.config import DATA_DIR
+    from ianet_viz.train.loaders import synthetic_root
 
-    return Path(DATA_DIR) / "synthetic-train" / f"ids{s['identities']}-k{s['images']}-{s['height']}x{s['width']}-seed0"
+    return synthetic_root(s["identities"], s["images"], s["height"], s["width"], seed=0)
 
 
 def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
     """Part-alignment lift of S per SIA block, S self weight and entropy, IA BN |gamma| (module docstring)."""
     import torch
-    from PIL import Image
 
     from ianet_viz import RelationRecorder
-    from ianet_viz.data import Market1501
+    from ianet_viz.measures import normalised_entropy, self_weight
     from ianet_viz.viz import part_alignment
-    from ianet_viz.viz.inputs import prepare
+    from ianet_viz.viz.mechanism import held_out_people, part_lift
 
     out: Dict[str, float] = {}
     gammas = [m.bn.weight.detach().abs().mean().item() for b in getattr(model, "ia_blocks", {}).values()
@@ -184,30 +176,15 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
         out["ia_bn_gamma"] = float(np.mean(gammas))
     if not any(getattr(b, "sia", None) is not None for b in getattr(model, "ia_blocks", {}).values()):
         return out
-    items = sorted(Market1501(root).query)[:n]
-    masks = []
-    for path, _, _ in items:
-        m = Image.open(root / "masks" / "query" / (Path(path).stem + ".png"))
-        masks.append(np.asarray(m.resize((size[1], size[0]), Image.NEAREST)))
-    masks = np.stack(masks)
-    x, _ = prepare([it[0] for it in items], size)
+    x, masks = held_out_people(root, size, n)
     device = next(model.parameters()).device
     model.eval()
-    # the feature-map size each block sees (RelationRecorder.shapes misses arrangement="parallel",
-    # whose SIA is called through .residual(), past the forward hooks the recorder uses for shapes)
-    shapes: Dict[str, Tuple[int, int]] = {}
-    hooks = [blk.register_forward_pre_hook(lambda m, i, name=name: shapes.__setitem__(name, tuple(i[0].shape[-2:])))
-             for name, blk in model.ia_blocks.items()]
-    try:
-        with torch.no_grad(), RelationRecorder(model, keys=["S"]) as rec:
-            model(x.to(device))
-    finally:
-        for h in hooks:
-            h.remove()
+    with torch.no_grad(), RelationRecorder(model, keys=["S"]) as rec:
+        model(x.to(device))
     for block, maps in rec.maps.items():
         if "S" not in maps:
             continue
-        res = part_alignment(maps["S"], masks, rec.shapes.get(block, shapes.get(block)))
+        res = part_alignment(maps["S"], masks, rec.shapes[block])
         if res:
             out[f"align_{block}"] = float(np.mean([r["lift"] for r in res.values()]))
         if block == "stage3":
@@ -215,25 +192,19 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
                 out[f"align_stage3_{part}"] = r["lift"]
         # the same without each cell's weight on itself (rows renormalised): a map that only
         # attends to its own cell scores 1/area above, which says nothing about gathering a part
-        s = maps["S"].double().clone()
-        s.diagonal(dim1=1, dim2=2).zero_()
-        s = s / s.sum(-1, keepdim=True).clamp_min(1e-300)
-        res = part_alignment(s, masks, rec.shapes.get(block, shapes.get(block)))
-        if res:
-            out[f"align_{block}_noself"] = float(np.mean([r["lift"] for r in res.values()]))
+        out[f"align_{block}_noself"] = part_lift(maps["S"], masks, rec.shapes[block])
         # why a block does or does not gather: the weight each cell keeps for itself, and the
         # normalised row entropy (1 = uniform over the map, 0 = one cell)
-        p = maps["S"].double()
-        m = p.shape[-1]
-        out[f"S_self_{block}"] = float(p.diagonal(dim1=1, dim2=2).mean())
-        out[f"S_entropy_{block}"] = float((-(p * p.clamp_min(1e-300).log()).sum(-1) / math.log(m)).mean())
+        out[f"S_self_{block}"] = self_weight(maps["S"])
+        out[f"S_entropy_{block}"] = normalised_entropy(maps["S"])
     return out
 
 
 def train_one(key: str, overrides: Dict, seed: int, s: Dict, out_dir: Path) -> Dict:
     import torch
 
-    from ianet_viz.train import TrainConfig, train
+    from ianet_viz.course.sweep import train_or_resume
+    from ianet_viz.train import TrainConfig
 
     cfg = TrainConfig(
         dataset="synthetic", data_root=str(data_root(s)), height=s["height"], width=s["width"],
@@ -242,15 +213,7 @@ def train_one(key: str, overrides: Dict, seed: int, s: Dict, out_dir: Path) -> D
         output=str(run_folder(out_dir, key, seed, s)), overwrite=True, device=s["device"],
         num_workers=s["workers"], progress=False, eval_every=0, batch_size=s.get("batch_size"), **overrides)
     t0 = time.perf_counter()
-    resumed = False
-    if (Path(cfg.output) / "checkpoint.pt").is_file():  # an interrupted run of this configuration
-        try:
-            result = train(dataclasses.replace(cfg, resume=True, overwrite=False))
-            resumed = True
-        except (ValueError, FileNotFoundError, KeyError, RuntimeError) as err:
-            print(f"  cannot resume {cfg.output} ({type(err).__name__}: {str(err).splitlines()[0]}); starting over")
-    if not resumed:
-        result = train(cfg)
+    result, resumed = train_or_resume(cfg, verbose=True)  # an interrupted run of this configuration continues
     wall = time.perf_counter() - t0
     try:
         align = map_diagnostics(result.model, data_root(s), (s["height"], s["width"]))
@@ -547,7 +510,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     s = scale_settings(args)
     _code()  # the code this process trains with, hashed now
     results_dir = Path(args.results_dir)
-    from ianet_viz.config import RUNS_DIR
+    from ianet_viz.settings import RUNS_DIR
 
     runs_dir = Path(args.runs_dir) if args.runs_dir else Path(RUNS_DIR) / "experiments"
     out = {}

@@ -30,14 +30,6 @@ time limit, split it:
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __package__ in (None, ""):  # python benchmarks/gpu_throughput.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import contextlib
 import time
 from typing import Dict, List, Optional, Sequence
@@ -46,6 +38,7 @@ import torch
 from torch import nn
 
 from benchmarks.common import command_line, describe_device, format_table, make_parser, median, section, sync, update_results
+from ianet_viz.train.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 SKIP_MESSAGE = ("SKIPPED gpu_throughput: no CUDA device (torch.cuda.is_available() is False). "
                 "This benchmark measures GPU training throughput; run it on a GPU machine: "
@@ -60,8 +53,8 @@ MODELS = {
 class InMemoryImages(torch.utils.data.Dataset):
     """Synthetic uint8 images held in memory; ``__getitem__`` does what a transform does after decoding."""
 
-    MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-    STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
     def __init__(self, n: int, size=(256, 128), num_classes: int = 751, seed: int = 0):
         g = torch.Generator().manual_seed(seed)

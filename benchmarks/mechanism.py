@@ -69,9 +69,9 @@ def settings(args) -> Dict:
 
 
 def data_root(s: Dict) -> Path:
-    from ianet_viz.config import DATA_DIR
+    from ianet_viz.train.loaders import synthetic_root
 
-    return Path(DATA_DIR) / "synthetic-train" / f"ids{s['identities']}-k{s['images']}-{s['height']}x{s['width']}-seed0"
+    return synthetic_root(s["identities"], s["images"], s["height"], s["width"])
 
 
 def tag(s: Dict) -> str:
@@ -187,7 +187,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     args = p.parse_args(argv)
     import torch
 
-    from ianet_viz.config import RUNS_DIR
+    from ianet_viz.settings import RUNS_DIR
 
     torch.set_num_threads(args.threads)
     s = settings(args)

@@ -13,18 +13,9 @@ take their dot products (``K^2`` times the multiplications). Target: K = (1, 2, 
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __package__ in (None, ""):  # python benchmarks/multicontext.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from typing import Dict, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from benchmarks.common import (
     apply_threads, command_line, describe_device, format_table, interleaved, make_parser, median, paired_ratio,
@@ -36,24 +27,15 @@ SIGMA = (10.0, 20.0)  # the paper's stage-2 sigma
 
 
 def naive_sia(f: torch.Tensor, ks=(1, 2, 3), sigma=SIGMA, scale: Optional[float] = None) -> torch.Tensor:
-    """SIA (product fusion, renormalised) by unfolding K x K patches: ``K^2`` times the multiplications.
-
-    Patch offsets per axis ``range(-(K-1)//2, K//2 + 1)`` with zero padding, as in eq. 1.
-    """
+    """SIA (product fusion, renormalised) by unfolding K x K patches (:func:`ianet_viz.reference.sia_unfold`):
+    ``K^2`` times the multiplications, at the package's per-K logit scale."""
     from ianet_viz import functional as Fn
+    from ianet_viz.reference import sia_unfold
 
     b, c, h, w = f.shape
-    if hasattr(Fn, "context_weights"):  # the package's per-K logit scale (1/(sqrt(C) K^2) by default)
-        base, weights = Fn.context_weights(ks, scale, c)
-    else:
-        base, weights = (c ** -0.5 if scale is None else scale), {k: 1.0 for k in ks}
-    total = Fn.log_location_relation(h, w, sigma, f.device, f.dtype).expand(b, -1, -1).clone()
-    for k in ks:
-        lo, hi = (k - 1) // 2, k // 2
-        u = F.unfold(F.pad(f, (lo, hi, lo, hi)), kernel_size=k)  # [B, C K^2, M]
-        total = total + base * weights[k] * torch.bmm(u.transpose(1, 2), u)
-    s = torch.softmax(total, dim=-1)
-    return torch.bmm(f.flatten(2), s.transpose(1, 2)).reshape(b, c, h, w)
+    base, weights = Fn.context_weights(ks, scale, c)
+    log_l = Fn.log_location_relation(h, w, sigma, f.device, f.dtype)
+    return sia_unfold(f, ks, sigma, {k: base * wk for k, wk in weights.items()}, log_l)
 
 
 def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = True, clock: str = "cpu") -> Dict:

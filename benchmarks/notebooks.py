@@ -13,11 +13,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # python benchmarks/notebooks.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import os
 import time
 from typing import Dict, List, Optional, Sequence

@@ -4,7 +4,7 @@ The paper's formulas have no scale (``scale = 1``); the authors' code divides SI
 ``sqrt(C)``; ``ianet_viz.functional`` defaults to ``1/(sqrt(C) K^2)`` for SIA (the mean patch dot
 product of context size K, scaled by ``1/sqrt(C)``) and ``1/sqrt(M)`` for CIA.
 This script measures what the scale does to the maps on features of real pedestrians: the bundled
-crops cut from vtest.avi (``ianet_viz.data.bundled_crops()``), 256x128, through a ResNet-50 with
+crops cut from vtest.avi (``ianet_viz.reid.bundled_crops()``), 256x128, through a ResNet-50 with
 last stride 1. For every scale it reports, per map, the normalised row entropy
 ``H(row) / log(n)`` (1 = uniform, 0 = one-hot; mean and 10th percentile over rows and images) and
 the peak ``max_j S[i, j] * n`` (how many times the uniform weight the strongest entry gets) and
@@ -23,13 +23,7 @@ resnet18`` for a briefly trained ResNet-18) and then runs in eval mode.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-if __package__ in (None, ""):  # python benchmarks/scale_entropy.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import math
 from typing import Dict, List, Optional, Sequence
@@ -48,7 +42,7 @@ def crops(n: int, size=(256, 128)):
     from ianet_viz.viz.inputs import prepare
 
     try:
-        from ianet_viz.data import bundled_crops
+        from ianet_viz.reid import bundled_crops
 
         ds = bundled_crops()
         items = (list(ds.query) + list(ds.gallery) + list(ds.train))
@@ -56,10 +50,10 @@ def crops(n: int, size=(256, 128)):
         step = max(1, len(items) // n)
         items = items[::step][:n]
         if items:
-            return prepare(items, size)[0], f"{len(items)} real crops (data/vtest, vtest.avi)"
+            return prepare(items, size)[0], f"{len(items)} real crops (the bundled vtest.avi crops)"
     except Exception as err:  # data not there yet
         print(f"bundled crops unavailable ({type(err).__name__}: {err}); using synthetic pedestrians")
-    from ianet_viz.data.synthetic import render_person, sample_identity
+    from ianet_viz.synthetic import render_person, sample_identity
 
     rng = np.random.default_rng(0)
     imgs = [render_person(sample_identity(rng), rng=rng, height=size[0], width=size[1])[0] for _ in range(n)]
@@ -90,11 +84,13 @@ def stage_features(x: torch.Tensor, backbone: str, checkpoint: Optional[str]) ->
     input comes after the trained stage-2 block). Otherwise the outputs of stages 2 and 3 of a
     plain backbone (random init, or backbone weights from a file).
     """
+    from torchvision.models.feature_extraction import create_feature_extractor
+
     from ianet_viz import build_ianet
 
     trained = _train_checkpoint(checkpoint)
     if trained is not None:
-        from ianet_viz.viz.inputs import sia_blocks, sia_inputs
+        from ianet_viz.recorder import sia_blocks, sia_inputs
 
         try:
             names = [n for n in sia_blocks(trained[0]) if n in ("stage2", "stage3")]
@@ -105,29 +101,23 @@ def stage_features(x: torch.Tensor, backbone: str, checkpoint: Optional[str]) ->
     torch.manual_seed(0)
     model = build_ianet(backbone, num_classes=10, ia_stages=(), pretrained=checkpoint)
     model.train(checkpoint is None)  # random init: BN on batch statistics; trained: eval mode
-    feats: Dict[int, torch.Tensor] = {}
-    # IANet.feature_map calls the residual blocks one by one: hook the last block of each stage
-    hooks = [getattr(model.backbone, f"layer{s}")[-1].register_forward_hook(
-        lambda m, i, o, s=s: feats.__setitem__(s, o.detach())) for s in (2, 3)]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return feats
+    # the outputs of stages 2 and 3 (torchvision's feature extractor: no hand-made hooks)
+    extractor = create_feature_extractor(model.backbone, {"layer2": "2", "layer3": "3"}).train(model.training)
+    with torch.no_grad():
+        return {int(k): v.detach() for k, v in extractor(x).items()}
 
 
 def entropy_stats(p: torch.Tensor) -> Dict[str, float]:
     """Normalised row entropy (mean, p10) and mean peak-over-uniform of row-stochastic ``p [.., n]``."""
+    from ianet_viz.measures import row_entropy, self_weight
+
     p = p.double()
     n = p.shape[-1]
-    h = -(p * p.clamp_min(1e-300).log()).sum(-1) / math.log(n)
-    h = h.flatten()
+    h = row_entropy(p).flatten()
     peak = p.amax(-1).flatten() * n
     out = {"H mean": float(h.mean()), "H p10": float(torch.quantile(h, 0.1)), "peak x uniform": float(peak.mean())}
     if p.shape[-1] == p.shape[-2]:  # a square relation: how much each row keeps for itself
-        out["self weight"] = float(p.diagonal(dim1=-2, dim2=-1).mean())
+        out["self weight"] = self_weight(p)
     return out
 
 

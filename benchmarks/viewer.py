@@ -19,14 +19,6 @@ stage 2 as a second row, the biggest maps: 512 x 512). Target: median <= 100 ms.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-if __package__ in (None, ""):  # python benchmarks/viewer.py
-    if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-        sys.path.pop(0)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import os
 import time
 from typing import Dict, List, Optional, Sequence
@@ -43,14 +35,14 @@ TARGET_MS = 100.0
 def images(n: int = 4):
     """A few real pedestrians (the bundled vtest.avi crops), else synthetic ones."""
     try:
-        from ianet_viz.data import bundled_crops
+        from ianet_viz.reid import bundled_crops
 
         items = bundled_crops().query[:n]
         if items:
             return [it[0] for it in items], "bundled vtest.avi crops"
     except Exception:
         pass
-    from ianet_viz.data.synthetic import render_person, sample_identity
+    from ianet_viz.synthetic import render_person, sample_identity
 
     rng = np.random.default_rng(0)
     return [render_person(sample_identity(rng), rng=rng)[0] for _ in range(n)], "synthetic pedestrians"

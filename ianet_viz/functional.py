@@ -16,6 +16,9 @@ Numerics (why the code looks the way it does):
   is far below 1 (see notebook 01). Renormalising the product equals a softmax of the summed
   logits, and that is how it is computed.
 
+The fast paths (shifted sums for K > 1, the fused CIA kernel) live in :mod:`ianet_viz.kernels`;
+:func:`sia` and :func:`cia` choose them when nobody reads the maps.
+
 The choice of ``scale`` (the paper has none; ``scale=1.0`` is its literal formula, applied to every K):
 with ``scale=None`` (default) SIA uses ``1 / (sqrt(C) * K^2)`` for context size K, that is the
 authors' ``1/sqrt(C)`` applied to the *mean* of the K^2 patch dot products, and CIA uses ``1/sqrt(M)``
@@ -34,6 +37,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
+
+from .kernels import fused_channel_attention, patch_logits_multi, summed_patch_logits
 
 FUSIONS = ("renorm", "softmax")
 MULTI_FUSIONS = ("prod", "sum", "max", "mean")
@@ -135,90 +140,8 @@ def dot_product_matrix(f: torch.Tensor, scale=1.0) -> torch.Tensor:
     return torch.baddbmm(x.new_zeros(1, 1, 1), x.transpose(1, 2), x, beta=0.0, alpha=scale)
 
 
-def _shift_add_(out: torch.Tensor, src: torch.Tensor, d: int, dim_i: int, dim_j: int) -> None:
-    """In place: ``out[.., a, .., b, ..] += src[.., a + d, .., b + d, ..]`` where both indices exist.
-
-    Positions outside the map are zero vectors (zero padding), so their terms are simply absent.
-    """
-    n = src.shape[dim_i]
-    if abs(d) >= n:
-        return
-    lo_out, lo_src, length = (0, d, n - d) if d > 0 else (-d, 0, n + d)
-    out.narrow(dim_i, lo_out, length).narrow(dim_j, lo_out, length).add_(
-        src.narrow(dim_i, lo_src, length).narrow(dim_j, lo_src, length))
-
-
-def patch_logits_multi(g: torch.Tensor, h: int, w: int, ks: Sequence[int],
-                       weights: Optional[Dict[int, float]] = None) -> Dict[int, torch.Tensor]:
-    """Eq. 1 logits for several K from the K=1 dot products ``g`` ``[B, M, M]``: ``{K: [B, M, M]}``.
-
-    ``sum_{d in K x K} <f_{i+d}, f_{j+d}>`` is a sum of entries of ``g`` shifted along the diagonal
-    of displacement space: no new multiplications, only additions. The 2-D patch sum is separable
-    (first the y offsets, then the x offsets), and the y offsets of K are those of K-1 plus one,
-    so the y sums are shared along a chain over K. ``weights[K]`` multiplies the sum of K.
-    """
-    b = g.shape[0]
-    out: Dict[int, torch.Tensor] = {}
-    for k, ys in _y_sums(g, h, w, ks).items():
-        wk = 1.0 if weights is None else weights[k]
-        if k == 1:
-            out[k] = g if wk == 1.0 else g * wk
-            continue
-        xs = ys.clone()
-        for d in patch_offsets(k):
-            if d != 0:
-                _shift_add_(xs, ys, d, 2, 4)
-        out[k] = (xs if wk == 1.0 else xs.mul_(wk)).reshape(b, h * w, h * w)
-    return out
-
-
-def _y_sums(g: torch.Tensor, h: int, w: int, ks: Sequence[int]) -> Dict[int, torch.Tensor]:
-    """``{K: sum over the y offsets of K of g shifted}`` as ``[B, H, W, H, W]`` views, sorted by K.
-
-    The y offsets of K are those of K-1 plus one, so each sum extends the previous one.
-    """
-    g5 = g.reshape(g.shape[0], h, w, h, w)  # [B, y_i, x_i, y_j, x_j]
-    out: Dict[int, torch.Tensor] = {}
-    ys, done = g5, {0}
-    for k in sorted(set(ks)):
-        new = [d for d in patch_offsets(k) if d not in done]
-        if new:
-            ys = ys.clone()
-            for d in new:
-                _shift_add_(ys, g5, d, 1, 3)
-            done.update(new)
-        out[k] = ys
-    return out
-
-
-def summed_patch_logits(g: torch.Tensor, h: int, w: int, ks: Sequence[int],
-                        weights: Optional[Dict[int, float]] = None) -> torch.Tensor:
-    """``sum_K w_K`` times the eq. 1 patch sums: the input of the fused product fusion, in few passes.
-
-    An x offset ``dx`` belongs to every K from the smallest one containing it upwards, so
-    ``sum_K sum_{dx in K} shift_x(Y_K, dx) = sum_dx shift_x(sum_{K >= K_min(dx)} Y_K, dx)``:
-    one suffix sum over K per distinct offset instead of one shifted copy per (K, offset).
-    """
-    ys = _y_sums(g, h, w, ks)
-    ks_sorted = sorted(ys)
-    wt = {k: 1.0 if weights is None else float(weights[k]) for k in ks_sorted}
-    k_min = {d: min(k for k in ks_sorted if d in patch_offsets(k)) for k in ks_sorted for d in patch_offsets(k) if d}
-    suffix: Dict[int, torch.Tensor] = {}  # suffix[k] = sum of w_K Y_K for K >= k; never written below
-    for k in reversed(ks_sorted):
-        if not suffix:
-            suffix[k] = ys[k] if wt[k] == 1.0 else ys[k] * wt[k]
-        else:
-            suffix[k] = torch.add(suffix[min(suffix)], ys[k], alpha=wt[k])
-    total = suffix[ks_sorted[0]]
-    if ks_sorted[0] in k_min.values() or total is ys[ks_sorted[0]]:
-        total = total.clone()  # it is also a shift source below, or it is g itself
-    for d, k in k_min.items():
-        _shift_add_(total, suffix[k], d, 2, 4)
-    return total.reshape(g.shape)
-
-
 def patch_logits(g: torch.Tensor, h: int, w: int, k: int) -> torch.Tensor:
-    """Eq. 1 logits for one context size K (see :func:`patch_logits_multi`)."""
+    """Eq. 1 logits for one context size K from the K=1 dot products ``g`` (:func:`ianet_viz.kernels.patch_logits_multi`)."""
     return patch_logits_multi(g, h, w, (_check_k(k),))[k]
 
 
@@ -459,23 +382,6 @@ def channel_aggregate(f: torch.Tensor, c_map: torch.Tensor) -> torch.Tensor:
         return torch.bmm(c_map, f.flatten(2).to(c_map.dtype)).reshape(b, c, h, w).to(f.dtype)
 
 
-def fused_channel_attention(f: torch.Tensor, scale: Optional[float] = None) -> torch.Tensor:
-    """Eq. 7-8 in one fused kernel: ``E_C = softmax_n(scale * <f_m, f_n>) F`` without materialising ``C``.
-
-    The channel relation is attention with the C channels as tokens and the M positions as their
-    features, so ``F.scaled_dot_product_attention(x, x, x)`` computes it block by block and never
-    writes the ``B x C x C`` logits (32 MB per batch of 8 at stage 3 of ResNet-50). Same numbers as
-    ``channel_aggregate(f, channel_relation(f, scale))``; used when nobody reads the map.
-    """
-    _check_feature_map(f)
-    b, c, h, w = f.shape
-    scale = default_scale(h * w) if scale is None else float(scale)
-    with torch.autocast(device_type=f.device.type, enabled=False):
-        x = f.flatten(2).to(_compute_dtype(f)).unsqueeze(1)  # [B, 1 head, C tokens, M features]
-        e = F.scaled_dot_product_attention(x, x, x, scale=scale)
-        return e.reshape(b, c, h, w).to(f.dtype)
-
-
 def cia(f: torch.Tensor, scale: Optional[float] = None,
         need_map: bool = True) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """Channel interaction and aggregation, eq. 7-8: returns ``(E_C [B, C, H, W], C [B, C, C])``.
@@ -492,11 +398,3 @@ def cia(f: torch.Tensor, scale: Optional[float] = None,
     c_map = channel_relation(f, scale)
     e = channel_aggregate(f, c_map)
     return e, (c_map if need_map else None)
-
-
-# --------------------------------------------------------------------------------------------
-# eq. 9: the residual block output
-# --------------------------------------------------------------------------------------------
-def block_output(e: torch.Tensor, f: torch.Tensor, bn) -> torch.Tensor:
-    """Eq. 9: ``Y = BN(E) + F``. With BN weight and bias zero at init, a fresh block is the identity."""
-    return bn(e) + f

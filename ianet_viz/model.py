@@ -62,9 +62,27 @@ def _resnet(backbone: str, last_stride: int) -> torchvision.models.ResNet:
     return net
 
 
+def _hub_path(backbone: str) -> Path:
+    """Where torchvision keeps the ImageNet weights of ``backbone`` (the torch hub cache)."""
+    if backbone not in _WEIGHTS:
+        raise ValueError(f"backbone must be one of {', '.join(_WEIGHTS)}; got {backbone!r}")
+    url = getattr(torchvision.models, _WEIGHTS[backbone]).IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+def cached_imagenet_weights(backbone: str = "resnet50") -> Optional[Path]:
+    """Path of torchvision's ImageNet weights for ``backbone`` in the torch hub cache, or ``None``.
+
+    Never downloads. Pass the result to ``build_ianet(pretrained=...)``: notebooks take the ImageNet
+    path only when it works offline (``pretrained="imagenet"`` would otherwise try to download).
+    """
+    path = _hub_path(backbone)
+    return path if path.is_file() else None
+
+
 def _hub_file_hint(backbone: str) -> str:
     weights = getattr(torchvision.models, _WEIGHTS[backbone]).IMAGENET1K_V1
-    hub = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    hub = _hub_path(backbone)
     return (
         f"download {weights.url} on a machine with internet access and put it at {hub} "
         f"(torch hub cache), or pass pretrained='/path/to/{os.path.basename(weights.url)}'"

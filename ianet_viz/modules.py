@@ -3,6 +3,8 @@
 Every relation map passes through a named identity ``Tap`` submodule. A tap does nothing, but
 forward hooks (``RelationRecorder``) and ``torchvision.models.feature_extraction`` can both see
 its output by name, e.g. ``ia_blocks.stage3.sia.taps.S_A_K2`` (the map "S_A_2", S^A for K=2).
+The maps are built only while a recorder listens (``SIA.listeners``/``CIA.listeners``, set by the
+recorder); otherwise SIA and CIA take the fast paths of :mod:`ianet_viz.kernels`.
 """
 from __future__ import annotations
 
@@ -60,12 +62,18 @@ def _zero_bn(channels: int, gate_init: float = 0.0) -> nn.BatchNorm2d:
 
 
 class _Taps(nn.Module):
-    """Base class: taps are hooked only by recorders; maps are computed only when someone listens."""
+    """Base class: maps are computed only when someone listens.
+
+    ``listeners`` counts the recorders that read this module's taps; :class:`RelationRecorder`
+    raises it on entry and lowers it on exit. torch.fx tracing (``tap_feature_extractor``) also
+    takes the path that builds the maps, so the taps become graph nodes.
+    """
 
     taps: nn.ModuleDict
+    listeners: int = 0
 
     def _maps_wanted(self) -> bool:
-        return _is_fx_tracing() or any(t._forward_hooks or t._forward_pre_hooks for t in self.taps.values())
+        return self.listeners > 0 or _is_fx_tracing()
 
 
 class SIA(_Taps):

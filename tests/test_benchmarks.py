@@ -167,9 +167,9 @@ def test_experiments_quick(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize("script", ["cost"])
-def test_scripts_run_as_files(script):
-    """``python benchmarks/NAME.py --help`` works (the path set-up of file execution)."""
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / f"{script}.py"), "--help"], capture_output=True,
+def test_scripts_run_as_modules(script):
+    """``python -m benchmarks.NAME --help`` works from the repository root (no sys.path set-up in the scripts)."""
+    r = subprocess.run([sys.executable, "-m", f"benchmarks.{script}", "--help"], capture_output=True,
                        text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0 and "--quick" in r.stdout
 
@@ -179,7 +179,7 @@ def test_mkl_intel_path_wrapper_preloads_its_shim_and_passes_the_exit_code():
 
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed: the MKL diagnostic wrapper cannot build its shim")
-    script = REPO / "benchmarks" / "mkl_intel_path.sh"
+    script = REPO / "tools" / "mkl_intel_path.sh"
     probe = "import os, sys; print(os.environ['LD_PRELOAD']); sys.exit(3)"
     out = subprocess.run(["bash", str(script), sys.executable, "-c", probe], capture_output=True, text=True)
     assert out.returncode == 3, out.stderr

@@ -1,5 +1,4 @@
 """Every equation against a naive loop written from the paper, in float64, plus properties."""
-import itertools
 import math
 
 import numpy as np
@@ -7,65 +6,15 @@ import pytest
 import torch
 
 from ianet_viz import functional as Fn
+from ianet_viz import reference as R
 
 # ----------------------------------------------------------------------------- naive references
-
-
-def naive_softmax(row, scale=1.0):
-    row = [scale * v for v in row]
-    mx = max(row)
-    ex = [math.exp(v - mx) for v in row]
-    s = sum(ex)
-    return [e / s for e in ex]
+# (ianet_viz.reference: the equations as loops, written from the paper without the package's helpers)
 
 
 def naive_appearance(f, k, scale):
     """Eq. 1 by the definition: patch dot products with zero padding, then a row softmax."""
-    f = f.numpy()
-    c, h, w = f.shape
-    offs = list(range(-((k - 1) // 2), k // 2 + 1))
-    m = h * w
-    out = np.zeros((m, m))
-    for yi, xi, yj, xj in itertools.product(range(h), range(w), range(h), range(w)):
-        total = 0.0
-        for dy in offs:
-            for dx in offs:
-                a, b = (yi + dy, xi + dx), (yj + dy, xj + dx)
-                if 0 <= a[0] < h and 0 <= a[1] < w and 0 <= b[0] < h and 0 <= b[1] < w:
-                    total += float(np.dot(f[:, a[0], a[1]], f[:, b[0], b[1]]))
-        out[yi * w + xi, yj * w + xj] = total
-    return np.array([naive_softmax(list(r), scale) for r in out])
-
-
-def naive_location(h, w, s1, s2):
-    m = h * w
-    out = np.zeros((m, m))
-    for yi, xi, yj, xj in itertools.product(range(h), range(w), range(h), range(w)):
-        out[yi * w + xi, yj * w + xj] = math.exp(-((xi - xj) ** 2) / (2 * s1 ** 2) - ((yi - yj) ** 2) / (2 * s2 ** 2))
-    return out / out.sum(1, keepdims=True)
-
-
-def naive_fuse(maps, multi, fusion):
-    if len(maps) == 1:
-        return maps[0]
-    if multi == "prod":
-        v = np.prod(maps, axis=0)
-    elif multi == "sum":
-        v = np.sum(maps, axis=0)
-    else:
-        v = np.max(maps, axis=0)
-    if fusion == "renorm":
-        return v / v.sum(1, keepdims=True)
-    return np.array([naive_softmax(list(r)) for r in v])
-
-
-def naive_cia(f, scale):
-    f = f.numpy()
-    c = f.shape[0]
-    x = f.reshape(c, -1)
-    energy = np.array([[sum(x[a, i] * x[b, i] for i in range(x.shape[1])) for b in range(c)] for a in range(c)])
-    cm = np.array([naive_softmax(list(r), scale) for r in energy])
-    return cm @ x, cm
+    return R.softmax_rows(R.eq1_logits_loop(f, k).numpy(), scale)
 
 
 SHAPES = [(5, 3), (4, 6), (3, 3)]
@@ -82,30 +31,6 @@ def test_appearance_matches_naive_loop(k, hw, scale):
     eff = 1 / (math.sqrt(4) * k * k) if scale is None else scale  # default: mean patch product / sqrt(C)
     for b in range(2):
         np.testing.assert_allclose(got[b].numpy(), naive_appearance(f[b], k, eff), rtol=1e-9, atol=1e-12)
-
-
-@pytest.mark.parametrize("k", [1, 3, 5])
-def test_shifted_sums_equal_unfolded_patches(k):
-    """The shifted-sum identity: odd-K patch logits equal dot products of zero-padded unfolded patches."""
-    f = torch.randn(2, 3, 6, 4, dtype=torch.float64)
-    patches = torch.nn.functional.unfold(f, k, padding=k // 2)  # [B, C*K*K, M]
-    want = patches.transpose(1, 2) @ patches
-    got = Fn.appearance_logits(f, (k,), scale=1.0)[k]
-    torch.testing.assert_close(got, want)
-
-
-@pytest.mark.parametrize("ks", [(1,), (2,), (3,), (1, 2, 3), (2, 5), (1, 3, 5), (3, 5, 7), (1, 11)])
-def test_summed_patch_logits_equals_sum_of_each_k(ks):
-    g = torch.randn(2, 7 * 5, 7 * 5, dtype=torch.float64)
-    g_before = g.clone()
-    each = Fn.patch_logits_multi(g, 7, 5, ks)
-    torch.testing.assert_close(Fn.summed_patch_logits(g, 7, 5, ks), sum(each[k] for k in ks))
-    weights = {k: 1.0 / (k + 0.5) for k in ks}
-    weighted = Fn.patch_logits_multi(g, 7, 5, ks, weights)
-    for k in ks:
-        torch.testing.assert_close(weighted[k], each[k] * weights[k])
-    torch.testing.assert_close(Fn.summed_patch_logits(g, 7, 5, ks, weights), sum(weighted[k] for k in ks))
-    torch.testing.assert_close(g, g_before)  # the input is not modified
 
 
 def test_default_scale_keeps_every_k_at_the_temperature_of_k1():
@@ -138,30 +63,12 @@ def test_sia_matches_naive_loop(ks, fusion, multi, hw):
     sigma = (1.5, 2.5)
     e, maps = Fn.sia(f, ks=ks, sigma=sigma, scale=0.7, fusion=fusion, multi=multi)
     h, w = hw
-    s_l = naive_location(h, w, *sigma)
-    np.testing.assert_allclose(maps["S_L"].numpy(), s_l, rtol=1e-9, atol=1e-12)
     for b in range(2):
-        a_k = [naive_appearance(f[b], k, 0.7) for k in ks]
-        for k, a in zip(ks, a_k):
-            np.testing.assert_allclose(maps[f"S_A_{k}"][b].numpy(), a, rtol=1e-8, atol=1e-12)
-        s_a = naive_fuse(a_k, multi, fusion)
-        np.testing.assert_allclose(maps["S_A"][b].numpy(), s_a, rtol=1e-8, atol=1e-12)
-        s = naive_fuse([s_a, s_l], "prod", fusion)
-        np.testing.assert_allclose(maps["S"][b].numpy(), s, rtol=1e-8, atol=1e-12)
-        x = f[b].reshape(f.shape[1], -1).numpy()
-        e_naive = np.array([[sum(s[i, j] * x[c, j] for j in range(h * w)) for i in range(h * w)] for c in range(x.shape[0])])
-        np.testing.assert_allclose(e[b].reshape(x.shape[0], -1).numpy(), e_naive, rtol=1e-8, atol=1e-12)
-
-
-@pytest.mark.parametrize("ks", [(1,), (1, 2, 3), (2, 5)])
-@pytest.mark.parametrize("use_location", [True, False])
-def test_fast_path_equals_full_maps(ks, use_location):
-    """need_maps=False (one softmax, normalisers cancel) gives the same output as the full computation."""
-    f = torch.rand(2, 8, 6, 4, dtype=torch.float64)
-    e_full, maps = Fn.sia(f, ks=ks, sigma=(2.0, 3.0), use_location=use_location)
-    e_fast, none = Fn.sia(f, ks=ks, sigma=(2.0, 3.0), use_location=use_location, need_maps=False)
-    assert none == {}
-    torch.testing.assert_close(e_fast, e_full)
+        e_n, ref = R.sia_loop(f[b], ks, sigma, 0.7, multi, fusion)
+        for key, want in ref.items():
+            got = maps[key] if key == "S_L" else maps[key][b]
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-8, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(e[b].reshape(f.shape[1], -1).numpy(), e_n, rtol=1e-8, atol=1e-12)
 
 
 def test_location_only_and_appearance_only(features):
@@ -180,7 +87,7 @@ def test_location_sigma_axes():
     centre = 4 * 9 + 4
     row = s_l[centre].reshape(9, 9)
     assert row[4, 6] < row[6, 4]  # two cells along x fall off faster than two cells along y (sigma_x < sigma_y)
-    np.testing.assert_allclose(s_l.numpy(), naive_location(9, 9, 1.0, 4.0), rtol=1e-12)
+    np.testing.assert_allclose(s_l.numpy(), R.location_loop(9, 9, (1.0, 4.0)), rtol=1e-12)
 
 
 def test_location_is_cached_per_key():
@@ -241,42 +148,9 @@ def test_cia_matches_naive_loop(scale, hw):
     e, c = Fn.cia(f, scale=scale)
     eff = 1 / math.sqrt(hw[0] * hw[1]) if scale is None else scale
     for b in range(2):
-        e_n, c_n = naive_cia(f[b], eff)
+        e_n, c_n = R.cia_loop(f[b], eff)
         np.testing.assert_allclose(c[b].numpy(), c_n, rtol=1e-9)
         np.testing.assert_allclose(e[b].reshape(5, -1).numpy(), e_n, rtol=1e-9)
-
-
-@pytest.mark.parametrize("scale", [None, 1.0, 0.2])
-@pytest.mark.parametrize("shape", [(2, 24, 3, 4), (2, 5, 4, 4), (1, 9, 1, 1)])
-def test_fused_cia_matches_naive_loop(scale, shape):
-    """The fused kernel (eq. 7-8 without the C x C map) against the loops, for C > M and C <= M."""
-    f = torch.rand(*shape, dtype=torch.float64)
-    b, c, h, w = shape
-    eff = 1 / math.sqrt(h * w) if scale is None else scale
-    fused = Fn.fused_channel_attention(f, scale)
-    e, c_map = Fn.cia(f, scale=scale, need_map=False)
-    assert c_map is None
-    for i in range(b):
-        e_n, _ = naive_cia(f[i], eff)
-        np.testing.assert_allclose(fused[i].reshape(c, -1).numpy(), e_n, rtol=1e-9)
-        np.testing.assert_allclose(e[i].reshape(c, -1).numpy(), e_n, rtol=1e-9)
-
-
-def test_fused_cia_gradients_match_explicit_path():
-    f = torch.randn(2, 24, 3, 4, dtype=torch.float64, requires_grad=True)
-    g = torch.randn(2, 24, 3, 4, dtype=torch.float64)
-    (grad_fused,) = torch.autograd.grad((Fn.fused_channel_attention(f) * g).sum(), f)
-    (grad_explicit,) = torch.autograd.grad((Fn.cia(f)[0] * g).sum(), f)
-    torch.testing.assert_close(grad_fused, grad_explicit)
-
-
-def test_fused_cia_keeps_float32_under_bf16_autocast():
-    f = torch.randn(2, 24, 3, 4)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        e = Fn.fused_channel_attention(f.bfloat16())
-    assert e.dtype == torch.bfloat16
-    ref = Fn.cia(f.bfloat16().float())[0]
-    torch.testing.assert_close(e.float(), ref, atol=2e-2, rtol=2e-2)
 
 
 def test_cia_is_equivariant_to_channel_permutation():

@@ -14,12 +14,12 @@ from ianet_viz.train import TrainConfig, train
 from ianet_viz.train.engine import MECHANISM_NAME, build_model, load_init_weights, param_groups, read_log
 from ianet_viz.viz.mechanism import mechanism_report, monitor, part_lift, self_weight, without_self
 
-from test_functional import naive_appearance, naive_location
+from ianet_viz.reference import eq1_logits_loop, fuse, location_loop, softmax_rows
 
 
-def naive_geometric_mean(maps):
-    v = np.exp(np.mean([np.log(m) for m in maps], axis=0))
-    return v / v.sum(1, keepdims=True)
+def naive_appearance(f, k, scale):
+    """Eq. 1 by its definition for one map [C, H, W], then a row softmax of scale * logits."""
+    return softmax_rows(eq1_logits_loop(f.double(), k).numpy(), scale)
 
 
 def naive_cosine_appearance(f, k, tau):
@@ -38,9 +38,8 @@ def test_mean_fusion_matches_naive_geometric_mean(relation, need_maps):
         per_k = [naive_appearance(f[0], k, 1 / (6 ** 0.5 * k * k)) for k in ks]
     else:
         per_k = [naive_cosine_appearance(f[0], k, Fn.COSINE_TEMPERATURE) for k in ks]
-    s_a = naive_geometric_mean(per_k)
-    s = s_a * naive_location(4, 3, *sigma)
-    s = s / s.sum(1, keepdims=True)
+    s_a = fuse(per_k, "mean")
+    s = fuse([s_a, location_loop(4, 3, sigma)], "prod")
     e, maps = Fn.sia(f, ks, sigma, multi="mean", relation=relation, need_maps=need_maps)
     want = np.einsum("cj,ij->ci", f[0].flatten(1).numpy(), s).reshape(6, 4, 3)
     np.testing.assert_allclose(e[0].numpy(), want, atol=1e-10)

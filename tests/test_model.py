@@ -8,7 +8,8 @@ from torchvision.models.feature_extraction import create_feature_extractor
 import ianet_viz
 from ianet_viz import CIA, SIA, IABlock, RelationRecorder, build_ianet, stage_sigma
 from ianet_viz.modules import ARRANGEMENTS
-from ianet_viz.profile import cost_report, format_cost_table
+from ianet_viz.cost import cost_report, format_cost_table
+from ianet_viz.model import cached_imagenet_weights
 
 
 def _randomise_bn(module):
@@ -189,6 +190,16 @@ def test_pretrained_from_local_file(tmp_path):
     torch.save(torchvision.models.resnet50(weights=None).state_dict(), tmp_path / "r50.pth")
     with pytest.raises(ianet_viz.PretrainedWeightsError, match="different backbone"):
         build_ianet("resnet18", pretrained=tmp_path / "r50.pth")
+
+
+def test_cached_imagenet_weights_never_downloads(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    assert cached_imagenet_weights("resnet18") is None
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"")
+    assert cached_imagenet_weights("resnet18") == tmp_path / "checkpoints" / "resnet18-f37072fd.pth"
+    with pytest.raises(ValueError, match="backbone"):
+        cached_imagenet_weights("vgg16")
 
 
 # ----------------------------------------------------------------------------- recorder

@@ -1,4 +1,4 @@
-"""Tests for the synthetic pedestrian generator (ianet_viz.data.synthetic)."""
+"""Tests for the synthetic pedestrian generator (ianet_viz.synthetic)."""
 
 import hashlib
 import json
@@ -12,8 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ianet_viz.data import synthetic as syn
-from ianet_viz.data.synthetic import (
+from ianet_viz.synthetic import (
     PART_LABELS,
     Framing,
     Identity,
@@ -25,6 +24,9 @@ from ianet_viz.data.synthetic import (
     sample_identity,
     sample_pose,
 )
+from ianet_viz.synthetic import __main__ as synthetic_cli
+from ianet_viz.synthetic import writer
+from ianet_viz.synthetic.parts import SUBSETS, VIEWS
 
 REPO = Path(__file__).resolve().parents[1]
 MARKET_RE = re.compile(r"([-\d]+)_c(\d)")
@@ -48,10 +50,10 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def test_market_layout_and_names(dataset):
-    for sub in syn.SUBSETS:
+    for sub in SUBSETS:
         assert _images(dataset, sub), sub
     pids = {}
-    for sub in syn.SUBSETS:
+    for sub in SUBSETS:
         pids[sub] = set()
         for p in _images(dataset, sub):
             m = NAME_RE.match(p.name)
@@ -61,7 +63,7 @@ def test_market_layout_and_names(dataset):
             pids[sub].add(pid)
     assert pids["bounding_box_train"] == {1, 2, 3, 4}
     assert pids["query"] == pids["bounding_box_test"] == {5, 6, 7, 8}
-    total = sum(len(_images(dataset, s)) for s in syn.SUBSETS)
+    total = sum(len(_images(dataset, s)) for s in SUBSETS)
     assert total == PARAMS["identities"] * PARAMS["images_per_identity"]
     manifest = json.loads((dataset / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["seed"] == PARAMS["seed"]
@@ -74,9 +76,9 @@ def test_market_layout_and_names(dataset):
 
 def test_market1501_loader_reads_it(dataset):
     try:
-        from ianet_viz.data import Market1501
+        from ianet_viz.reid import Market1501
     except ImportError:
-        pytest.skip("ianet_viz.data.Market1501 not available yet")
+        pytest.skip("ianet_viz.reid.Market1501 not available yet")
     ds = Market1501(dataset)
     assert len(ds.train) == 4 * PARAMS["images_per_identity"]
     assert {pid for _, pid, _ in ds.train} == {0, 1, 2, 3}
@@ -99,9 +101,9 @@ def test_each_query_has_cross_camera_gallery_match(dataset):
 def test_query_split_small_cases(k, cameras):
     for pid in range(1, 30):
         rng = np.random.default_rng(pid)
-        cams = syn._plan_identity(rng, k, cameras)
+        cams = writer._plan_identity(rng, k, cameras)
         assert len(cams) == k and len(set(cams)) >= 2 and all(0 <= c < cameras for c in cams)
-        q = syn._split_queries(cams)
+        q = writer._split_queries(cams)
         assert any(q)
         gal = [c for c, f in zip(cams, q) if not f]
         for c, f in zip(cams, q):
@@ -110,7 +112,7 @@ def test_query_split_small_cases(k, cameras):
 
 
 def test_masks_match_images(dataset):
-    for sub in syn.SUBSETS:
+    for sub in SUBSETS:
         for p in _images(dataset, sub):
             mp = dataset / "masks" / sub / (p.stem + ".png")
             assert mp.is_file(), mp
@@ -142,9 +144,10 @@ def test_written_files_equal_api_render_in_rgb(dataset):
     np.testing.assert_array_equal(disk_mask, mask)
 
 
-def test_same_seed_byte_identical_via_cli(dataset, tmp_path):
+@pytest.mark.parametrize("module", ["ianet_viz.synthetic", "ianet_viz.data.synthetic"])  # the new name and the old alias
+def test_same_seed_byte_identical_via_cli(dataset, tmp_path, module):
     out = tmp_path / "b"
-    cmd = [sys.executable, "-m", "ianet_viz.data.synthetic", "--output", str(out)]
+    cmd = [sys.executable, "-m", module, "--output", str(out)]
     for k, v in PARAMS.items():
         cmd += ["--" + k.replace("_", "-"), str(v)]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -184,7 +187,7 @@ def test_bag_only_for_identities_with_bag(dataset):
     assert with_bag > 10 and seen_with >= 0.8 * with_bag
 
 
-@pytest.mark.parametrize("view", syn.VIEWS)
+@pytest.mark.parametrize("view", VIEWS)
 def test_typical_poses_have_main_parts(view):
     rng = np.random.default_rng(1)
     for i in range(8):
@@ -272,7 +275,7 @@ def test_render_person_bad_arguments():
 
 
 def test_cli_reports_bad_arguments(tmp_path, capsys):
-    rc = syn.main(["--output", str(tmp_path / "x"), "--identities", "0", "--images-per-identity", "4"])
+    rc = synthetic_cli.main(["--output", str(tmp_path / "x"), "--identities", "0", "--images-per-identity", "4"])
     assert rc == 2
     assert "identities must be >= 2" in capsys.readouterr().err
 
@@ -285,7 +288,7 @@ def test_ensure_dataset_reuses_and_regenerates(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("should not regenerate")
 
-    monkeypatch.setattr(syn, "generate_dataset", boom)
+    monkeypatch.setattr(writer, "generate_dataset", boom)
     assert ensure_dataset(tmp_path / "e", **small) == out
     monkeypatch.undo()
     assert _hashes(out) == before

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from ianet_viz.data.synthetic import generate_dataset
+from ianet_viz.synthetic import generate_dataset
 from ianet_viz.train import (PKSampler, RandomBatchSampler, TrainConfig, TrainingDiverged,
                              atomic_save, batch_hard_triplet_loss, build_train_loader,
                              evaluate, load_checkpoint, load_model, read_log, train)
 from ianet_viz.train.__main__ import main as cli_main
-from ianet_viz.train.data import load_dataset, relabel, set_loader_epoch
+from ianet_viz.train.loaders import load_dataset, relabel, set_loader_epoch
 from ianet_viz.train.losses import ReIDLoss
 
 IDS, IMAGES, H, W = 8, 6, 64, 32
@@ -349,15 +349,15 @@ def test_resume_accepts_a_checkpoint_older_than_a_new_default_field():
 
 
 def test_demo_model_trains_once_then_loads(tmp_path, monkeypatch):
-    import ianet_viz.train.engine as engine
-    from ianet_viz.train import demo_model
+    import ianet_viz.course.demo as demo
+    from ianet_viz.course import demo_model
 
     kw = dict(smoke=True, progress=False, output=str(tmp_path / "demo"), height=64, width=32,
               synthetic_identities=4, synthetic_images=4, epochs=1, max_steps_per_epoch=1, batch_size=8,
               data_root=str(tmp_path / "syn"))
     model, run = demo_model(**kw)
     assert (run / "metrics.json").is_file() and not model.training
-    monkeypatch.setattr(engine, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    monkeypatch.setattr(demo, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
     again, _ = demo_model(**kw)
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)

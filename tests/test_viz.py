@@ -16,9 +16,11 @@ from matplotlib.backend_bases import MouseEvent  # noqa: E402
 
 from ianet_viz import RelationRecorder, build_ianet  # noqa: E402
 from ianet_viz.functional import location_relation  # noqa: E402
-from ianet_viz.viz import (ReceptiveFieldViewer, alignment_table, benchmark_select, cell_center,  # noqa: E402
-                           cell_labels, part_alignment, pixel_to_cell, relation_row, upsample)
+from ianet_viz.course import benchmark_select  # noqa: E402
+from ianet_viz.viz import (ReceptiveFieldViewer, alignment_table, cell_center, cell_labels,  # noqa: E402
+                           part_alignment, pixel_to_cell, relation_row, upsample)
 from ianet_viz.viz import figures as F  # noqa: E402
+from ianet_viz.viz import retrieval as RG  # noqa: E402
 
 SIZE = (128, 64)
 
@@ -300,7 +302,8 @@ def test_part_alignment_perfect_and_uniform(people):
 
 
 def test_alignment_table(model, people):
-    from ianet_viz.viz import prepare, record
+    from ianet_viz.recorder import record
+    from ianet_viz.viz import prepare
 
     x, _ = prepare(people[0], SIZE)
     maps, shapes = record(model, x)
@@ -338,9 +341,9 @@ def test_figures_build(model, people, tmp_path):
     figs.append(F.plot_location_shapes(8, 4, (1, 2, (5, 10))))
     items = [(img, pid, cam) for img, pid, cam in zip(images, (1, 2, 1), (0, 0, 1))]
     dist = np.array([[0.0, 0.5, 0.2], [0.4, 0.1, 0.3]])
-    assert F.ranked(dist, 0, items, items, topk=5) == [2, 1]  # gallery 0 is the same pid and camera: junk
-    figs.append(F.retrieval_grid(dist, items, items, [0, 1], topk=3,
-                                 overlay=F.receptive_field_overlay(model, size=SIZE), size=SIZE))
+    assert RG.ranked(dist, 0, items, items, topk=5) == [2, 1]  # gallery 0 is the same pid and camera: junk
+    figs.append(RG.retrieval_grid(dist, items, items, [0, 1], topk=3,
+                                 overlay=RG.receptive_field_overlay(model, size=SIZE), size=SIZE))
     for i, fig in enumerate(figs):
         fig.savefig(tmp_path / f"fig{i}.png")
         assert "Hou et al. 2019" in (fig._suptitle.get_text() if fig._suptitle else "") or i == len(figs) - 1

@@ -1,74 +1,24 @@
-"""Data for ianet_viz: standard re-ID datasets, bundled real crops, synthetic pedestrians.
+"""Old home of the data, kept so existing code keeps working: ``ianet_viz.data.Market1501`` and
+``python -m ianet_viz.data.synthetic``.
 
-* :class:`Market1501`, :class:`DukeMTMCreID`, :class:`CUHK03`, :class:`MSMT17`: loaders for
-  the layouts users already have (torchreid's included); ``.train``, ``.query``, ``.gallery``
-  are lists of ``(path, pid, camid)``.
-* :func:`bundled_crops`: person crops cut from OpenCV's sample video vtest.avi, shipped in the
-  repository's ``data/vtest`` (see ``data/README.md`` and :mod:`ianet_viz.data.vtest`).
-* :class:`ImageDataset`, :func:`read_image`: the ``torch`` side.
-* ``render_person``, ``generate_dataset``, ``ensure_dataset``, ``PART_LABELS``: synthetic
-  pedestrians with part masks, from :mod:`ianet_viz.data.synthetic` (imported on first use).
+The datasets live in :mod:`ianet_viz.reid`, the synthetic pedestrians in :mod:`ianet_viz.synthetic`.
 """
 from __future__ import annotations
 
 import importlib
 
-from .datasets import (
-    CUHK03,
-    IMG_EXTENSIONS,
-    MARKET_FOLDERS,
-    MSMT17,
-    CorruptImageError,
-    DatasetNotFoundError,
-    DukeMTMCreID,
-    ImageDataset,
-    Market1501,
-    ReIDDataset,
-    bundled_crops,
-    bundled_crops_dir,
-    is_image_file,
-    parse_market_name,
-    read_image,
-)
+from ..reid import *  # noqa: F401,F403 (the re-export is the point)
+from ..reid import __all__ as _REID
 
 _SYNTHETIC = ("render_person", "generate_dataset", "ensure_dataset", "PART_LABELS")
 
-__all__ = [
-    "Market1501",
-    "DukeMTMCreID",
-    "CUHK03",
-    "MSMT17",
-    "ReIDDataset",
-    "ImageDataset",
-    "read_image",
-    "bundled_crops",
-    "bundled_crops_dir",
-    "DatasetNotFoundError",
-    "CorruptImageError",
-    "IMG_EXTENSIONS",
-    "MARKET_FOLDERS",
-    "is_image_file",
-    "parse_market_name",
-    *_SYNTHETIC,
-]
+__all__ = [*_REID, *_SYNTHETIC]
 
 
 def __getattr__(name: str):
-    # Lazy: the synthetic generator is imported only when one of its names is used, so this
-    # package works (and imports fast) without it.
+    # lazy, as before: the synthetic generator (OpenCV) is imported only when one of its names is used
     if name in _SYNTHETIC:
-        try:
-            module = importlib.import_module(".synthetic", __name__)
-        except ImportError as err:
-            raise ImportError(
-                f"ianet_viz.data.{name} comes from ianet_viz.data.synthetic, which could not be "
-                f"imported: {err}"
-            ) from err
-        value = getattr(module, name)
+        value = getattr(importlib.import_module("ianet_viz.synthetic"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))

@@ -12,23 +12,33 @@ Recipes: ``paper`` (Hou et al. 2019: cross-entropy, Adam 3e-4, batch 32, flip, 2
 ``modern`` (+ label smoothing, batch-hard triplet with a PK sampler, warm-up, random erasing,
 BNNeck). See :class:`TrainConfig` for every option and :mod:`ianet_viz.train.engine` for how
 resumed runs stay bit-for-bit identical to uninterrupted ones.
+
+Modules: :mod:`.config` (``TrainConfig``, recipes), :mod:`.engine` (the loop, resume),
+:mod:`.loaders` (datasets -> data loaders), :mod:`.transforms`, :mod:`.samplers`, :mod:`.losses`,
+:mod:`.retrieval` (features -> CMC/mAP), :mod:`.checkpoint`, :mod:`.distributed`, ``__main__`` (the command line).
+The course's demo model is :mod:`ianet_viz.course`.
 """
 
 from .checkpoint import atomic_save, atomic_write_json, load_checkpoint, save_checkpoint
 from .config import DATASETS, RECIPE_DEFAULTS, RECIPES, TrainConfig
-from .demo import demo_config, demo_model
-from .data import build_test_loader, build_train_loader, load_dataset
+from .loaders import build_test_loader, build_train_loader, load_dataset
 from .engine import (TrainingDiverged, TrainResult, build_model, load_model, lr_factor, read_log,
                      seed_everything, train)
-from .evaluation import evaluate, extract_features, resolve_device
+from .retrieval import evaluate, extract_features, resolve_device
 from .losses import ReIDLoss, TripletLoss, batch_hard_triplet_loss
 from .samplers import PKSampler, RandomBatchSampler
 from .transforms import build_transforms
 
 __all__ = [
-    "TrainConfig", "TrainResult", "demo_config", "demo_model", "TrainingDiverged", "train", "evaluate", "extract_features",
+    "TrainConfig", "TrainResult", "TrainingDiverged", "train", "evaluate", "extract_features",
     "load_model", "build_model", "read_log", "load_dataset", "build_train_loader", "build_test_loader",
     "build_transforms", "PKSampler", "RandomBatchSampler", "ReIDLoss", "TripletLoss",
     "batch_hard_triplet_loss", "save_checkpoint", "load_checkpoint", "atomic_save", "atomic_write_json",
     "lr_factor", "seed_everything", "resolve_device", "DATASETS", "RECIPES", "RECIPE_DEFAULTS",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("demo_model", "demo_config"):  # moved: the course depends on train, not the reverse
+        raise AttributeError(f"ianet_viz.train.{name} moved to ianet_viz.course: from ianet_viz.course import {name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -146,7 +146,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if cfg.dataset != "synthetic":
             parser.error("--diagnostics needs part masks: use --dataset synthetic")
         from ..viz.mechanism import monitor as mechanism_monitor
-        from .data import dataset_root
+        from .loaders import dataset_root
 
         monitor = mechanism_monitor(dataset_root(cfg), (cfg.height, cfg.width))
     try:

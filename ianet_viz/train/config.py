@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 def _runs_dir() -> Path:
-    from ..config import RUNS_DIR
+    from ..settings import RUNS_DIR
 
     return Path(RUNS_DIR)
 
@@ -49,7 +49,7 @@ class TrainConfig:
 
     # data
     dataset: str = "market1501"
-    data_root: Optional[str] = None  # default: ianet_viz.config.DATA_DIR / <dataset>
+    data_root: Optional[str] = None  # default: ianet_viz.settings.DATA_DIR / <dataset>
     height: int = 256
     width: int = 128
     synthetic_identities: int = 100  # only for dataset="synthetic" (half are train identities)

@@ -29,9 +29,9 @@ from torch import nn
 from .checkpoint import (CHECKPOINT_NAME, atomic_write, atomic_write_json, load_checkpoint,
                          restore_rng_state, save_checkpoint)
 from .config import TrainConfig, config_differences
-from .data import build_train_loader, load_dataset, relabel, set_loader_epoch
+from .loaders import build_train_loader, load_dataset, relabel, set_loader_epoch
 from .distributed import DistInfo, barrier, cleanup_distributed, init_distributed
-from .evaluation import autocast_context, evaluate, resolve_device
+from .retrieval import autocast_context, evaluate, resolve_device
 from .losses import ReIDLoss
 from .samplers import epoch_seed
 

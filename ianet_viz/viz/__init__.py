@@ -3,29 +3,30 @@
 * :mod:`.overlay`: a relation-map row as a heat map over the pedestrian (``relation_row``, ``overlay``).
 * :mod:`.viewer`: :class:`ReceptiveFieldViewer`, click a point, see where SIA gathers from.
 * :mod:`.figures`: Fig. 4 (context sizes), Fig. 7 (sigma sweep, S_L shapes), Fig. 8 (five body
-  points + CIA channels), the ranked retrieval grid.
+  points + CIA channels).
+* :mod:`.retrieval`: the ranked retrieval grid, with receptive fields if asked.
 * :mod:`.alignment`: ``part_alignment`` / ``alignment_table``, Fig. 8's claim as a number.
-* :mod:`.inputs`: images -> model input + display images, one recorded forward pass.
+* :mod:`.inputs`: images -> model input + display images (the maps come from :mod:`ianet_viz.recorder`).
 * :mod:`.style`: ``viz_style()`` and the shared colours (opaque light figures: legible in the
   light and the dark JupyterLab theme).
 """
 from .alignment import Table, alignment_table, cell_label_areas, cell_labels, part_alignment, part_labels
 from .figures import (FIG8_POINTS, appearance_by_k, fig4, fig8, height_points, part_points, plot_location_shapes,
-                      plot_receptive_fields, plot_sigma_sweep, ranked, receptive_field_overlay, retrieval_grid,
-                      select_channels, sigma_sweep_stats)
-from .inputs import load_image, prepare, record, sia_blocks, sia_inputs
+                      plot_receptive_fields, plot_sigma_sweep, select_channels, sigma_sweep_stats)
+from .inputs import load_image, prepare
 from .overlay import cell_center, display_image, overlay, pixel_to_cell, relation_grid, relation_row, upsample
+from .retrieval import ranked, receptive_field_overlay, retrieval_grid
 from .style import CMAP, paper_title, viz_style
-from .viewer import ReceptiveFieldViewer, benchmark_select
+from .viewer import ReceptiveFieldViewer
 
 __all__ = [
-    "ReceptiveFieldViewer", "benchmark_select",
+    "ReceptiveFieldViewer",
     "relation_row", "relation_grid", "overlay", "upsample", "pixel_to_cell", "cell_center", "display_image",
     "fig4", "appearance_by_k", "plot_receptive_fields",
     "plot_sigma_sweep", "sigma_sweep_stats", "plot_location_shapes",
     "fig8", "part_points", "height_points", "select_channels", "FIG8_POINTS",
     "retrieval_grid", "receptive_field_overlay", "ranked",
     "part_alignment", "alignment_table", "cell_labels", "cell_label_areas", "part_labels", "Table",
-    "prepare", "record", "sia_inputs", "sia_blocks", "load_image",
+    "prepare", "load_image",
     "viz_style", "paper_title", "CMAP",
 ]

@@ -20,21 +20,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..synthetic.parts import PART_LABELS
 from .overlay import to_numpy
 
-#: Label ids of the synthetic pedestrians (ianet_viz.data.synthetic.PART_LABELS); a copy so this
-#: module works before / without the generator.
-DEFAULT_PART_LABELS: Dict[int, str] = {0: "background", 1: "head", 2: "torso", 3: "arms", 4: "legs", 5: "shoes", 6: "bag"}
-
-
 def part_labels() -> Dict[int, str]:
-    """Label id -> part name, from the synthetic generator when it is importable."""
-    try:
-        from ianet_viz.data.synthetic import PART_LABELS  # type: ignore
-
-        return {int(k): str(v) for k, v in dict(PART_LABELS).items()}
-    except Exception:
-        return dict(DEFAULT_PART_LABELS)
+    """Label id -> part name of the synthetic pedestrians' masks (:data:`ianet_viz.synthetic.parts.PART_LABELS`)."""
+    return dict(PART_LABELS)
 
 
 def cell_bounds(n_cells: int, n_pixels: int) -> np.ndarray:

@@ -1,23 +1,21 @@
-"""Images in, relation maps out: the small glue between pictures and the recorder.
+"""Images in, model input out: everything the figures and the viewer feed to a model goes through
+:func:`prepare`.
 
-Everything the figures and the viewer feed to a model goes through :func:`prepare`: images are
-resized to the model input size (default 256 x 128, the paper's), the resized picture is what the
-figures display, so a pixel of the display is a pixel of the model input.
+Images are resized to the model input size (default 256 x 128, the paper's) and normalised as in
+training (:func:`ianet_viz.train.build_transforms`, test mode); the resized picture is what the
+figures display, so a pixel of the display is a pixel of the model input. The relation maps of a
+prepared batch come from :mod:`ianet_viz.recorder` (``record``, ``sia_inputs``).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from ianet_viz.recorder import RelationRecorder
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-SIA_KEYS = ("S_A_1", "S_A_2", "S_A_3", "S_A", "S_L", "S")
+from ..train.transforms import build_transforms
 
 
 def _is_item(item) -> bool:
@@ -58,10 +56,8 @@ def item_label(item, index: int) -> str:
 
 
 def default_transform(size: Sequence[int] = (256, 128)):
-    """PIL image -> normalised ``[3, H, W]`` tensor at ``size`` (ImageNet mean/std)."""
-    import torchvision.transforms as T
-
-    return T.Compose([T.Resize(tuple(size)), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    """PIL image -> normalised ``[3, H, W]`` tensor at ``size``: the test transform of training."""
+    return build_transforms(int(size[0]), int(size[1]), train=False)
 
 
 def prepare(
@@ -82,69 +78,6 @@ def prepare(
     h, w = int(x.shape[-2]), int(x.shape[-1])
     display = [np.asarray(p.resize((w, h), Image.BILINEAR)) for p in pils]
     return x, display
-
-
-def sia_blocks(model: nn.Module) -> List[str]:
-    """Names of the IA blocks of ``model`` that contain an SIA (whose relation maps exist)."""
-    blocks = getattr(model, "ia_blocks", None)
-    if blocks is None:
-        raise ValueError(
-            f"{type(model).__name__} has no ia_blocks; pass an IANet from ianet_viz.build_ianet(ia_stages=(2, 3))"
-        )
-    names = [n for n, b in blocks.items() if getattr(b, "sia", None) is not None]
-    if not names:
-        raise ValueError("the model has no SIA block (arrangement 'cia' or ia_stages=()): nothing to visualise")
-    return names
-
-
-def model_device(model: nn.Module) -> torch.device:
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-@torch.no_grad()
-def record(
-    model: nn.Module, x: torch.Tensor, keys: Optional[Iterable[str]] = SIA_KEYS, device=None
-) -> Tuple[Dict[str, Dict[str, torch.Tensor]], Dict[str, Tuple[int, int]]]:
-    """One eval-mode forward pass under :class:`RelationRecorder`: ``(maps, shapes)`` on the CPU.
-
-    The model's train/eval mode is restored afterwards.
-    """
-    device = model_device(model) if device is None else torch.device(device)
-    was_training = model.training
-    model.eval()
-    try:
-        with RelationRecorder(model, keys=keys) as rec:
-            model(x.to(device))
-    finally:
-        model.train(was_training)
-    return rec.maps, rec.shapes
-
-
-@torch.no_grad()
-def sia_inputs(model: nn.Module, x: torch.Tensor, blocks: Optional[Sequence[str]] = None, device=None) -> Dict[str, torch.Tensor]:
-    """The feature map ``F`` each SIA sees (its input), per block, ``[N, C, H, W]`` on the CPU.
-
-    Fig. 4 recomputes ``S^A_K`` from ``F`` for context sizes the model was not built with (K = 5).
-    """
-    blocks = sia_blocks(model) if blocks is None else list(blocks)
-    device = model_device(model) if device is None else torch.device(device)
-    feats: Dict[str, torch.Tensor] = {}
-    handles = []
-    was_training = model.training
-    model.eval()
-    try:
-        for name in blocks:
-            sia = model.ia_blocks[name].sia
-            handles.append(sia.register_forward_pre_hook(
-                lambda mod, inp, name=name: feats.__setitem__(name, inp[0].detach().float().cpu())))
-        with torch.no_grad():  # only the inputs are kept: no graph
-            model(x.to(device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return feats
 
 
 def sia_scale(model: nn.Module, block: str) -> Optional[float]:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .. import functional as Fn
-from ..modules import CIA, SIA
+from ..measures import self_weight
 from ..recorder import RelationRecorder
 from .alignment import part_alignment
 
@@ -38,7 +38,7 @@ def held_out_people(root, size: Sequence[int], n: int = 32, split: str = "query"
     identities, never trained on) with their part masks, at the model input ``size``."""
     from PIL import Image
 
-    from ..data import Market1501
+    from ..reid import Market1501
     from .inputs import prepare
 
     root = Path(root)
@@ -51,11 +51,6 @@ def held_out_people(root, size: Sequence[int], n: int = 32, split: str = "query"
                       for p, _, _ in items])
     x, _ = prepare([p for p, _, _ in items], size)
     return x, masks
-
-
-def self_weight(p: torch.Tensor) -> float:
-    """Mean diagonal of ``[B, M, M]`` (or ``[M, M]``) relation maps: the weight each cell keeps for itself."""
-    return float(p.diagonal(dim1=-2, dim2=-1).double().mean())
 
 
 def without_self(p: torch.Tensor) -> torch.Tensor:
@@ -103,30 +98,18 @@ def mechanism_report(model: nn.Module, x: torch.Tensor, masks: np.ndarray,
         raise ValueError("the model has no IA blocks (ia_stages=()): nothing to report")
     model.eval()
     device = next(model.parameters()).device
-    inputs: Dict[Tuple[str, str], torch.Tensor] = {}
-    handles = []
-    for name, blk in blocks.items():
-        for part in ("sia", "cia"):
-            m = getattr(blk, part, None)
-            if isinstance(m, (SIA, CIA)):
-                handles.append(m.register_forward_pre_hook(
-                    lambda mod, inp, key=(name, part): inputs.__setitem__(key, inp[0].detach())))
-    try:
-        with RelationRecorder(model) as rec:
-            model(x.to(device))
-    finally:
-        for h in handles:
-            h.remove()
+    with RelationRecorder(model, inputs=True) as rec:
+        model(x.to(device))
     out: Dict[str, Dict[str, float]] = {}
     for name, blk in blocks.items():
         row: Dict[str, float] = {}
-        for part in ("sia", "cia"):
+        for part, inputs in (("sia", rec.inputs), ("cia", rec.cia_inputs)):
             m = getattr(blk, part, None)
             if m is None:
                 continue
             row[f"{part}_gate"] = float(m.bn.weight.abs().mean())
-            if (name, part) in inputs:
-                row[f"{part}_ratio"] = _residual_ratio(m, inputs[(name, part)])
+            if name in inputs:
+                row[f"{part}_ratio"] = _residual_ratio(m, inputs[name].to(device))
         maps = rec.maps.get(name, {})
         if "S" in maps:
             hw = rec.shapes[name]

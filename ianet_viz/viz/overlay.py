@@ -199,11 +199,3 @@ def update_heat(artists: Dict[str, object], heat: np.ndarray, vmax: Optional[flo
     im.set_data(heat)
     top = float(np.max(heat)) if vmax is None else float(vmax)
     im.set_clim(0.0, top if top > 0 else 1.0)
-
-
-def entropy_ratio(row: np.ndarray) -> float:
-    """Normalised entropy of one relation row (1 = uniform, 0 = one-hot): how spread a field is."""
-    p = np.asarray(row, dtype=np.float64).ravel()
-    p = p / max(p.sum(), 1e-300)
-    nz = p[p > 0]
-    return float(-(nz * np.log(nz)).sum() / math.log(p.size)) if p.size > 1 else 0.0

@@ -1,61 +1,20 @@
-"""Small helpers for the notebooks: offline checks and printing. No model code lives here.
+"""Ablation sweeps for the course (notebooks 05 and 06): seeds x configurations of the demo model.
 
-* :func:`cached_imagenet_weights`: the torchvision ImageNet file for a backbone if it is already in
-  the torch hub cache, else ``None``. Notebooks use it to take the ImageNet path only when it works
-  offline (``build_ianet(pretrained="imagenet")`` would otherwise try to download).
-* :func:`relpath`: a path relative to the repository, for printing (outputs carry no local paths).
-* :func:`normalised_entropy`: mean row entropy of relation maps divided by ``log(M)``.
-* :func:`sweep_config`, :func:`run_sweep`, :func:`summarise`: small ablation sweeps (notebooks 05, 06)
-  through :func:`ianet_viz.train.train`, seeds x configurations, mean and std per configuration.
-  (The demo model the notebooks share is :func:`ianet_viz.train.demo_model`.)
-* :func:`read_results`: a CSV of ``benchmarks/results/`` (the committed full sweeps) as a list of dicts.
+* :func:`sweep_config`, :func:`run_sweep`, :func:`summarise`: small sweeps through
+  :func:`ianet_viz.train.train`, mean and std per configuration.
+* :func:`read_results`: a CSV of the committed full sweeps (``benchmarks/results/``, written by
+  ``python -m benchmarks.experiments``; the folder is :data:`ianet_viz.settings.RESULTS_DIR`).
 """
 from __future__ import annotations
 
 import csv
-import math
-import os
+import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
-import torch
-
-from .config import REPO_DIR, RUNS_DIR
-
-_WEIGHT_FILES = {
-    "resnet18": "ResNet18_Weights",
-    "resnet34": "ResNet34_Weights",
-    "resnet50": "ResNet50_Weights",
-    "resnet101": "ResNet101_Weights",
-}
-
-
-def cached_imagenet_weights(backbone: str = "resnet50") -> Optional[Path]:
-    """Path of torchvision's ImageNet weights for ``backbone`` in the torch hub cache, or ``None``.
-
-    Never downloads. Pass the result to ``build_ianet(pretrained=...)``.
-    """
-    import torchvision
-
-    if backbone not in _WEIGHT_FILES:
-        raise ValueError(f"backbone must be one of {', '.join(_WEIGHT_FILES)}; got {backbone!r}")
-    url = getattr(torchvision.models, _WEIGHT_FILES[backbone]).IMAGENET1K_V1.url
-    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
-    return path if path.is_file() else None
-
-
-def relpath(path: Union[str, os.PathLike]) -> str:
-    """``path`` relative to the repository root when it lies inside it, else its name only."""
-    p = Path(path).resolve()
-    try:
-        return p.relative_to(REPO_DIR).as_posix()
-    except ValueError:
-        return p.name
-
-
-def normalised_entropy(s: torch.Tensor) -> float:
-    """Mean over rows of ``H(row) / log(M)`` for row-stochastic maps ``[..., M]``: 0 one-hot, 1 uniform."""
-    return float((torch.special.entr(s.double()).sum(-1) / math.log(s.shape[-1])).mean())
+from .. import settings
+from ..settings import RUNS_DIR
+from .demo import demo_config
 
 
 #: Sweep scales, on top of the demo model's settings (ResNet-18 IANet from random init, 128x64,
@@ -70,9 +29,7 @@ SWEEP_SCALES = {
 
 def sweep_config(scale: str = "smoke", **overrides):
     """A :class:`~ianet_viz.train.TrainConfig` for one sweep run: the demo model's settings
-    (:func:`ianet_viz.train.demo.demo_config`) at ``scale``, on the CPU, plus ``overrides``."""
-    from .train.demo import demo_config
-
+    (:func:`ianet_viz.course.demo_config`) at ``scale``, on the CPU, plus ``overrides``."""
     if scale not in SWEEP_SCALES:
         raise ValueError(f"scale must be one of {', '.join(SWEEP_SCALES)}; got {scale!r}")
     settings = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, device="cpu", progress=False,
@@ -89,7 +46,7 @@ def _finished_run(cfg) -> Optional[Dict]:
     """The metrics of a run that already finished with exactly this configuration, else ``None``."""
     import json
 
-    from .train.config import config_differences
+    from ..train.config import config_differences
 
     path = Path(cfg.output) / "metrics.json"
     if not path.is_file():
@@ -103,6 +60,25 @@ def _finished_run(cfg) -> Optional[Dict]:
     return saved
 
 
+def train_or_resume(cfg, errors=(ValueError, FileNotFoundError, KeyError, RuntimeError),
+                    verbose: bool = False):
+    """Continue an interrupted run of ``cfg`` from its checkpoint, else train it afresh (overwriting
+    what is in ``cfg.output``): ``(TrainResult, resumed)``.
+
+    A checkpoint that cannot be resumed (``errors``: another configuration, a damaged file) means a
+    fresh start. Shared by :func:`run_sweep` and ``benchmarks.experiments``.
+    """
+    from .. import train as T
+
+    if (Path(cfg.output) / "checkpoint.pt").is_file():
+        try:
+            return T.train(cfg, resume=True, overwrite=False), True
+        except errors as err:
+            if verbose:
+                print(f"  cannot resume {cfg.output} ({type(err).__name__}: {str(err).splitlines()[0]}); starting over")
+    return T.train(cfg, overwrite=True), False
+
+
 def run_sweep(variants: Dict[str, dict], seeds: Sequence[int] = (0,), scale: str = "smoke",
               name: str = "sweep", verbose: bool = True, resume: bool = False) -> List[Dict]:
     """Train every ``(label, overrides)`` of ``variants`` for every seed; one row per run.
@@ -113,9 +89,7 @@ def run_sweep(variants: Dict[str, dict], seeds: Sequence[int] = (0,), scale: str
     same configuration is read back (``wall_s`` is then ``None``), a run that stopped part-way
     continues from its last checkpoint, and only a run with another configuration starts over.
     """
-    import time
-
-    from .train import train
+    from .. import train as T
 
     rows = []
     for label, overrides in variants.items():
@@ -126,13 +100,10 @@ def run_sweep(variants: Dict[str, dict], seeds: Sequence[int] = (0,), scale: str
             t0 = time.perf_counter()
             if done is not None:
                 metrics, wall = done, None
-            elif resume and (Path(cfg.output) / "checkpoint.pt").is_file():
-                try:
-                    metrics, wall = train(cfg, resume=True).metrics, None
-                except ValueError:  # the checkpoint belongs to another configuration
-                    metrics, wall = train(cfg, overwrite=True).metrics, None
+            elif resume:
+                metrics, wall = train_or_resume(cfg, errors=(ValueError,))[0].metrics, None
             else:
-                metrics = train(cfg, overwrite=True).metrics
+                metrics = T.train(cfg, overwrite=True).metrics
                 wall = time.perf_counter() - t0
             row = {"config": label, "seed": seed, "mAP": metrics["mAP"], "rank1": metrics["rank1"],
                    "rank5": metrics["rank5"], "wall_s": wall}
@@ -161,10 +132,10 @@ def summarise(rows: List[Dict], keys: Sequence[str] = ("rank1", "mAP")) -> List[
     return out
 
 
-def read_results(name: str) -> Optional[List[Dict]]:
-    """Rows of ``benchmarks/results/<name>`` (a CSV written by ``benchmarks/experiments.py``), or
-    ``None`` when the file is not there."""
-    path = Path(REPO_DIR) / "benchmarks" / "results" / name
+def read_results(name: str, folder=None) -> Optional[List[Dict]]:
+    """Rows of ``<folder>/<name>`` (a CSV written by ``python -m benchmarks.experiments``), or ``None``
+    when the file is not there. ``folder`` defaults to :data:`ianet_viz.settings.RESULTS_DIR`."""
+    path = Path(settings.RESULTS_DIR if folder is None else folder) / name
     if not path.is_file():
         return None
     with open(path, newline="") as fh:

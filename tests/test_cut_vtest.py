@@ -1,4 +1,4 @@
-"""The vtest.avi crop cutter (ianet_viz.data.vtest) and the bundled crops in data/vtest.
+"""The vtest.avi crop cutter (tools/cut_vtest.py).
 
 The cutter runs on a tiny video written here (coloured "people" walking over a static textured
 background); the real vtest.avi is not needed (tests never touch ../shared).
@@ -11,8 +11,8 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from ianet_viz.data import Market1501, bundled_crops, bundled_crops_dir, parse_market_name  # noqa: E402
-from ianet_viz.data import vtest as V  # noqa: E402
+from ianet_viz.reid import Market1501, parse_market_name  # noqa: E402
+from tools import cut_vtest as V  # noqa: E402
 
 W, H, N_FRAMES = 320, 240, 60
 RED, BLUE = (40, 40, 220), (220, 60, 40)  # BGR
@@ -178,49 +178,3 @@ def test_missing_video_is_a_clear_error(tmp_path):
 
 
 # ------------------------------------------------------------------------ the bundled crops
-def test_bundled_crops_load_and_every_query_has_a_match():
-    ds = bundled_crops()
-    assert len(ds.train) > 0 and len(ds.query) > 0 and len(ds.gallery) > 0
-    g = {}
-    for _, pid, cam in ds.gallery:
-        g.setdefault(pid, set()).add(cam)
-    for _, pid, cam in ds.query:
-        # a true match exists and survives the Market protocol (other camera)
-        assert pid in g and g[pid] - {cam}
-    assert ds.num_train_pids >= 10 and len({p for _, p, _ in ds.query}) >= 10
-    # train identities (original pids in the file names) are not test identities
-    train_orig = {parse_market_name(path)[0] for path, _, _ in ds.train}
-    assert not train_orig & {p for _, p, _ in ds.query}
-
-
-def test_bundled_crops_are_small_and_well_formed():
-    from PIL import Image
-
-    root = bundled_crops_dir()
-    files = sorted(root.rglob("*.jpg"))
-    assert 30 <= len(files) <= 400
-    assert sum(f.stat().st_size for f in files) < 4 * 2**20
-    with open(root / "manifest.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    assert sorted(r["file"] for r in rows) == sorted(str(f.relative_to(root)) for f in files)
-    for f in files[::10]:
-        with Image.open(f) as im:
-            w, h = im.size
-        assert abs(h - 2 * w) <= 2 and h >= 40
-
-
-def test_bundled_crops_missing_is_a_clear_error(tmp_path, monkeypatch):
-    """A non-editable install has no data/ folder: the error says what to do."""
-    import ianet_viz.data.datasets as datasets
-    from ianet_viz.data import DatasetNotFoundError
-
-    monkeypatch.setattr(datasets, "__file__", str(tmp_path / "site-packages" / "ianet_viz" / "data" / "datasets.py"))
-    try:
-        import ianet_viz.config as config
-
-        monkeypatch.setattr(config, "DATA_DIR", tmp_path / "nowhere")
-    except ImportError:
-        pass
-    with pytest.raises(DatasetNotFoundError, match="pip install -e") as err:
-        bundled_crops()
-    assert "data/vtest" in str(err.value) and "ianet_viz.data.vtest" in str(err.value)

@@ -1,37 +1,9 @@
-"""ianet_viz.notebook_utils: the small helpers the notebooks share (no training here: fast)."""
+"""ianet_viz.course: the demo model and the sweeps the notebooks share."""
 import math
-from pathlib import Path
 
 import pytest
-import torch
 
-from ianet_viz import functional as Fn
-from ianet_viz.config import REPO_DIR
-from ianet_viz.notebook_utils import (SWEEP_SCALES, cached_imagenet_weights, normalised_entropy, read_results, relpath,
-                                      summarise, sweep_config)
-
-
-def test_cached_imagenet_weights_never_downloads(monkeypatch, tmp_path):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    assert cached_imagenet_weights("resnet18") is None
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"")
-    assert cached_imagenet_weights("resnet18") == tmp_path / "checkpoints" / "resnet18-f37072fd.pth"
-    with pytest.raises(ValueError, match="backbone"):
-        cached_imagenet_weights("vgg16")
-
-
-def test_relpath_prints_no_local_paths(tmp_path):
-    assert relpath(Path(REPO_DIR) / "runs" / "demo") == "runs/demo"
-    assert relpath(tmp_path / "x.pt") == "x.pt"
-
-
-def test_normalised_entropy_bounds():
-    m = 12
-    assert normalised_entropy(torch.eye(m)) == pytest.approx(0.0)
-    assert normalised_entropy(torch.full((m, m), 1.0 / m)) == pytest.approx(1.0)
-    s_l = Fn.location_relation(4, 3, (1.0, 2.0), dtype=torch.float64)
-    assert 0.0 < normalised_entropy(s_l) < 1.0
+from ianet_viz.course import SWEEP_SCALES, read_results, summarise, sweep_config
 
 
 def test_summarise_mean_std_in_percent():
@@ -58,7 +30,7 @@ def test_read_results_missing_file_is_none():
 
 def test_run_sweep_resume_reads_back_finished_and_continues_interrupted(monkeypatch, tmp_path):
     """A sweep of hours loses nothing: finished runs are read back, a stopped run continues."""
-    import ianet_viz.notebook_utils as nu
+    import ianet_viz.course.sweep as nu
     import ianet_viz.train as tr
 
     monkeypatch.setattr(nu, "RUNS_DIR", str(tmp_path))
@@ -79,7 +51,7 @@ def test_run_sweep_resume_reads_back_finished_and_continues_interrupted(monkeypa
     real_train(cfg, overwrite=True, callback=lambda record: False)
     assert nu._finished_run(cfg) is None
     resumed = nu.run_sweep({"a": tiny}, seeds=(0,), verbose=False, resume=True)[0]
-    assert calls == [{"resume": True}]
+    assert calls == [{"resume": True, "overwrite": False}]
     assert resumed["mAP"] == pytest.approx(fresh["mAP"]) and resumed["rank1"] == pytest.approx(fresh["rank1"])
 
     # another configuration in the same folder starts over instead of failing

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m ianet_viz.data.vtest --video PATH/TO/vtest.avi --output data/vtest --overwrite \\
+    python -m tools.cut_vtest --video PATH/TO/vtest.avi --output ianet_viz/reid/vtest --overwrite \\
         --sheet /tmp/vtest_sheet.png   # a contact sheet of all crops, to look at them
 
 The pipeline, one step per function:
@@ -101,7 +101,7 @@ def _cv2():
         import cv2
     except ImportError as err:  # pragma: no cover - cv2 is a dependency
         raise ImportError(
-            "ianet_viz.data.vtest needs OpenCV: pip install opencv-python-headless"
+            "tools.cut_vtest needs OpenCV: pip install opencv-python-headless"
         ) from err
     return cv2
 
@@ -855,12 +855,12 @@ def contact_sheet(root: str | Path, path: str | Path, height: int = 96, per_row:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m ianet_viz.data.vtest",
+        prog="python -m tools.cut_vtest",
         description="Cut Market-1501-style person crops with pseudo-identities from a "
         "static-camera video (MOG2 background subtraction + IoU tracker).",
     )
     p.add_argument("--video", required=True, help="path to the video, e.g. vtest.avi")
-    p.add_argument("--output", default="data/vtest", help="output folder (default: data/vtest)")
+    p.add_argument("--output", default="ianet_viz/reid/vtest", help="output folder (default: ianet_viz/reid/vtest, the bundled crops)")
     p.add_argument("--every", type=int, default=10,
                    help="min frames between two crops of one identity (default 10 = 1 s)")
     p.add_argument("--warmup", type=int, default=None,

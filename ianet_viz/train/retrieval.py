@@ -102,7 +102,7 @@ def evaluate(model: nn.Module, dataset=None, *, query: Optional[Sequence] = None
     "num_gallery", "seconds"}``; ``protocol="cuhk03"`` uses the single-gallery-shot CMC.
     ``device=None`` runs where the model is; ``flip=True`` adds the flipped image's embedding.
     """
-    from .data import build_test_loader
+    from .loaders import build_test_loader
 
     if dataset is not None:
         query = dataset.query if query is None else query

@@ -6,9 +6,9 @@
 # is not in our code. This diagnostic preloads a one-line library that answers MKL's vendor check.
 # Used only for benchmarks/RESULTS.md; the package never needs it.
 #
-#   bash benchmarks/mkl_intel_path.sh python -m benchmarks.cpu_latency --tag mkl-intel-path --write
+#   bash tools/mkl_intel_path.sh python -m benchmarks.cpu_latency --tag mkl-intel-path --write
 set -euo pipefail
-[ "$#" -gt 0 ] || { echo "usage: bash benchmarks/mkl_intel_path.sh COMMAND [ARGS...]" >&2; exit 2; }
+[ "$#" -gt 0 ] || { echo "usage: bash tools/mkl_intel_path.sh COMMAND [ARGS...]" >&2; exit 2; }
 command -v gcc >/dev/null || { echo "gcc is needed to build the shim (apt-get install gcc)" >&2; exit 1; }
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT

@@ -1,6 +1,6 @@
 """The demo model the notebooks share: a small IANet trained on synthetic pedestrians.
 
-Notebook 03 trains it (or a student runs ``python -m ianet_viz.train.demo``); notebooks 04-06
+Notebook 03 trains it (or a student runs ``python -m ianet_viz.course.demo``); notebooks 04-06
 load it from ``runs/demo-<mode>/`` and train their own copy when it is missing, so each notebook
 also runs on its own. Smoke mode (``IANET_SMOKE=1``) makes it tiny; the maps of a smoke model are
 only a little more structured than those of a random network.
@@ -13,13 +13,12 @@ from typing import Optional, Tuple
 
 from torch import nn
 
-from .config import TrainConfig
+from ..settings import RUNS_DIR, smoke as smoke_env
+from ..train import TrainConfig, load_checkpoint, load_model, train
 
 
 def demo_config(smoke: Optional[bool] = None, **overrides) -> TrainConfig:
     """IANet-R18 (SIA+CIA after stages 2 and 3) at 128x64 on synthetic pedestrians, paper recipe."""
-    from ..config import RUNS_DIR, smoke as smoke_env
-
     smoke = smoke_env() if smoke is None else smoke
     size = dict(synthetic_identities=24, synthetic_images=8, epochs=2, max_steps_per_epoch=6, batch_size=16) if smoke \
         else dict(synthetic_identities=100, synthetic_images=12, epochs=12, batch_size=32)  # ~5-10 min on a laptop CPU
@@ -37,9 +36,6 @@ def demo_model(smoke: Optional[bool] = None, device: str = "cpu", progress: bool
 
     An interrupted training resumes from its last checkpoint.
     """
-    from .checkpoint import load_checkpoint
-    from .engine import load_model, train
-
     cfg = demo_config(smoke, progress=progress, **overrides)
     run = Path(cfg.output)
     if (run / "metrics.json").is_file():

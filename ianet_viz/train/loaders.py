@@ -1,4 +1,4 @@
-"""Datasets and data loaders for training and evaluation, built from :mod:`ianet_viz.data`."""
+"""Datasets and data loaders for training and evaluation, built from :mod:`ianet_viz.reid` and :mod:`ianet_viz.synthetic`."""
 
 from __future__ import annotations
 
@@ -25,18 +25,23 @@ _CLASSES = {
 }
 
 
+def synthetic_root(identities: int, images: int, height: int, width: int, seed: int = 0) -> Path:
+    """Where a synthetic training set of these parameters lives: ``DATA_DIR/synthetic-train/ids..-k..-HxW-seed..``."""
+    from ..settings import DATA_DIR
+
+    return Path(DATA_DIR) / "synthetic-train" / f"ids{identities}-k{images}-{height}x{width}-seed{seed}"
+
+
 def dataset_root(cfg: TrainConfig) -> Path:
     """Where ``cfg``'s dataset lives: ``cfg.data_root``, else the default folder under the data dir."""
     return Path(cfg.data_root).expanduser() if cfg.data_root else _default_root(cfg)
 
 
 def _default_root(cfg: TrainConfig) -> Path:
-    from ..config import DATA_DIR
+    from ..settings import DATA_DIR
 
     if cfg.dataset == "synthetic":
-        return (Path(DATA_DIR) / "synthetic-train" /
-                f"ids{cfg.synthetic_identities}-k{cfg.synthetic_images}-{cfg.height}x{cfg.width}"
-                f"-seed{cfg.synthetic_seed}")
+        return synthetic_root(cfg.synthetic_identities, cfg.synthetic_images, cfg.height, cfg.width, cfg.synthetic_seed)
     return Path(DATA_DIR) / cfg.dataset
 
 
@@ -44,18 +49,18 @@ def load_dataset(cfg: TrainConfig):
     """The dataset object (``.train``, ``.query``, ``.gallery`` lists of (path, pid, camid)).
 
     ``synthetic`` generates the data under ``data_root`` first if it is not there
-    (:func:`ianet_viz.data.synthetic.ensure_dataset`, at the training resolution); ``vtest`` uses
-    the bundled crops. The loaders of :mod:`ianet_viz.data` raise their own clear errors for
+    (:func:`ianet_viz.synthetic.ensure_dataset`, at the training resolution); ``vtest`` uses
+    the bundled crops. The loaders of :mod:`ianet_viz.reid` raise their own clear errors for
     missing or half-extracted datasets.
     """
-    from .. import data as D
+    from .. import reid as D
 
     name = cfg.dataset
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     root = Path(cfg.data_root).expanduser() if cfg.data_root else None
     if name == "synthetic":
-        from ..data.synthetic import ensure_dataset
+        from ..synthetic import ensure_dataset
 
         root = root or _default_root(cfg)
         ensure_dataset(root, identities=cfg.synthetic_identities, images_per_identity=cfg.synthetic_images,
@@ -91,7 +96,7 @@ def seed_worker(worker_id: int) -> None:
 def build_train_loader(cfg: TrainConfig, train_items, rank: int = 0, world_size: int = 1,
                        pin_memory: bool = False):
     """(loader, batch_sampler) for the training items, deterministic for (seed, epoch)."""
-    from ..data import ImageDataset
+    from ..reid import ImageDataset
 
     num_ids = len({p for _, p, _ in train_items})
     if num_ids < 2:
@@ -130,7 +135,7 @@ def set_loader_epoch(loader: DataLoader, sampler, seed: int, epoch: int, rank: i
 
 def build_test_loader(items, height: int, width: int, batch_size: int = 128, num_workers: int = 0,
                       pin_memory: bool = False) -> DataLoader:
-    from ..data import ImageDataset
+    from ..reid import ImageDataset
 
     dataset = ImageDataset(list(items), transform=build_transforms(height, width, train=False))
     return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,

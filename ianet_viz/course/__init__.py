@@ -1,0 +1,15 @@
+"""The course's shared pieces: the demo model the notebooks load, and the ablation sweeps.
+
+* :func:`demo_model`, :func:`demo_config` (:mod:`.demo`): a small IANet-R18 trained once on synthetic
+  pedestrians (``python -m ianet_viz.course.demo``), loaded by notebooks 01 and 03-06.
+* :func:`run_sweep`, :func:`sweep_config`, :func:`summarise`, :func:`read_results`,
+  ``SWEEP_SCALES`` (:mod:`.sweep`): seeds x configurations, for notebooks 05, 06 and
+  ``benchmarks.experiments``.
+* :func:`benchmark_select` (:mod:`.timing`): how long a click on the viewer takes.
+"""
+from .demo import demo_config, demo_model
+from .sweep import SWEEP_SCALES, read_results, run_sweep, summarise, sweep_config
+from .timing import benchmark_select
+
+__all__ = ["demo_config", "demo_model", "SWEEP_SCALES", "sweep_config", "run_sweep", "summarise", "read_results",
+           "benchmark_select"]

@@ -1,0 +1,80 @@
+"""The package's layout: imports run one way, no module is too long, no repository folder is read."""
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "ianet_viz"
+
+#: Layers, lowest first: a module may import its own layer and the layers below it.
+#: ``data`` is the old name of reid + synthetic (a re-export shim), so it sits above both.
+LAYERS = [
+    {"functional", "kernels", "modules", "model", "recorder", "cost", "metrics", "measures", "reference",
+     "settings", "__init__"},
+    {"reid", "synthetic"},
+    {"data"},
+    {"train"},
+    {"viz"},
+    {"course"},
+]
+
+
+def _layer(part: str) -> int:
+    return next(i for i, names in enumerate(LAYERS) if part in names)
+
+
+def _modules():
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG)
+        yield path, rel.parts[0].removesuffix(".py")
+
+
+def _imports(path: Path):
+    """Top-level package parts imported by ``path`` (relative and absolute imports of ianet_viz)."""
+    rel = path.relative_to(PKG)
+    here = list(rel.parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+                target = base + (node.module.split(".") if node.module else [])
+                if not target:  # "from . import x" at the top: x are modules
+                    target = [alias.name for alias in node.names]
+                    yield from target
+                    continue
+                yield target[0]
+            elif node.module and node.module.split(".")[0] == "ianet_viz":
+                parts = node.module.split(".")
+                yield parts[1] if len(parts) > 1 else "__init__"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "ianet_viz" and len(parts) > 1:
+                    yield parts[1]
+
+
+def test_imports_run_one_way():
+    wrong = []
+    for path, part in _modules():
+        if part == "__init__":
+            continue  # the package's front door re-exports the core only (checked below)
+        for target in _imports(path):
+            if target in ("__init__",) or target == part:
+                continue
+            if _layer(target) > _layer(part):
+                wrong.append(f"{path.relative_to(PKG)} imports {target}")
+    front = set(_imports(PKG / "__init__.py"))
+    assert front <= LAYERS[0], front
+    assert not wrong, wrong
+
+
+def test_no_module_is_over_about_500_lines():
+    long = {str(p.relative_to(PKG)): n for p in PKG.rglob("*.py") if (n := len(p.read_text().splitlines())) > 550}
+    assert not long, long
+
+
+def test_the_package_reads_no_repository_folder():
+    """Folders come from ianet_viz.settings (DATA_DIR, RUNS_DIR, RESULTS_DIR); nothing walks up from a module."""
+    for path in PKG.rglob("*.py"):
+        text = path.read_text()
+        assert "REPO_DIR" not in text and ".parents[" not in text, path
+        if path.name != "settings.py":
+            assert '"benchmarks"' not in text, path  # the committed results: settings.RESULTS_DIR

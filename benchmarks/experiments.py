@@ -167,7 +167,7 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
     from ianet_viz import RelationRecorder
     from ianet_viz.measures import normalised_entropy, self_weight
     from ianet_viz.viz import part_alignment
-    from ianet_viz.viz.mechanism import held_out_people, part_lift
+    from ianet_viz.course.mechanism import held_out_people, part_lift
 
     out: Dict[str, float] = {}
     gammas = [m.bn.weight.detach().abs().mean().item() for b in getattr(model, "ia_blocks", {}).values()

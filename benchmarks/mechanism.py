@@ -4,7 +4,7 @@ receptive fields on body parts, and does IA then beat the baseline? Paired seeds
 Every run trains on synthetic pedestrians with ``train(..., monitor=...)``, so ``mechanism.jsonl`` in
 its folder logs, per IA block and epoch (epoch 0 = the random-init network): the gate |gamma|,
 ||BN(E)||/||F||, the self-weight of S and of each S^A_K, and the part lift of S with the query cell
-removed next to a local Gaussian's (:mod:`ianet_viz.viz.mechanism`).
+removed next to a local Gaussian's (:mod:`ianet_viz.course.mechanism`).
 
     python -m benchmarks.mechanism --configs baseline,paper,mean,cosine --seeds 0 --epochs 6   # screen
     python -m benchmarks.mechanism --configs baseline,winner --seeds 0,1,2,3,4 --write          # decide
@@ -83,7 +83,7 @@ def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict]
     from ianet_viz.train import TrainConfig, train
     from ianet_viz.train.checkpoint import load_checkpoint
     from ianet_viz.train.engine import MECHANISM_NAME, read_log
-    from ianet_viz.viz.mechanism import monitor
+    from ianet_viz.course.mechanism import monitor
 
     overrides = dict(CONFIGS[name], **(extra or {}))
     out = runs_dir / tag(s) / f"{name}-seed{seed}"

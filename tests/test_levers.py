@@ -12,7 +12,7 @@ from ianet_viz import functional as Fn
 from ianet_viz.data.synthetic import generate_dataset
 from ianet_viz.train import TrainConfig, train
 from ianet_viz.train.engine import MECHANISM_NAME, build_model, load_init_weights, param_groups, read_log
-from ianet_viz.viz.mechanism import mechanism_report, monitor, part_lift, self_weight, without_self
+from ianet_viz.course.mechanism import mechanism_report, monitor, part_lift, self_weight, without_self
 
 from ianet_viz.reference import eq1_logits_loop, fuse, location_loop, softmax_rows
 
@@ -179,7 +179,7 @@ def test_init_from_a_trained_baseline_keeps_its_weights_and_adds_fresh_blocks(sy
 
 
 def test_matched_gaussian_has_the_target_self_weight():
-    from ianet_viz.viz.mechanism import matched_gaussian
+    from ianet_viz.course.mechanism import matched_gaussian
 
     for target in (0.05, 0.3, 0.9):
         assert self_weight(matched_gaussian((16, 8), target)) == pytest.approx(target, abs=1e-4)

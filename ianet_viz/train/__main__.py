@@ -81,8 +81,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learning-rate multiplier for the IA blocks' parameters")
     g.add_argument("--init-from", default=None, metavar="RUN_DIR",
                    help="start from a trained model's weights (e.g. a baseline run) and fine-tune")
-    g.add_argument("--diagnostics", action="store_true",
-                   help="log gates, residual ratios, self weights and part lift per IA block every epoch")
     g.add_argument("--milestones", nargs="*", type=int, default=None,
                    help="epochs where the lr is multiplied by --gamma; default: 50%% and 75%% of --epochs")
     g.add_argument("--gamma", type=float, default=d.gamma)
@@ -141,16 +139,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..model import PretrainedWeightsError
     from .engine import TrainingDiverged, train
 
-    monitor = None
-    if cfg.diagnostics:
-        if cfg.dataset != "synthetic":
-            parser.error("--diagnostics needs part masks: use --dataset synthetic")
-        from ..viz.mechanism import monitor as mechanism_monitor
-        from .loaders import dataset_root
-
-        monitor = mechanism_monitor(dataset_root(cfg), (cfg.height, cfg.width))
     try:
-        result = train(cfg, monitor=monitor)
+        result = train(cfg)
     except (FileNotFoundError, FileExistsError, ValueError, TrainingDiverged, PretrainedWeightsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2 if not isinstance(err, TrainingDiverged) else 3

@@ -88,8 +88,6 @@ class TrainConfig:
     # the paper's regime: start from a trained model (e.g. the baseline's run folder) and fine-tune;
     # the IA blocks it lacks keep their fresh (identity) initialisation
     init_from: Optional[str] = None
-    # log the mechanism (gates, residual ratios, self weights, part lift) after every epoch
-    diagnostics: bool = False
     milestones: Optional[Tuple[int, ...]] = None  # lr x gamma at these epochs; default 50%, 75%
     gamma: float = 0.1
     warmup_epochs: Optional[int] = None

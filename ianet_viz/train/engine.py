@@ -160,7 +160,7 @@ def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[
     ``callback(record)`` is called after each epoch (after the checkpoint); returning ``False``
     stops training there (the run can be resumed later). ``monitor(model, epoch)`` is called before
     the first epoch (epoch 0: the network at initialisation) and after each epoch; the dicts it
-    returns go to ``mechanism.jsonl``, one record per epoch (see :mod:`ianet_viz.viz.mechanism`).
+    returns go to ``mechanism.jsonl``, one record per epoch (see :mod:`ianet_viz.course.mechanism`).
     Raises :class:`TrainingDiverged` if the
     loss becomes NaN/inf (the last good checkpoint stays).
     """

@@ -32,11 +32,6 @@ def synthetic_root(identities: int, images: int, height: int, width: int, seed: 
     return Path(DATA_DIR) / "synthetic-train" / f"ids{identities}-k{images}-{height}x{width}-seed{seed}"
 
 
-def dataset_root(cfg: TrainConfig) -> Path:
-    """Where ``cfg``'s dataset lives: ``cfg.data_root``, else the default folder under the data dir."""
-    return Path(cfg.data_root).expanduser() if cfg.data_root else _default_root(cfg)
-
-
 def _default_root(cfg: TrainConfig) -> Path:
     from ..settings import DATA_DIR
 

@@ -27,7 +27,7 @@ from torch import nn
 from .. import functional as Fn
 from ..measures import self_weight
 from ..recorder import RelationRecorder
-from .alignment import part_alignment
+from ..viz.alignment import part_alignment
 
 #: sigma (cells) of the local Gaussian control: a field that is "the neighbourhood", nothing more
 LOCAL_SIGMA = (1.0, 1.0)
@@ -39,7 +39,7 @@ def held_out_people(root, size: Sequence[int], n: int = 32, split: str = "query"
     from PIL import Image
 
     from ..reid import Market1501
-    from .inputs import prepare
+    from ..viz.inputs import prepare
 
     root = Path(root)
     items = sorted(getattr(Market1501(root), split))[:n]

@@ -21,6 +21,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ianet_viz.course.stats import paired_ci
+
 from benchmarks.common import RESULTS_DIR, describe_device, format_table, section, update_results
 
 #: the levers, as TrainConfig overrides ("paper" = the IA defaults, the paper's literal mechanism)
@@ -43,25 +45,6 @@ BLOCKS = ("stage2", "stage3")
 # the columns kept per block from the last and the first (random-init) monitor record
 MECH_KEYS = ("sia_gate", "cia_gate", "sia_ratio", "cia_ratio", "self_S", "self_S_A", "self_S_A_1", "self_S_A_3",
              "lift_S", "lift_local", "lift_matched", "sia_temperature")
-
-# two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (no scipy dependency)
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
-
-
-def paired_ci(a: Sequence[float], b: Sequence[float]) -> Dict[str, float]:
-    """Mean of the paired differences ``a - b`` with its 95 % confidence interval (Student's t)."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    n = d.size
-    if n == 0:
-        raise ValueError("no pairs")
-    mean = float(d.mean())
-    if n == 1:
-        return {"n": 1, "mean": mean, "lo": float("nan"), "hi": float("nan")}
-    half = _T975[min(n - 1, len(_T975)) - 1] * float(d.std(ddof=1)) / math.sqrt(n)
-    return {"n": n, "mean": mean, "lo": mean - half, "hi": mean + half}
-
 
 def settings(args) -> Dict:
     return dict(backbone=args.backbone, height=args.height, width=args.width, epochs=args.epochs,

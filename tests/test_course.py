@@ -93,3 +93,20 @@ def test_damaged_or_missing_demo_weights_say_how_to_get_them_back(tmp_path):
         load_shipped(path=bad)
     with pytest.raises(FileNotFoundError, match="--export"):
         load_shipped(path=tmp_path / "missing.pt")
+
+
+def test_paired_ci_matches_a_hand_computation_and_rejects_bad_input():
+    from ianet_viz.course.stats import paired_ci
+
+    a, b = [55.0, 51.0, 54.0, 55.5, 52.5], [52.5, 50.9, 52.0, 52.8, 51.0]
+    d = [x - y for x, y in zip(a, b)]
+    mean = sum(d) / 5
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / 4)
+    ci = paired_ci(a, b)
+    assert ci["n"] == 5 and ci["mean"] == pytest.approx(mean)
+    assert ci["hi"] - ci["mean"] == pytest.approx(2.776 * sd / math.sqrt(5))  # t(0.975, 4) = 2.776
+    assert ci["lo"] > 0  # every seed gains: the interval is above zero
+    one = paired_ci([1.0], [0.5])
+    assert one["mean"] == 0.5 and math.isnan(one["lo"])
+    with pytest.raises(ValueError, match="non-empty"):
+        paired_ci([], [])

@@ -163,13 +163,11 @@ def data_root(s: Dict) -> Path:
 def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
     """Part-alignment lift of S per SIA block, S self weight and entropy, IA BN |gamma| (module docstring)."""
     import torch
-    from PIL import Image
 
     from ianet_viz import RelationRecorder
     from ianet_viz.measures import normalised_entropy, self_weight
-    from ianet_viz.reid import Market1501
     from ianet_viz.viz import part_alignment
-    from ianet_viz.viz.inputs import prepare
+    from ianet_viz.course.mechanism import held_out_people, part_lift
 
     out: Dict[str, float] = {}
     gammas = [m.bn.weight.detach().abs().mean().item() for b in getattr(model, "ia_blocks", {}).values()
@@ -178,13 +176,7 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
         out["ia_bn_gamma"] = float(np.mean(gammas))
     if not any(getattr(b, "sia", None) is not None for b in getattr(model, "ia_blocks", {}).values()):
         return out
-    items = sorted(Market1501(root).query)[:n]
-    masks = []
-    for path, _, _ in items:
-        m = Image.open(root / "masks" / "query" / (Path(path).stem + ".png"))
-        masks.append(np.asarray(m.resize((size[1], size[0]), Image.NEAREST)))
-    masks = np.stack(masks)
-    x, _ = prepare([it[0] for it in items], size)
+    x, masks = held_out_people(root, size, n)
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad(), RelationRecorder(model, keys=["S"]) as rec:
@@ -200,12 +192,7 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
                 out[f"align_stage3_{part}"] = r["lift"]
         # the same without each cell's weight on itself (rows renormalised): a map that only
         # attends to its own cell scores 1/area above, which says nothing about gathering a part
-        s = maps["S"].double().clone()
-        s.diagonal(dim1=1, dim2=2).zero_()
-        s = s / s.sum(-1, keepdim=True).clamp_min(1e-300)
-        res = part_alignment(s, masks, rec.shapes[block])
-        if res:
-            out[f"align_{block}_noself"] = float(np.mean([r["lift"] for r in res.values()]))
+        out[f"align_{block}_noself"] = part_lift(maps["S"], masks, rec.shapes[block])
         # why a block does or does not gather: the weight each cell keeps for itself, and the
         # normalised row entropy (1 = uniform over the map, 0 = one cell)
         out[f"S_self_{block}"] = self_weight(maps["S"])

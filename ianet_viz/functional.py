@@ -36,11 +36,15 @@ import math
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 
 from .kernels import fused_channel_attention, patch_logits_multi, summed_patch_logits
 
 FUSIONS = ("renorm", "softmax")
-MULTI_FUSIONS = ("prod", "sum", "max")
+MULTI_FUSIONS = ("prod", "sum", "max", "mean")
+RELATIONS = ("dot", "cosine")
+#: default temperature of the cosine relation (logits = tau * mean patch cosine, in [-tau, tau])
+COSINE_TEMPERATURE = 10.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,15 +96,28 @@ def default_scale(n: int) -> float:
     return 1.0 / math.sqrt(n)
 
 
-def context_weights(ks: Sequence[int], scale: Optional[float], channels: int) -> Tuple[float, Dict[int, float]]:
+def context_weights(ks: Sequence[int], scale, channels: int, relation: str = "dot"):
     """``(base, {K: w_K})`` such that the eq. 1 logits of K are ``base * w_K * patch_sum_K``.
 
-    ``scale=None``: ``base = 1/sqrt(C)`` and ``w_K = 1/K^2`` (the mean patch dot product, so every
-    K has the temperature of K=1). A number: ``base = scale`` and ``w_K = 1`` (``1.0`` is literal).
+    ``relation="dot"``, ``scale=None``: ``base = 1/sqrt(C)`` and ``w_K = 1/K^2`` (the mean patch dot
+    product, so every K has the temperature of K=1). A number: ``base = scale`` and ``w_K = 1``
+    (``1.0`` is literal). ``relation="cosine"``: ``base`` is the temperature (``scale=None``:
+    :data:`COSINE_TEMPERATURE`; a 0-dim tensor for a learnable one) and ``w_K = 1/K^2`` always, so a
+    logit is the temperature times the mean patch cosine, bounded by it whatever the feature norms.
     """
+    if relation == "cosine":
+        return (COSINE_TEMPERATURE if scale is None else scale), {k: 1.0 / (k * k) for k in ks}
     if scale is None:
         return default_scale(channels), {k: 1.0 / (k * k) for k in ks}
     return float(scale), {k: 1.0 for k in ks}
+
+
+def relation_features(f: torch.Tensor, relation: str = "dot") -> torch.Tensor:
+    """The vectors whose dot products eq. 1 takes: ``f`` itself ("dot", the paper) or each position's
+    feature divided by its norm ("cosine"), so that the logits do not sharpen as feature norms grow."""
+    if relation == "cosine":
+        return F.normalize(f, dim=1, eps=1e-6)
+    return f
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,9 +129,11 @@ def patch_offsets(k: int) -> range:
     return range(-((k - 1) // 2), k // 2 + 1)
 
 
-def dot_product_matrix(f: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+def dot_product_matrix(f: torch.Tensor, scale=1.0) -> torch.Tensor:
     """``G[b, i, j] = scale * <f_i, f_j>``, the K=1 dot products between all positions, ``[B, M, M]``."""
     x = f.flatten(2)
+    if isinstance(scale, torch.Tensor):  # a learnable temperature: keep it in the autograd graph
+        return torch.bmm(x.transpose(1, 2), x) * scale.to(x.dtype)
     if scale == 1.0:
         return torch.bmm(x.transpose(1, 2), x)
     # the scale rides on the matrix product (alpha) instead of costing a pass over M^2 entries
@@ -126,24 +145,27 @@ def patch_logits(g: torch.Tensor, h: int, w: int, k: int) -> torch.Tensor:
     return patch_logits_multi(g, h, w, (_check_k(k),))[k]
 
 
-def appearance_logits(f: torch.Tensor, ks: Sequence[int], scale: Optional[float] = None) -> Dict[int, torch.Tensor]:
+def appearance_logits(f: torch.Tensor, ks: Sequence[int], scale=None, relation: str = "dot") -> Dict[int, torch.Tensor]:
     """Scaled eq. 1 logits ``{K: [B, M, M]}`` for every K in ``ks``, sharing one dot-product matrix."""
     _check_feature_map(f)
+    _check_choice(relation, RELATIONS, "relation")
     ks = [_check_k(k) for k in ks]
     b, c, h, w = f.shape
-    base, weights = context_weights(ks, scale, c)
+    base, weights = context_weights(ks, scale, c, relation)
     with torch.autocast(device_type=f.device.type, enabled=False):
-        return patch_logits_multi(dot_product_matrix(f.to(_compute_dtype(f)), base), h, w, ks, weights)
+        x = relation_features(f.to(_compute_dtype(f)), relation)
+        return patch_logits_multi(dot_product_matrix(x, base), h, w, ks, weights)
 
 
-def appearance_relation(f: torch.Tensor, k: int = 1, scale: Optional[float] = None) -> torch.Tensor:
+def appearance_relation(f: torch.Tensor, k: int = 1, scale=None, relation: str = "dot") -> torch.Tensor:
     """Eq. 1: ``S^A_K[i, j] = softmax_j(scale * sum_{d in KxK} <f_{i+d}, f_{j+d}>)``, ``[B, M, M]``.
 
     Patch offsets per axis are ``range(-((K-1)//2), K//2 + 1)``; positions outside the map count as
     zero vectors (zero padding). ``scale=None`` means ``1/(sqrt(C) K^2)`` (see the module
     docstring for the measurement); ``scale=1.0`` is the paper's literal formula.
+    ``relation="cosine"`` (not in the paper) uses unit-norm features and a temperature ``scale``.
     """
-    return torch.softmax(appearance_logits(f, (k,), scale)[k], dim=-1)
+    return torch.softmax(appearance_logits(f, (k,), scale, relation)[k], dim=-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,7 +174,8 @@ def appearance_relation(f: torch.Tensor, k: int = 1, scale: Optional[float] = No
 def fuse_log_relations(log_maps: List[torch.Tensor], multi: str = "prod", fusion: str = "renorm") -> torch.Tensor:
     """Fuse row-stochastic maps given as log-probabilities; returns the fused log-probabilities.
 
-    ``multi`` combines the maps element-wise (product, sum or max, Tab. 4b); ``fusion`` turns the
+    ``multi`` combines the maps element-wise (product, sum or max, Tab. 4b; "mean" is the
+    geometric mean, not in the paper: the product's ranking at one factor's temperature); ``fusion`` turns the
     combination back into a distribution: "renorm" divides by the row sum, "softmax" applies a
     softmax to the combined *values* (the paper's literal text).
     """
@@ -162,6 +185,8 @@ def fuse_log_relations(log_maps: List[torch.Tensor], multi: str = "prod", fusion
         return log_maps[0]
     if multi == "prod":  # product of probabilities = sum of log-probabilities
         combined = torch.stack(log_maps).sum(0) if len(log_maps) > 2 else log_maps[0] + log_maps[1]
+    elif multi == "mean":  # geometric mean = mean of log-probabilities
+        combined = torch.stack(log_maps).mean(0)
     elif multi == "sum":
         combined = torch.logsumexp(torch.stack(log_maps), dim=0)
     else:
@@ -172,7 +197,8 @@ def fuse_log_relations(log_maps: List[torch.Tensor], multi: str = "prod", fusion
 
 
 def multi_context_fusion(maps: List[torch.Tensor], multi: str = "prod", fusion: str = "renorm") -> torch.Tensor:
-    """Eq. 2: ``S^A = fuse(S^A_1, S^A_2, S^A_3)``; product (paper's best), sum or max (Tab. 4b).
+    """Eq. 2: ``S^A = fuse(S^A_1, S^A_2, S^A_3)``; product (paper's best), sum or max (Tab. 4b),
+    or "mean", the geometric mean (ours: the product's ranking without its sharpening).
 
     Takes and returns probabilities; the product is formed in log space so it cannot underflow.
     """
@@ -250,6 +276,7 @@ def sia(
     use_appearance: bool = True,
     multi: str = "prod",
     need_maps: bool = True,
+    relation: str = "dot",
 ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
     """Spatial interaction and aggregation, eq. 1-6: returns ``(E_S [B, C, H, W], maps)``.
 
@@ -258,11 +285,15 @@ def sia(
     ``use_appearance=False`` only the location prior is used (Tab. 4c "location"), with
     ``use_location=False`` only appearance. ``need_maps=False`` skips materialising maps nobody
     reads; with the default product fusion it then needs a single softmax, because the row
-    normalisers of the factors cancel: ``S = softmax_j(sum_K L_K + log-Gaussian)``.
+    normalisers of the factors cancel: ``S = softmax_j(sum_K L_K + log-Gaussian)``; with
+    ``multi="mean"`` (geometric mean of the S^A_K) the sum becomes a mean. ``relation="cosine"``
+    takes eq. 1 between unit-norm features with ``scale`` as the temperature (see
+    :func:`relation_features`); ``"dot"`` is the paper.
     """
     _check_feature_map(f)
     _check_choice(fusion, FUSIONS, "fusion")
     _check_choice(multi, MULTI_FUSIONS, "multi")
+    _check_choice(relation, RELATIONS, "relation")
     ks = tuple(_check_k(k) for k in ks)
     if use_appearance and not ks:
         raise ValueError("ks must hold at least one context size when use_appearance=True")
@@ -273,13 +304,15 @@ def sia(
     maps: Dict[str, torch.Tensor] = {}
     with torch.autocast(device_type=f.device.type, enabled=False):
         log_l = log_location_relation(h, w, sigma, f.device, dtype) if use_location else None
-        if use_appearance and fusion == "renorm" and multi == "prod":
+        if use_appearance and fusion == "renorm" and multi in ("prod", "mean"):
             # renormalised products of softmaxes are softmaxes of summed logits (the row normalisers
             # cancel): every map is one softmax; no log-space fusion, no stacking, no exp passes
-            base, weights = context_weights(ks, scale, c)
-            g = dot_product_matrix(f.to(dtype), base)
+            base, weights = context_weights(ks, scale, c, relation)
+            mean_w = 1.0 / len(ks) if multi == "mean" else 1.0  # geometric mean: the summed logits / n
+            g = dot_product_matrix(relation_features(f.to(dtype), relation), base)
             if not need_maps:
-                total = g if set(ks) == {1} else summed_patch_logits(g, h, w, ks, weights)
+                total = g if set(ks) == {1} else summed_patch_logits(
+                    g, h, w, ks, {k: v * mean_w for k, v in weights.items()})
                 if log_l is not None:
                     total = total.add_(log_l)  # total is a fresh tensor (g included): in place is safe
                 s = torch.softmax(total, dim=-1)
@@ -291,6 +324,8 @@ def sia(
                 total = values[0] + values[1]
                 for v in values[2:]:
                     total.add_(v)  # a fresh tensor: in place is safe
+                if mean_w != 1.0:
+                    total.mul_(mean_w)
                 maps["S_A"] = torch.softmax(total, dim=-1)
             else:
                 total = values[0]
@@ -301,7 +336,7 @@ def sia(
             maps["S"] = s
             return aggregate(f, s).to(f.dtype), maps
         if use_appearance:
-            logits = appearance_logits(f, ks, scale)
+            logits = appearance_logits(f, ks, scale, relation)
             log_a_k = {k: torch.log_softmax(v, dim=-1) for k, v in logits.items()}
             log_a = fuse_log_relations(list(log_a_k.values()), multi, fusion)
             log_s = fuse_log_relations([log_a, log_l.expand_as(log_a)], "prod", fusion) if log_l is not None else log_a

@@ -211,6 +211,9 @@ def build_ianet(
     use_appearance: bool = True,
     use_location: bool = True,
     per_block: bool = False,
+    relation: str = "dot",
+    learn_scale: bool = False,
+    gate_init: float = 0.0,
 ) -> IANet:
     """Build IANet (Hou et al. 2019, Sec. 3.4): a ResNet with IA blocks after ``ia_stages``.
 
@@ -222,6 +225,10 @@ def build_ianet(
       ``use_appearance``/``use_location``: the SIA options of Tab. 4a-c.
     * ``sia_scale`` / ``cia_scale``: logit scales; ``None`` is the measured default
       (``1/(sqrt(C) K^2)`` for SIA, ``1/sqrt(M)`` for CIA; see :mod:`ianet_viz.functional`).
+    * ``relation`` ("dot": the paper; "cosine": unit-norm features times a temperature ``sia_scale``,
+      default 10), ``learn_scale`` (cosine only: one learnable temperature per SIA block) and
+      ``gate_init`` (the initial BN weight of eq. 9; 0 is the paper, anything else an ablation):
+      the levers of the mechanism study in ``benchmarks/RESULTS.md``.
     * ``sigma``: ``None`` follows :func:`stage_sigma`; a pair applies to every stage; a dict maps
       stage -> pair.
     * ``pretrained``: ``None`` (random init), ``"imagenet"`` (torchvision weights API; offline it
@@ -247,5 +254,6 @@ def build_ianet(
                 channels, arrangement, ks=ks, sigma=_parse_sigma(sigma, stage, last_stride),
                 sia_scale=sia_scale, cia_scale=cia_scale, fusion=fusion, multi=multi,
                 use_appearance=use_appearance, use_location=use_location, name=name,
+                relation=relation, learn_scale=learn_scale, gate_init=gate_init,
             )
     return IANet(net, blocks, num_classes, per_block)

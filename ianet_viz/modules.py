@@ -8,6 +8,7 @@ recorder); otherwise SIA and CIA take the fast paths of :mod:`ianet_viz.kernels`
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -28,8 +29,8 @@ def _is_fx_tracing() -> bool:
 # torch.fx treats these as leaves: tracing records one call instead of descending into the
 # shape-dependent shifted sums, and the taps after them still become named graph nodes.
 @torch.fx.wrap
-def _sia_op(f, ks, sigma, scale, fusion, use_location, use_appearance, multi, need_maps):
-    return Fn.sia(f, ks, sigma, scale, fusion, use_location, use_appearance, multi, need_maps)
+def _sia_op(f, ks, sigma, scale, fusion, use_location, use_appearance, multi, need_maps, relation):
+    return Fn.sia(f, ks, sigma, scale, fusion, use_location, use_appearance, multi, need_maps, relation)
 
 
 @torch.fx.wrap
@@ -48,10 +49,14 @@ class Tap(nn.Identity):
         return repr(self.key)
 
 
-def _zero_bn(channels: int) -> nn.BatchNorm2d:
-    """BatchNorm whose weight and bias start at 0, so that ``BN(E) = 0`` and the block is the identity."""
+def _zero_bn(channels: int, gate_init: float = 0.0) -> nn.BatchNorm2d:
+    """BatchNorm whose weight and bias start at 0, so that ``BN(E) = 0`` and the block is the identity.
+
+    ``gate_init`` (an ablation, not the paper) starts the weight at that value instead: the block
+    then adds ``gate_init`` times the normalised aggregate from the first step.
+    """
     bn = nn.BatchNorm2d(channels)
-    nn.init.zeros_(bn.weight)
+    nn.init.constant_(bn.weight, float(gate_init))
     nn.init.zeros_(bn.bias)
     return bn
 
@@ -84,6 +89,9 @@ class SIA(_Taps):
         multi: str = "prod",
         use_appearance: bool = True,
         use_location: bool = True,
+        relation: str = "dot",
+        learn_scale: bool = False,
+        gate_init: float = 0.0,
     ):
         super().__init__()
         self.ks = tuple(int(k) for k in ks) if use_appearance else ()
@@ -91,19 +99,34 @@ class SIA(_Taps):
         self.scale, self.fusion, self.multi = scale, fusion, multi
         self.use_appearance, self.use_location = use_appearance, use_location
         # validate once at construction, with a tiny map, so a bad option fails early and clearly
-        Fn.sia(torch.zeros(1, 1, 2, 2), self.ks, self.sigma, scale, fusion, use_location, use_appearance, multi)
+        Fn.sia(torch.zeros(1, 1, 2, 2), self.ks, self.sigma, scale, fusion, use_location, use_appearance, multi,
+               relation=relation)
+        self.relation = relation
+        # a learnable temperature (cosine relation) is stored as its log, so it stays positive
+        if learn_scale:
+            if relation != "cosine":
+                raise ValueError("learn_scale=True needs relation='cosine' (a learnable temperature of the "
+                                 "cosine relation); the dot relation's scale is 1/sqrt(C) by design")
+            init = Fn.COSINE_TEMPERATURE if scale is None else float(scale)
+            self.log_scale = nn.Parameter(torch.tensor(math.log(init)))
+        else:
+            self.log_scale = None
         keys = [f"S_A_{k}" for k in self.ks] + (["S_A"] if use_appearance else [])
         keys += (["S_L"] if use_location else []) + ["S"]
         # module names avoid a trailing "_<digits>", which torch.fx/torchvision read as a repeat count
         self.taps = nn.ModuleDict({k.replace("S_A_", "S_A_K"): Tap(k) for k in keys})
-        self.bn = _zero_bn(channels)
+        self.bn = _zero_bn(channels, gate_init)
+
+    def logit_scale(self):
+        """The scale SIA applies to its logits: the learnable temperature when there is one."""
+        return self.log_scale.exp() if self.log_scale is not None else self.scale
 
     def residual(self, f: torch.Tensor) -> torch.Tensor:
         """``BN(E_S)``: the part that the block adds to its input."""
         wanted = self._maps_wanted()  # a Python bool, also while torch.fx traces
         e, maps = _sia_op(
-            f, self.ks, self.sigma, self.scale, self.fusion, self.use_location, self.use_appearance,
-            self.multi, wanted,
+            f, self.ks, self.sigma, self.logit_scale(), self.fusion, self.use_location, self.use_appearance,
+            self.multi, wanted, self.relation,
         )
         if wanted:
             for tap in self.taps.values():
@@ -115,17 +138,18 @@ class SIA(_Taps):
 
     def extra_repr(self) -> str:
         return (f"ks={self.ks}, sigma={self.sigma}, scale={self.scale}, fusion={self.fusion!r}, "
-                f"multi={self.multi!r}, appearance={self.use_appearance}, location={self.use_location}")
+                f"multi={self.multi!r}, appearance={self.use_appearance}, location={self.use_location}, "
+                f"relation={self.relation!r}, learn_scale={self.log_scale is not None}")
 
 
 class CIA(_Taps):
     """Channel interaction-aggregation block (eq. 7-9): ``Y = BN(C F) + F``."""
 
-    def __init__(self, channels: int, scale: Optional[float] = None):
+    def __init__(self, channels: int, scale: Optional[float] = None, gate_init: float = 0.0):
         super().__init__()
         self.scale = scale
         self.taps = nn.ModuleDict({"C": Tap("C")})
-        self.bn = _zero_bn(channels)
+        self.bn = _zero_bn(channels, gate_init)
 
     def residual(self, f: torch.Tensor) -> torch.Tensor:
         wanted = self._maps_wanted()
@@ -162,16 +186,20 @@ class IABlock(nn.Module):
         use_appearance: bool = True,
         use_location: bool = True,
         name: str = "block",
+        relation: str = "dot",
+        learn_scale: bool = False,
+        gate_init: float = 0.0,
     ):
         super().__init__()
         if arrangement not in ARRANGEMENTS:
             raise ValueError(f"arrangement must be one of {', '.join(map(repr, ARRANGEMENTS))}; got {arrangement!r}")
         self.arrangement, self.block_name = arrangement, name
         self.sia = (
-            SIA(channels, ks, sigma, sia_scale, fusion, multi, use_appearance, use_location)
+            SIA(channels, ks, sigma, sia_scale, fusion, multi, use_appearance, use_location, relation, learn_scale,
+                gate_init)
             if "sia" in arrangement or arrangement == "parallel" else None
         )
-        self.cia = CIA(channels, cia_scale) if "cia" in arrangement or arrangement == "parallel" else None
+        self.cia = CIA(channels, cia_scale, gate_init) if "cia" in arrangement or arrangement == "parallel" else None
         self.taps = nn.ModuleDict({"cia_out": Tap("cia_out")}) if self.cia is not None else nn.ModuleDict()
 
     def _cia_out(self, y: torch.Tensor) -> torch.Tensor:

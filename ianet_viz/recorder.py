@@ -54,6 +54,7 @@ class RelationRecorder:
       ``[M, M]`` map into an image.
     * ``rec.inputs[block]`` (with ``inputs=True``): the feature map ``F`` the block's SIA sees,
       float32; Fig. 4 recomputes ``S^A_K`` from it for context sizes the model was not built with.
+      ``rec.cia_inputs[block]``: the same for the block's CIA (what eq. 9's residual ratio needs).
     * ``keys``: record only these keys (maps are large: ``B * M^2`` floats each); maps that no
       recorder asks for are not even computed (``keys=()`` records no map at all).
     * ``cpu``: move stored tensors to the CPU (default), freeing accelerator memory.
@@ -69,6 +70,7 @@ class RelationRecorder:
         self.maps: Dict[str, Dict[str, torch.Tensor]] = {}
         self.shapes: Dict[str, Tuple[int, int]] = {}
         self.inputs: Dict[str, torch.Tensor] = {}
+        self.cia_inputs: Dict[str, torch.Tensor] = {}
         self._handles = []
         self._listening: List[_Taps] = []
 
@@ -76,9 +78,9 @@ class RelationRecorder:
         t = tensor.detach()
         self.maps.setdefault(block, {})[key] = t.cpu() if self.cpu else t
 
-    def _store_input(self, block: str, f: torch.Tensor) -> None:
+    def _store_input(self, store: Dict[str, torch.Tensor], block: str, f: torch.Tensor) -> None:
         t = f.detach().float()
-        self.inputs[block] = t.cpu() if self.cpu else t
+        store[block] = t.cpu() if self.cpu else t
 
     def __enter__(self) -> "RelationRecorder":
         named = dict(self.model.named_modules())
@@ -97,9 +99,10 @@ class RelationRecorder:
                     block = _block_of(path, blocks)
                     self._handles.append(m.register_forward_pre_hook(
                         lambda mod, inp, block=block: self.shapes.__setitem__(block, tuple(inp[0].shape[-2:]))))
-                    if self.record_inputs and isinstance(m, SIA):
+                    if self.record_inputs and isinstance(m, (SIA, CIA)):
+                        store = self.inputs if isinstance(m, SIA) else self.cia_inputs
                         self._handles.append(m.register_forward_pre_hook(
-                            lambda mod, inp, block=block: self._store_input(block, inp[0])))
+                            lambda mod, inp, block=block, store=store: self._store_input(store, block, inp[0])))
         except BaseException:
             self.remove()
             raise
@@ -126,6 +129,7 @@ class RelationRecorder:
         self.maps.clear()
         self.shapes.clear()
         self.inputs.clear()
+        self.cia_inputs.clear()
 
 
 def model_device(model: nn.Module) -> torch.device:

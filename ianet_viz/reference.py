@@ -66,11 +66,13 @@ def location_loop(h: int, w: int, sigma: Sequence[float]) -> np.ndarray:
 
 
 def fuse(maps: Sequence[np.ndarray], multi: str = "prod", fusion: str = "renorm") -> np.ndarray:
-    """Eq. 2 / eq. 5 literally: combine row-stochastic maps element-wise (product, sum or max), then
-    divide by the row sum (``"renorm"``) or take a softmax of the combination (``"softmax"``)."""
+    """Eq. 2 / eq. 5 literally: combine row-stochastic maps element-wise (product, sum, max, or the
+    geometric mean, ours), then divide by the row sum (``"renorm"``) or take a softmax of the
+    combination (``"softmax"``)."""
     if len(maps) == 1:
         return np.asarray(maps[0])
-    combine = {"prod": np.prod, "sum": np.sum, "max": np.max}[multi]
+    geometric_mean = lambda v, axis: np.exp(np.mean(np.log(v), axis=axis))  # noqa: E731
+    combine = {"prod": np.prod, "sum": np.sum, "max": np.max, "mean": geometric_mean}[multi]
     v = combine(np.stack(maps), axis=0)
     return v / v.sum(-1, keepdims=True) if fusion == "renorm" else softmax_rows(v)
 

@@ -58,3 +58,55 @@ def test_run_sweep_resume_reads_back_finished_and_continues_interrupted(monkeypa
     other = dict(tiny, ks=(1,))
     nu.run_sweep({"a": other}, seeds=(0,), verbose=False, resume=True)
     assert calls[-1] == {"overwrite": True}
+
+
+# ----------------------------------------------------------------------------- the shipped demo model
+
+def test_shipped_demo_model_loads_offline_and_its_blocks_work(tmp_path):
+    """The weights shipped in the package load without training, and the mechanism is on: every IA
+    branch adds >= 5 % of its input (eq. 9's gate is open) and SIA's fields at stage 2 do not
+    collapse onto the query cell (self-weight <= 0.35), on synthetic people it never saw."""
+    import torch
+
+    from ianet_viz.course import demo_model, mechanism_report
+    from ianet_viz.course.demo import WEIGHTS
+    from ianet_viz.course.mechanism import held_out_people
+    from ianet_viz.synthetic import generate_dataset
+
+    torch.set_num_threads(1)
+    model, source = demo_model(progress=False)
+    assert source == WEIGHTS and not model.training
+    root = generate_dataset(tmp_path / "people", identities=8, images_per_identity=4, seed=123, height=128, width=64)
+    x, masks = held_out_people(root, (128, 64), n=16)
+    report = mechanism_report(model, x, masks)
+    ratios = [row[k] for row in report.values() for k in ("sia_ratio", "cia_ratio")]
+    assert len(ratios) == 4 and min(ratios) >= 0.05, report
+    assert report["stage2"]["self_S"] <= 0.35, report
+
+
+def test_damaged_or_missing_demo_weights_say_how_to_get_them_back(tmp_path):
+    from ianet_viz.course.demo import WEIGHTS, load_shipped
+
+    bad = tmp_path / "demo.pt"
+    bad.write_bytes(WEIGHTS.read_bytes()[:1000])
+    with pytest.raises(RuntimeError, match="damaged.*git checkout"):
+        load_shipped(path=bad)
+    with pytest.raises(FileNotFoundError, match="--export"):
+        load_shipped(path=tmp_path / "missing.pt")
+
+
+def test_paired_ci_matches_a_hand_computation_and_rejects_bad_input():
+    from ianet_viz.course.stats import paired_ci
+
+    a, b = [55.0, 51.0, 54.0, 55.5, 52.5], [52.5, 50.9, 52.0, 52.8, 51.0]
+    d = [x - y for x, y in zip(a, b)]
+    mean = sum(d) / 5
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / 4)
+    ci = paired_ci(a, b)
+    assert ci["n"] == 5 and ci["mean"] == pytest.approx(mean)
+    assert ci["hi"] - ci["mean"] == pytest.approx(2.776 * sd / math.sqrt(5))  # t(0.975, 4) = 2.776
+    assert ci["lo"] > 0  # every seed gains: the interval is above zero
+    one = paired_ci([1.0], [0.5])
+    assert one["mean"] == 0.5 and math.isnan(one["lo"])
+    with pytest.raises(ValueError, match="non-empty"):
+        paired_ci([], [])

@@ -1,41 +1,90 @@
 """The demo model the notebooks share: a small IANet trained on synthetic pedestrians.
 
-Notebook 03 trains it (or a student runs ``python -m ianet_viz.course.demo``); notebooks 04-06
-load it from ``runs/demo-<mode>/`` and train their own copy when it is missing, so each notebook
-also runs on its own. Smoke mode (``IANET_SMOKE=1``) makes it tiny; the maps of a smoke model are
-only a little more structured than those of a random network.
+This is the one place that states it. IANet-R18, SIA+CIA after stages 2 and 3, 128x64 input,
+100 synthetic identities x 12 images (50 train identities), 12 epochs of the paper recipe
+(cross-entropy, Adam 3e-4, batch 32, flip), about 4 minutes on a 2-core laptop CPU, with the
+mechanism levers that make its blocks work (``DEMO_MECHANISM``, evidence in README "Design
+decisions" and ``benchmarks/RESULTS.md``): the cosine relation with a learnable temperature
+starting at 7, the geometric mean of the context sizes, and the eq. 9 gate starting at 0.1.
+
+* :func:`demo_model` loads the trained weights shipped with the package (``weights/``, fp16,
+  checked against their sha256): instant and offline. ``retrain=True``, or any option, trains a
+  run under ``runs/`` instead (resumable), which is what notebook 03 shows.
+* ``python -m ianet_viz.course.demo --export`` retrains the shipped weights and writes them back.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 from typing import Optional, Tuple
 
+import torch
 from torch import nn
 
 from ..settings import RUNS_DIR, smoke as smoke_env
 from ..train import TrainConfig, load_checkpoint, load_model, train
 
+#: The levers of the mechanism study that the demo model uses (the paper's literal mechanism is
+#: ``TrainConfig``'s default: dot relation, product fusion, gate at 0).
+DEMO_MECHANISM = dict(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0, multi="mean", gate_init=0.1)
+#: The shipped weights (package data) and their sha256.
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "demo_ianet_r18.pt"
+WEIGHTS_SHA256 = "cf46e5ad94370a4654c7f4164cce0fe6f08aaec6465a2a9d1e82a7ee9d33e1e8"
+
 
 def demo_config(smoke: Optional[bool] = None, **overrides) -> TrainConfig:
-    """IANet-R18 (SIA+CIA after stages 2 and 3) at 128x64 on synthetic pedestrians, paper recipe."""
+    """The demo model's training configuration (module docstring); smoke mode makes it tiny."""
     smoke = smoke_env() if smoke is None else smoke
     size = dict(synthetic_identities=24, synthetic_images=8, epochs=2, max_steps_per_epoch=6, batch_size=16) if smoke \
-        else dict(synthetic_identities=100, synthetic_images=12, epochs=12, batch_size=32)  # ~5-10 min on a laptop CPU
+        else dict(synthetic_identities=100, synthetic_images=12, epochs=12, batch_size=32)
     cfg = dict(
         dataset="synthetic", backbone="resnet18", height=128, width=64, ia_stages=(2, 3), recipe="paper",
-        seed=0, num_workers=0, output=str(Path(RUNS_DIR) / ("demo-smoke" if smoke else "demo")), **size,
+        seed=0, num_workers=0, output=str(Path(RUNS_DIR) / ("demo-smoke" if smoke else "demo")),
+        **DEMO_MECHANISM, **size,
     )
     cfg.update(overrides)
     return TrainConfig(**cfg)
 
 
-def demo_model(smoke: Optional[bool] = None, device: str = "cpu", progress: bool = True,
-               **overrides) -> Tuple[nn.Module, Path]:
-    """Load the demo model from its run folder, or train it there first. Returns (model in eval mode, run dir).
+def sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
-    An interrupted training resumes from its last checkpoint.
+
+def load_shipped(device: str = "cpu", path=WEIGHTS, expected: Optional[str] = None) -> nn.Module:
+    """The shipped demo model (eval mode). Checks the file's sha256 first: a truncated or altered
+    file (a failed checkout, a Git LFS pointer) gets an error that says how to get it back."""
+    path = Path(path)
+    expected = WEIGHTS_SHA256 if expected is None else expected
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the demo model's weights are missing: {path}. They ship with the package; reinstall it "
+            "(pip install .), or retrain them offline with `python -m ianet_viz.course.demo --export` "
+            "(about 4 minutes on a CPU), or call demo_model(retrain=True).")
+    got = sha256(path)
+    if expected and got != expected:
+        raise RuntimeError(
+            f"the demo weights {path} are damaged (sha256 {got[:12]}..., expected {expected[:12]}...): "
+            "restore them with `git checkout -- ianet_viz/course/weights` or reinstall the package, or "
+            "retrain them with `python -m ianet_viz.course.demo --export`.")
+    return load_model(path, device=device)
+
+
+def demo_model(smoke: Optional[bool] = None, device: str = "cpu", progress: bool = True, retrain: bool = False,
+               **overrides) -> Tuple[nn.Module, Path]:
+    """``(model in eval mode, where it came from)``: the shipped demo weights, loaded in a second.
+
+    With ``retrain=True`` or any ``TrainConfig`` override (``epochs=...``, ``output=...``), the
+    model is trained in its run folder under ``runs/`` instead, once (``smoke`` then picks the
+    tiny or the full run): a finished run is loaded, an interrupted one resumes from its last
+    checkpoint.
     """
+    if not (retrain or overrides):
+        return load_shipped(device), WEIGHTS
     cfg = demo_config(smoke, progress=progress, **overrides)
     run = Path(cfg.output)
     if (run / "metrics.json").is_file():
@@ -48,12 +97,37 @@ def demo_model(smoke: Optional[bool] = None, device: str = "cpu", progress: bool
     return result.model, run
 
 
+def export_weights(run, path=WEIGHTS) -> str:
+    """Write a trained run's model as the shipped weights (fp16, with its config and metrics); returns
+    the file's sha256 (to paste into ``WEIGHTS_SHA256``)."""
+    import json
+
+    state = load_checkpoint(run)
+    model = {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}
+    metrics_file = Path(run) / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    keep = {k: metrics[k] for k in ("mAP", "rank1", "rank5", "rank10", "epoch") if k in metrics}
+    out = {k: state[k] for k in ("format", "config", "num_classes", "epoch")}
+    out["config"] = dict(out["config"], data_root=None, output="runs/demo")  # no local paths in a shipped file
+    out.update(model=model, metrics=keep)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(out, path)
+    return sha256(path)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--smoke", action="store_true", help="the tiny smoke-mode model")
+    p.add_argument("--export", action="store_true",
+                   help="train the full demo run (resumable) and write it as the shipped weights")
     args = p.parse_args(argv)
-    _, run = demo_model(smoke=args.smoke or None)
-    print(f"demo model in {run}")
+    if args.export:
+        _, run = demo_model(smoke=False, retrain=True)
+        print(f"demo run in {run}; shipped weights {WEIGHTS}: sha256 {export_weights(run)}")
+        return 0
+    _, run = demo_model(smoke=args.smoke or None, retrain=args.smoke, progress=not args.smoke)
+    print(f"demo model from {run}")
     return 0
 
 

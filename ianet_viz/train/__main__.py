@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--arrangement", default=d.arrangement, choices=("sia", "cia", "sia+cia", "cia+sia", "parallel"))
     g.add_argument("--ks", nargs="+", type=int, default=list(d.ks), help="SIA context sizes K")
     g.add_argument("--fusion", default=d.fusion, choices=("renorm", "softmax"))
-    g.add_argument("--multi", default=d.multi, choices=("prod", "sum", "max"),
+    g.add_argument("--multi", default=d.multi, choices=("prod", "sum", "max", "mean"),
                    help="multi-context fusion of eq. 2 (Tab. 4b)")
     g.add_argument("--relation", default="semantic", choices=("semantic", "appearance", "location"),
                    help="SIA relation (Tab. 4c): appearance and location (semantic), or one of them")
@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an IA block after every residual block of the IA stages (Tab. 4f)")
     g.add_argument("--sia-scale", type=float, default=None, help="SIA logit scale (default 1/sqrt(C))")
     g.add_argument("--cia-scale", type=float, default=None, help="CIA logit scale (default 1/sqrt(M))")
+    g.add_argument("--sia-relation", default=d.sia_relation, choices=("dot", "cosine"),
+                   help="eq. 1 between raw features (dot, the paper) or unit-norm ones (cosine x temperature)")
+    g.add_argument("--sia-learn-scale", action="store_true", help="cosine: one learnable temperature per SIA block")
+    g.add_argument("--gate-init", type=float, default=d.gate_init,
+                   help="initial weight of the IA blocks' BatchNorm (0: a fresh block is the identity)")
     g.add_argument("--sigma", nargs=2, type=float, default=None, metavar=("SIGMA1", "SIGMA2"),
                    help="location prior sigma (x, y) for every stage; default: (5,10) at stage 3, scaled per stage")
     g.add_argument("--last-stride", type=int, default=d.last_stride, choices=(1, 2))
@@ -72,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--ia-bn-weight-decay", type=float, default=None,
                    help="weight decay of the IA blocks' zero-initialised BatchNorm (default: --weight-decay)")
+    g.add_argument("--ia-lr-mult", type=float, default=d.ia_lr_mult,
+                   help="learning-rate multiplier for the IA blocks' parameters")
+    g.add_argument("--init-from", default=None, metavar="RUN_DIR",
+                   help="start from a trained model's weights (e.g. a baseline run) and fine-tune")
     g.add_argument("--milestones", nargs="*", type=int, default=None,
                    help="epochs where the lr is multiplied by --gamma; default: 50%% and 75%% of --epochs")
     g.add_argument("--gamma", type=float, default=d.gamma)

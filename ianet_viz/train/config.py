@@ -70,6 +70,9 @@ class TrainConfig:
     per_block: bool = False  # an IA block after every residual block of ia_stages (Tab. 4f)
     sia_scale: Optional[float] = None  # None: 1/(sqrt(C) K^2), see ianet_viz.functional
     cia_scale: Optional[float] = None  # None: 1/sqrt(M)
+    sia_relation: str = "dot"  # eq. 1 between raw features ("dot", the paper) or unit-norm ones ("cosine")
+    sia_learn_scale: bool = False  # cosine only: a learnable temperature per SIA block
+    gate_init: float = 0.0  # initial weight of the IA blocks' BatchNorm (eq. 9; 0 is the paper)
     sigma: Optional[Tuple[float, float]] = None  # None: the per-stage rule of build_ianet
     last_stride: int = 1
     # optimisation
@@ -81,6 +84,10 @@ class TrainConfig:
     # weight decay of the IA blocks' BatchNorm, the zero-initialised gate of eq. 9 that decay pulls
     # back to 0 (None: weight_decay, as in the paper's recipe)
     ia_bn_weight_decay: Optional[float] = None
+    ia_lr_mult: float = 1.0  # learning-rate multiplier of every IA-block parameter (new layers)
+    # the paper's regime: start from a trained model (e.g. the baseline's run folder) and fine-tune;
+    # the IA blocks it lacks keep their fresh (identity) initialisation
+    init_from: Optional[str] = None
     milestones: Optional[Tuple[int, ...]] = None  # lr x gamma at these epochs; default 50%, 75%
     gamma: float = 0.1
     warmup_epochs: Optional[int] = None

@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -87,6 +87,7 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         ks=tuple(cfg.ks), fusion=cfg.fusion, sigma=None if cfg.sigma is None else tuple(cfg.sigma),
         multi=cfg.multi, use_appearance=cfg.use_appearance, use_location=cfg.use_location,
         per_block=cfg.per_block, sia_scale=cfg.sia_scale, cia_scale=cfg.cia_scale,
+        relation=cfg.sia_relation, learn_scale=cfg.sia_learn_scale, gate_init=cfg.gate_init,
     )
 
 
@@ -100,9 +101,10 @@ def load_model(path, device="cpu") -> nn.Module:
     return model.to(resolve_device(device)).eval()
 
 
-def read_log(run_dir) -> List[Dict[str, Any]]:
-    """The learning-curve records of ``run_dir/log.jsonl`` (unparsable lines are skipped)."""
-    path = Path(run_dir) / LOG_NAME
+def read_log(run_dir, name: str = LOG_NAME) -> List[Dict[str, Any]]:
+    """The records of ``run_dir/log.jsonl`` (or of another JSON-lines file, e.g. ``mechanism.jsonl``);
+    unparsable lines are skipped."""
+    path = Path(run_dir) / name
     out = []
     if path.is_file():
         for line in path.read_text().splitlines():
@@ -128,18 +130,26 @@ def _pbar(enabled: bool, **kw):
 
 def param_groups(model: nn.Module, cfg: TrainConfig) -> List[Dict[str, Any]]:
     """Optimiser groups: the IA blocks' BatchNorm parameters (eq. 9's gate, zero at init) get
-    ``cfg.ia_bn_weight_decay`` when it is set; everything else gets ``cfg.weight_decay``."""
+    ``cfg.ia_bn_weight_decay`` when it is set; everything else gets ``cfg.weight_decay``. Every
+    IA-block parameter gets the learning rate times ``cfg.ia_lr_mult``."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    if cfg.ia_bn_weight_decay is None:
-        return [{"params": trainable, "weight_decay": cfg.weight_decay}]
+    ia = {id(p) for name, p in model.named_parameters() if name.startswith("ia_blocks.")}
     gate = {id(p) for name, m in model.named_modules() if name.startswith("ia_blocks.")
             and isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
-    groups = [{"params": [p for p in trainable if id(p) not in gate], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in trainable if id(p) in gate], "weight_decay": cfg.ia_bn_weight_decay}]
-    return [g for g in groups if g["params"]]
+    gate_decay = cfg.weight_decay if cfg.ia_bn_weight_decay is None else cfg.ia_bn_weight_decay
+    # one group per distinct setting, in model order: the defaults give one group, as before the
+    # options existed, so older checkpoints' optimiser states still load
+    groups: Dict[Tuple[float, float], List[nn.Parameter]] = {}
+    for p in trainable:
+        decay = gate_decay if id(p) in gate else cfg.weight_decay
+        lr_mult = cfg.ia_lr_mult if id(p) in ia else 1.0
+        groups.setdefault((decay, lr_mult), []).append(p)
+    return [{"params": params, "weight_decay": decay, **({"lr": cfg.lr * mult} if mult != 1.0 else {})}
+            for (decay, mult), params in groups.items()]
 
 
 def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[Dict[str, Any]], Any]] = None,
+          monitor: Optional[Callable[[nn.Module, int], Optional[Dict[str, Any]]]] = None,
           **overrides) -> TrainResult:
     """Train IANet as described by ``config`` (plus keyword ``overrides``), evaluate, write the run.
 
@@ -148,7 +158,10 @@ def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[
     ``metrics.json`` (the last evaluation: mAP, rank1, rank5, rank10, mINP, cmc, epoch, config).
 
     ``callback(record)`` is called after each epoch (after the checkpoint); returning ``False``
-    stops training there (the run can be resumed later). Raises :class:`TrainingDiverged` if the
+    stops training there (the run can be resumed later). ``monitor(model, epoch)`` is called before
+    the first epoch (epoch 0: the network at initialisation) and after each epoch; the dicts it
+    returns go to ``mechanism.jsonl``, one record per epoch (see :mod:`ianet_viz.course.mechanism`).
+    Raises :class:`TrainingDiverged` if the
     loss becomes NaN/inf (the last good checkpoint stays).
     """
     cfg = config if config is not None else TrainConfig()
@@ -157,12 +170,33 @@ def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[
     cfg = cfg.resolved()
     info = init_distributed(cfg.device)
     try:
-        return _train(cfg, info, callback)
+        return _train(cfg, info, callback, monitor)
     finally:
         cleanup_distributed(info)
 
 
-def _train(cfg: TrainConfig, info: DistInfo, callback) -> TrainResult:
+def load_init_weights(model: nn.Module, path) -> List[str]:
+    """Copy a trained model's weights (a run folder or checkpoint) into ``model``: the paper's regime
+    of inserting zero-initialised IA blocks into a trained baseline. Returns the names left at their
+    initialisation (the IA blocks the source lacks); any other mismatch is an error."""
+    src = load_checkpoint(path)["model"]
+    own = model.state_dict()
+    bad = [k for k, v in src.items() if k in own and own[k].shape != v.shape]
+    if bad:
+        raise ValueError(f"--init-from {path}: shapes differ for {', '.join(bad[:5])}; the source must "
+                         "have the same backbone and number of training identities")
+    result = model.load_state_dict(src, strict=False)
+    stray = [k for k in result.missing_keys if not k.startswith("ia_blocks.")] + list(result.unexpected_keys)
+    if stray:
+        raise ValueError(f"--init-from {path}: the source does not match this model outside the IA blocks "
+                         f"({', '.join(stray[:5])}); use a run of the same backbone")
+    return list(result.missing_keys)
+
+
+MECHANISM_NAME = "mechanism.jsonl"
+
+
+def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None) -> TrainResult:
     if info.enabled and torch.cuda.is_available() and cfg.device in ("auto", "cuda"):
         device = torch.device("cuda", info.local_rank)
     else:
@@ -210,6 +244,8 @@ def _train(cfg: TrainConfig, info: DistInfo, callback) -> TrainResult:
     model = build_model(cfg, num_classes)
     if cfg.bnneck_frozen_bias and hasattr(model, "neck"):
         model.neck.bias.requires_grad_(False)  # BNNeck (Luo et al. 2019): no shift before the classifier
+    if state is None and cfg.init_from:
+        load_init_weights(model, cfg.init_from)
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -271,6 +307,23 @@ def _train(cfg: TrainConfig, info: DistInfo, callback) -> TrainResult:
             atomic_write_json(out, metrics_path)
         barrier(info)
         return metrics
+
+    mech_path = run_dir / MECHANISM_NAME
+
+    def run_monitor(epoch: int) -> None:
+        if monitor is None or not main:
+            return
+        rec = monitor(model, epoch)
+        if rec:
+            _append_log(mech_path, {"epoch": epoch, **rec})
+
+    if monitor is not None and main:
+        if state is None:
+            mech_path.unlink(missing_ok=True)
+            run_monitor(0)
+        elif mech_path.is_file():  # drop the records of epochs that never reached their checkpoint
+            keep = [r for r in read_log(run_dir, MECHANISM_NAME) if int(r.get("epoch", 0)) <= start_epoch]
+            atomic_write(mech_path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in keep)), "w")
 
     steps_per_epoch = len(sampler)
     if cfg.max_steps_per_epoch:
@@ -359,6 +412,7 @@ def _train(cfg: TrainConfig, info: DistInfo, callback) -> TrainResult:
                     metrics = m
                     record.update({k: m[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")})
             history.append(record)
+            run_monitor(epoch + 1)
             if main:
                 _append_log(log_path, record)
                 save_checkpoint(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler,

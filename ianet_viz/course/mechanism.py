@@ -1,0 +1,151 @@
+"""Is the mechanism working? Per IA block: do the gates open, does SIA gather, does it gather a part.
+
+Four numbers per block, each a question a student would ask of Fig. 8:
+
+* ``sia_gate`` / ``cia_gate``: mean ``|gamma|`` of the block's BatchNorm, the gate of eq. 9
+  (``Y = BN(E) + F``, zero at initialisation).
+* ``sia_ratio`` / ``cia_ratio``: median over images of ``||BN(E)|| / ||F||``, how much the block
+  adds to its input. A block with ratio 0.002 computes its input: the network is its baseline.
+* ``self_S``, ``self_S_A``, ``self_S_A_<K>``: the mean weight a position keeps for itself in each
+  map (1 = the receptive field is the query cell, ``E_S = F``).
+* ``lift_S``: the part-alignment lift of ``S`` with each query's own cell removed and the row
+  renormalised (:func:`ianet_viz.viz.alignment.part_alignment`), so that a map that only keeps
+  its own cell cannot score; ``lift_local``: the same for a fixed local Gaussian (sigma 1 cell),
+  the control that locality alone scores; ``lift_matched``: a Gaussian as concentrated as ``S``
+  (the same self-weight), so that a sharper map cannot win by being more local. A random-init network is the other control: run the
+  report on the model before training (``train(..., monitor=...)`` does at epoch 0).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import functional as Fn
+from ..measures import self_weight
+from ..recorder import RelationRecorder
+from ..viz.alignment import part_alignment
+
+#: sigma (cells) of the local Gaussian control: a field that is "the neighbourhood", nothing more
+LOCAL_SIGMA = (1.0, 1.0)
+
+
+def held_out_people(root, size: Sequence[int], n: int = 32, split: str = "query") -> Tuple[torch.Tensor, np.ndarray]:
+    """``(x [n, 3, H, W], masks [n, H, W])``: the first ``n`` synthetic people of ``split`` (test
+    identities, never trained on) with their part masks, at the model input ``size``."""
+    from PIL import Image
+
+    from ..reid import Market1501
+    from ..viz.inputs import prepare
+
+    root = Path(root)
+    items = sorted(getattr(Market1501(root), split))[:n]
+    mask_dir = root / "masks" / split
+    if not mask_dir.is_dir():
+        raise FileNotFoundError(f"no part masks in {mask_dir}: generate the data with "
+                                "python -m ianet_viz.data.synthetic (it writes masks/<split>/)")
+    masks = np.stack([np.asarray(Image.open(mask_dir / (Path(p).stem + ".png")).resize((size[1], size[0]), Image.NEAREST))
+                      for p, _, _ in items])
+    x, _ = prepare([p for p, _, _ in items], size)
+    return x, masks
+
+
+def without_self(p: torch.Tensor) -> torch.Tensor:
+    """The maps with each query's own cell removed and the rows renormalised."""
+    s = p.double().clone()
+    s.diagonal(dim1=-2, dim2=-1).zero_()
+    return s / s.sum(-1, keepdim=True).clamp_min(1e-300)
+
+
+def part_lift(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> float:
+    """Mean over parts of the part-alignment lift of ``p`` with the query cell removed."""
+    res = part_alignment(without_self(p), masks, hw)
+    return float(np.mean([r["lift"] for r in res.values()])) if res else float("nan")
+
+
+def matched_gaussian(hw: Sequence[int], target_self: float, steps: int = 40) -> torch.Tensor:
+    """The isotropic location relation (eq. 3-4) whose mean self-weight is ``target_self`` (bisection
+    on sigma in cells): locality alone, at the concentration of the map it controls for."""
+    h, w = int(hw[0]), int(hw[1])
+    lo, hi = 1e-2, 1e3  # self-weight falls as sigma grows
+    for _ in range(steps):
+        mid = (lo * hi) ** 0.5
+        if self_weight(Fn.location_relation(h, w, (mid, mid), dtype=torch.float64)) > target_self:
+            lo = mid
+        else:
+            hi = mid
+    return Fn.location_relation(h, w, ((lo * hi) ** 0.5,) * 2, dtype=torch.float64)
+
+
+def _residual_ratio(module: nn.Module, f: torch.Tensor) -> float:
+    """Median over images of ``||BN(E)|| / ||F||`` for an SIA or CIA module and its input ``f``."""
+    r = module.residual(f)
+    num = r.flatten(1).norm(dim=1)
+    den = f.flatten(1).norm(dim=1).clamp_min(1e-12)
+    return float((num / den).median())
+
+
+@torch.no_grad()
+def mechanism_report(model: nn.Module, x: torch.Tensor, masks: np.ndarray,
+                     local_sigma=LOCAL_SIGMA) -> Dict[str, Dict[str, float]]:
+    """``{block: {metric: value}}`` for every IA block of ``model`` on images ``x`` with part ``masks``
+    (see the module docstring for the metrics). The model is put in eval mode and left there."""
+    blocks = getattr(model, "ia_blocks", None)
+    if not blocks:
+        raise ValueError("the model has no IA blocks (ia_stages=()): nothing to report")
+    model.eval()
+    device = next(model.parameters()).device
+    with RelationRecorder(model, inputs=True) as rec:
+        model(x.to(device))
+    out: Dict[str, Dict[str, float]] = {}
+    for name, blk in blocks.items():
+        row: Dict[str, float] = {}
+        for part, inputs in (("sia", rec.inputs), ("cia", rec.cia_inputs)):
+            m = getattr(blk, part, None)
+            if m is None:
+                continue
+            row[f"{part}_gate"] = float(m.bn.weight.abs().mean())
+            if name in inputs:
+                row[f"{part}_ratio"] = _residual_ratio(m, inputs[name].to(device))
+        maps = rec.maps.get(name, {})
+        if "S" in maps:
+            hw = rec.shapes[name]
+            for key, p in maps.items():
+                if key.startswith("S_A") or key == "S":
+                    row[f"self_{key}"] = self_weight(p)
+            row["lift_S"] = part_lift(maps["S"], masks, hw)
+            local = Fn.location_relation(hw[0], hw[1], local_sigma, dtype=torch.float64)
+            row["lift_local"] = part_lift(local.expand(len(masks), -1, -1), masks, hw)
+            matched = matched_gaussian(hw, row["self_S"])
+            row["lift_matched"] = part_lift(matched.expand(len(masks), -1, -1), masks, hw)
+            if hasattr(blk.sia, "log_scale") and blk.sia.log_scale is not None:
+                row["sia_temperature"] = float(blk.sia.log_scale.exp())
+        out[name] = row
+    return out
+
+
+def flat(report: Dict[str, Dict[str, float]], prefix: str = "mech") -> Dict[str, float]:
+    """``{"mech/<block>/<metric>": value}``: a report as one flat record (for ``log.jsonl``)."""
+    return {f"{prefix}/{b}/{k}": v for b, row in report.items() for k, v in row.items()}
+
+
+def monitor(root, size: Sequence[int], n: int = 32):
+    """A ``train(..., monitor=...)`` callable: the mechanism report on ``n`` held-out people each epoch.
+
+    The people are read at the first call, once training has generated the data if need be."""
+    cache = {}
+
+    def run(model: nn.Module, epoch: int) -> Optional[Dict[str, float]]:
+        if not cache:
+            cache["x"], cache["masks"] = held_out_people(root, size, n)
+        x, masks = cache["x"], cache["masks"]
+        was_training = model.training
+        try:
+            return flat(mechanism_report(model, x, masks))
+        finally:
+            model.train(was_training)
+
+    return run

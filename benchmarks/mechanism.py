@@ -152,6 +152,25 @@ def summarise(rows: List[Dict], reference: str = "baseline") -> List[Dict]:
     return [{k: line.get(k, "") for k in cols} for line in out]
 
 
+CURVES_NAME = "mechanism_curves.csv"
+
+
+def export_curves(names: Sequence[str], seed: int, s: Dict, runs_dir: Path, path: Path) -> Path:
+    """One CSV row per (configuration, epoch, block) from the runs' ``mechanism.jsonl``: the gates,
+    residual ratios and self-weights over training, epoch 0 being the random-init network."""
+    from ianet_viz.train.engine import MECHANISM_NAME, read_log
+
+    rows = []
+    for name in names:
+        for rec in read_log(runs_dir / tag(s) / f"{name}-seed{seed}", MECHANISM_NAME):
+            for b in BLOCKS:
+                row = {"config": name, "seed": seed, "epoch": rec["epoch"], "block": b}
+                row.update({k: round(float(rec[f"mech/{b}/{k}"]), 4) for k in MECH_KEYS if f"mech/{b}/{k}" in rec})
+                rows.append(row)
+    write_rows(path, rows)
+    return path
+
+
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--configs", default="baseline,paper,cosine+mean", help=f"comma list of {', '.join(CONFIGS)}")
@@ -167,6 +186,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     p.add_argument("--csv", default=str(RESULTS_DIR / CSV_NAME))
     p.add_argument("--summary-only", action="store_true", help="only print the table of --csv")
     p.add_argument("--write", action="store_true", help="write the summary into benchmarks/RESULTS.md")
+    p.add_argument("--curves", action="store_true",
+                   help=f"also write the per-epoch logs of the first seed to results/{CURVES_NAME}")
     args = p.parse_args(argv)
     import torch
 
@@ -189,6 +210,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
                                                            and r.get("tag") == tag(s))]
                 write_rows(path, rows + [row])
                 print(json.dumps(row), flush=True)
+    if args.curves:
+        print(f"curves: {export_curves(names, seeds[0], s, runs_dir, path.parent / CURVES_NAME)}")
     rows = [r for r in read_rows(path) if r.get("tag") == tag(s) and r["config"] in names]
     table = summarise(rows)
     print(format_table(table))

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ianet_viz.course.stats import paired_ci
+from ianet_viz.course.stats import paired_table
 
 from benchmarks.common import RESULTS_DIR, describe_device, format_table, section, update_results
 
@@ -41,6 +41,11 @@ CONFIGS: Dict[str, Dict] = {
     "cosine7+mean+gate0.1": dict(multi="mean", gate_init=0.1, sia_scale=7.0, **COSINE),
 }
 CSV_NAME = "mechanism.csv"
+#: summary columns: (title, CSV column), medians over seeds
+COLUMNS = (("ratio S2", "stage2_sia_ratio"), ("ratio C2", "stage2_cia_ratio"), ("ratio S3", "stage3_sia_ratio"),
+           ("ratio C3", "stage3_cia_ratio"), ("self S st2", "stage2_self_S"), ("self S_A1 st2", "stage2_self_S_A_1"),
+           ("self S st3", "stage3_self_S"), ("lift S st2", "stage2_lift_S"), ("lift local st2", "stage2_lift_local"),
+           ("lift matched st2", "stage2_lift_matched"), ("lift init st2", "init_stage2_lift_S"))
 BLOCKS = ("stage2", "stage3")
 # the columns kept per block from the last and the first (random-init) monitor record
 MECH_KEYS = ("sia_gate", "cia_gate", "sia_ratio", "cia_ratio", "self_S", "self_S_A", "self_S_A_1", "self_S_A_3",
@@ -121,31 +126,21 @@ def _num(v) -> float:
 def summarise(rows: List[Dict], reference: str = "baseline") -> List[Dict]:
     """One line per configuration: mAP, paired difference to ``reference`` with its 95 % CI, and the
     mechanism at the end of training (medians over seeds)."""
-    by = {}
+    by: Dict[str, List[Dict]] = {}
     for r in rows:
-        by.setdefault(r["config"], {})[int(r["seed"])] = r
-    ref = by.get(reference, {})
+        by.setdefault(r["config"], []).append(r)
     out = []
-    for name, runs in by.items():
-        seeds = sorted(runs)
-        maps = [_num(runs[s]["mAP"]) for s in seeds]
-        line = {"config": name, "seeds": len(seeds), "mAP %": f"{np.mean(maps):.1f} ± {np.std(maps, ddof=1) if len(maps) > 1 else 0:.1f}"}
-        paired = [s for s in seeds if s in ref]
-        if name != reference and paired:
-            ci = paired_ci([_num(runs[s]["mAP"]) for s in paired], [_num(ref[s]["mAP"]) for s in paired])
-            line["Δ mAP vs baseline [95% CI]"] = (f"{ci['mean']:+.1f} [{ci['lo']:+.1f}, {ci['hi']:+.1f}]"
-                                                  if ci["n"] > 1 else f"{ci['mean']:+.1f}")
-        for col, key in (("ratio S2", "stage2_sia_ratio"), ("ratio C2", "stage2_cia_ratio"),
-                         ("ratio S3", "stage3_sia_ratio"), ("ratio C3", "stage3_cia_ratio"),
-                         ("self S st2", "stage2_self_S"), ("self S_A1 st2", "stage2_self_S_A_1"),
-                         ("lift S st2", "stage2_lift_S"), ("lift local st2", "stage2_lift_local"),
-                         ("lift matched st2", "stage2_lift_matched"),
-                         ("lift init st2", "init_stage2_lift_S"), ("self S st3", "stage3_self_S")):
-            vals = [_num(runs[s].get(key)) for s in seeds]
-            vals = [v for v in vals if not math.isnan(v)]
+    for line in paired_table(rows, reference):
+        name = line["config"]
+        row = {"config": name, "seeds": line["n"], "mAP %": f"{line['mean']:.1f} ± {line['std']:.1f}"}
+        if "diff" in line:
+            row["Δ mAP vs baseline [95% CI]"] = (f"{line['diff']:+.1f} [{line['lo']:+.1f}, {line['hi']:+.1f}]"
+                                                 if line["pairs"] > 1 else f"{line['diff']:+.1f} (1 seed)")
+        for col, k in COLUMNS:
+            vals = [v for v in (_num(r.get(k)) for r in by[name]) if not math.isnan(v)]
             if vals:
-                line[col] = f"{np.median(vals):.3f}"
-        out.append(line)
+                row[col] = f"{np.median(vals):.3f}"
+        out.append(row)
     cols: List[str] = []
     for line in out:
         cols += [k for k in line if k not in cols]
@@ -153,6 +148,40 @@ def summarise(rows: List[Dict], reference: str = "baseline") -> List[Dict]:
 
 
 CURVES_NAME = "mechanism_curves.csv"
+
+NOTES = """\
+How the runs were made: `--configs C --seeds ...` per configuration (runs under `runs/mechanism/`, resumable,
+one thread each, two processes side by side); the columns are medians over seeds of the last epoch's
+`mechanism.jsonl` record, on 32 held-out synthetic people (test identities, pose and scale changes).
+ratio = `||BN(E)||/||F||` per branch (S = SIA, C = CIA); self = mean weight of a position on itself;
+lift = part-alignment lift of S with the query cell removed, against a local Gaussian (sigma 1 cell)
+and a Gaussian of S's own self-weight (matched); init = the same network at epoch 0 (random init).
+Seed-0 curves per epoch: `benchmarks/results/mechanism_curves.csv` (`--curves`); notebook 06 plots them.
+
+What it shows:
+* **The paper-literal block is shut and collapsed** (`paper`, 5 seeds): each branch adds 0.4 % of its
+  input, S keeps 0.79 of each row on the query cell at stage 2 and 1.00 at stage 3. The product fusion is
+  the sharpener: S^A_1 alone keeps 0.37 at stage 2. Its part lift equals locality (7.6 vs a matched
+  Gaussian's 7.3), as the issue measured.
+* **Levers, one seed each (screening):** the geometric mean (`mean`) halves the collapse at stage 2
+  (0.49) but not at stage 3 (0.95); the cosine relation with a learnable temperature brings stage 2 to
+  0.41; a 10x learning rate for the IA parameters opens the gates to about 3 %, and only a gate that
+  starts open (`gate_init=0.1`) keeps every branch at >= 5 %. The learnable temperature drifts little
+  from where it starts (10 -> 9.7-10.9 without the lr multiplier), so the shipped model starts it at 7.
+* **The shipped demo model** (`cosine7+mean+gate0.1`, 5 seeds): every branch adds 5-7 % of its input,
+  the self-weight of S is 0.23 at stage 2 and 0.49 at stage 3. Done-when criteria of the issue:
+  ratio >= 0.05 met (0.054-0.069), self-weight <= 0.35 met (0.235), part lift >= 1.5x the local
+  Gaussian's **not met** (2.49 vs 4.92; 0.46x the matched Gaussian), above the random-init network's
+  (1.40) met, a CI above zero **not met** (-0.0 [-2.0, +2.0] points of mAP).
+* **Why the lift is low:** of S's non-self mass at stage 2 (seed 0), 46 % lands on background, 28 % on
+  other parts and 26 % on the query's part (a Gaussian of the same self-weight: 38 / 23 / 40). The
+  relation at stage 2 of a ResNet-18 trained for 216 steps from random init separates person from
+  person, not part from part; sharpening it (higher temperature) buys lift only by collapsing onto the
+  query cell again (probe on the seed-0 features: temperature 20 gives lift 7.3 at self-weight 0.86).
+  A larger input (256x128), ImageNet weights or a synthetic variant where one cell is not enough are the
+  levers left untried here (each needs hours on this CPU).
+* **Accuracy is a tie everywhere:** no configuration's 95 % CI excludes zero; the single-seed screening
+  rows (+0.6 to +2.5) are within the baseline's seed spread (std 1.7)."""
 
 
 def export_curves(names: Sequence[str], seed: int, s: Dict, runs_dir: Path, path: Path) -> Path:
@@ -218,7 +247,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     if args.write:
         cmd = "python -m benchmarks.mechanism " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
         body = format_table(table, markdown=True)
-        update_results(f"mechanism_{tag(s)}", section(f"mechanism: levers at {tag(s)}", cmd, describe_device("cpu"), body))
+        update_results(f"mechanism_{tag(s)}", section(f"mechanism: levers at {tag(s)}", cmd, describe_device("cpu"), body,
+                                                      NOTES))
     return table
 
 

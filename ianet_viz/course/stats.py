@@ -8,7 +8,7 @@ that the configuration helps at this scale; one that straddles zero is not.
 from __future__ import annotations
 
 import math
-from typing import Dict, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 
@@ -37,3 +37,25 @@ def paired_ci(a: Sequence[float], b: Sequence[float]) -> Dict[str, float]:
         return {"n": 1, "mean": mean, "lo": float("nan"), "hi": float("nan")}
     half = t_quantile_975(d.size - 1) * float(d.std(ddof=1)) / math.sqrt(d.size)
     return {"n": int(d.size), "mean": mean, "lo": mean - half, "hi": mean + half}
+
+
+def paired_table(rows: Sequence[Dict], reference: str = "baseline", metric: str = "mAP",
+                 key: str = "config") -> List[Dict]:
+    """One line per configuration of ``rows`` (dicts with ``key``, ``"seed"`` and ``metric``):
+    ``n``, mean and std of ``metric``, and, for every configuration but ``reference``, the mean
+    paired difference to it over their common seeds with its 95 % CI (``diff``, ``lo``, ``hi``)."""
+    by: Dict[str, Dict[int, float]] = {}
+    for r in rows:
+        by.setdefault(str(r[key]), {})[int(r["seed"])] = float(r[metric])
+    ref = by.get(reference, {})
+    out = []
+    for name, runs in by.items():
+        vals = np.array([runs[s] for s in sorted(runs)])
+        line = {key: name, "n": int(vals.size), "mean": float(vals.mean()),
+                "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0}
+        common = sorted(set(runs) & set(ref))
+        if name != reference and common:
+            ci = paired_ci([runs[s] for s in common], [ref[s] for s in common])
+            line.update(pairs=ci["n"], diff=ci["mean"], lo=ci["lo"], hi=ci["hi"])
+        out.append(line)
+    return out

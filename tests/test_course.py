@@ -84,11 +84,33 @@ def test_shipped_demo_model_loads_offline_and_its_blocks_work(tmp_path):
     assert report["stage2"]["self_S"] <= 0.35, report
 
 
+def test_export_writes_weights_that_load_and_a_checksum_beside_them(tmp_path):
+    """export_weights (what --export ends with) on a trained run: fp16 tensors, no local paths, and
+    load_shipped accepts the file against the checksum written beside it."""
+    import torch
+
+    from ianet_viz.course import demo_model
+    from ianet_viz.course.demo import export_weights, load_shipped, sha256
+
+    kw = dict(smoke=True, progress=False, output=str(tmp_path / "run"), height=64, width=32, synthetic_identities=4,
+              synthetic_images=4, epochs=1, max_steps_per_epoch=1, batch_size=8, data_root=str(tmp_path / "syn"))
+    model, run = demo_model(**kw)
+    digest = export_weights(run, tmp_path / "w.pt")
+    assert (tmp_path / "w.pt.sha256").read_text().split() == [digest, "w.pt"] and sha256(tmp_path / "w.pt") == digest
+    saved = torch.load(tmp_path / "w.pt", weights_only=True)
+    assert saved["config"]["data_root"] is None and all(
+        v.dtype == torch.float16 for v in saved["model"].values() if v.is_floating_point())
+    again = load_shipped(path=tmp_path / "w.pt")
+    for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-2, atol=1e-3), k  # fp16 rounding only
+
+
 def test_damaged_or_missing_demo_weights_say_how_to_get_them_back(tmp_path):
     from ianet_viz.course.demo import WEIGHTS, load_shipped
 
     bad = tmp_path / "demo.pt"
-    bad.write_bytes(WEIGHTS.read_bytes()[:1000])
+    bad.write_bytes(WEIGHTS.read_bytes()[:1000])  # a truncated copy, with the shipped checksum beside it
+    (tmp_path / "demo.pt.sha256").write_text((WEIGHTS.parent / (WEIGHTS.name + ".sha256")).read_text())
     with pytest.raises(RuntimeError, match="damaged.*git checkout"):
         load_shipped(path=bad)
     with pytest.raises(FileNotFoundError, match="--export"):

@@ -28,9 +28,12 @@ from ..train import TrainConfig, load_checkpoint, load_model, train
 #: The levers of the mechanism study that the demo model uses (the paper's literal mechanism is
 #: ``TrainConfig``'s default: dot relation, product fusion, gate at 0).
 DEMO_MECHANISM = dict(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0, multi="mean", gate_init=0.1)
-#: The shipped weights (package data) and their sha256.
+#: The shipped weights (package data); their sha256 is in the file beside them (``.pt.sha256``).
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "demo_ianet_r18.pt"
-WEIGHTS_SHA256 = "cf46e5ad94370a4654c7f4164cce0fe6f08aaec6465a2a9d1e82a7ee9d33e1e8"
+
+
+def _sha_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
 
 
 def demo_config(smoke: Optional[bool] = None, **overrides) -> TrainConfig:
@@ -59,7 +62,8 @@ def load_shipped(device: str = "cpu", path=WEIGHTS, expected: Optional[str] = No
     """The shipped demo model (eval mode). Checks the file's sha256 first: a truncated or altered
     file (a failed checkout, a Git LFS pointer) gets an error that says how to get it back."""
     path = Path(path)
-    expected = WEIGHTS_SHA256 if expected is None else expected
+    if expected is None and _sha_file(path).is_file():
+        expected = _sha_file(path).read_text().split()[0]
     if not path.is_file():
         raise FileNotFoundError(
             f"the demo model's weights are missing: {path}. They ship with the package; reinstall it "
@@ -98,8 +102,8 @@ def demo_model(smoke: Optional[bool] = None, device: str = "cpu", progress: bool
 
 
 def export_weights(run, path=WEIGHTS) -> str:
-    """Write a trained run's model as the shipped weights (fp16, with its config and metrics); returns
-    the file's sha256 (to paste into ``WEIGHTS_SHA256``)."""
+    """Write a trained run's model as the shipped weights (fp16, with its config and metrics) and their
+    sha256 beside them (``<name>.sha256``); returns the sha256."""
     import json
 
     state = load_checkpoint(run)
@@ -113,7 +117,9 @@ def export_weights(run, path=WEIGHTS) -> str:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, path)
-    return sha256(path)
+    digest = sha256(path)
+    _sha_file(path).write_text(f"{digest}  {path.name}\n")
+    return digest
 
 
 def main(argv=None) -> int:
@@ -121,10 +127,12 @@ def main(argv=None) -> int:
     p.add_argument("--smoke", action="store_true", help="the tiny smoke-mode model")
     p.add_argument("--export", action="store_true",
                    help="train the full demo run (resumable) and write it as the shipped weights")
+    p.add_argument("--to", default=str(WEIGHTS), metavar="FILE",
+                   help="where --export writes (default: the package's weights, replacing them)")
     args = p.parse_args(argv)
     if args.export:
         _, run = demo_model(smoke=False, retrain=True)
-        print(f"demo run in {run}; shipped weights {WEIGHTS}: sha256 {export_weights(run)}")
+        print(f"demo run in {run}; weights {args.to}: sha256 {export_weights(run, args.to)}")
         return 0
     _, run = demo_model(smoke=args.smoke or None, retrain=args.smoke, progress=not args.smoke)
     print(f"demo model from {run}")

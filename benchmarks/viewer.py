@@ -121,6 +121,14 @@ def build_viewers(model, imgs, size, before_cls) -> Dict[str, Dict[str, object]]
     return paths
 
 
+def _browser_draw(viewer) -> None:
+    """Under ipympl, a full redraw waits for the browser to ask for it (``draw_idle``); there is no
+    browser here, so answer as it would (an Agg canvas has drawn already: nothing to do)."""
+    if viewer.interactive:
+        viewer.image_fig.canvas.draw()
+        viewer.panel_fig.canvas.draw()
+
+
 def _click_fn(path: str, version: str, viewer, points, switch: bool) -> Callable[[], object]:
     """One click per call, walking through ``points`` (every variant sees the same sequence)."""
     it = iter(points)
@@ -132,8 +140,7 @@ def _click_fn(path: str, version: str, viewer, points, switch: bool) -> Callable
         i = (viewer.image_index + 1) % n_images if switch else viewer.image_index
         viewer.select(i, y, x)
         if redraw:
-            viewer.image_fig.canvas.draw()
-            viewer.panel_fig.canvas.draw()
+            _browser_draw(viewer)
 
     return fn
 
@@ -160,11 +167,13 @@ def run(quick: bool = False, repeats: Optional[int] = None, clock: str = "cpu") 
     for v in viewers:  # fill the caches (one forward per image) before timing
         for i in range(len(imgs)):
             v.select(i, size[0] / 2, size[1] / 2)
+        _browser_draw(v)
     rng = np.random.default_rng(0)
     tables: Dict[str, List[Dict]] = {"rows": [], "ipympl_rows": [], "switch_rows": []}
     for block in ("stage3", "stage2"):
         for v in viewers:
             v.set_block(block)
+            _browser_draw(v)
         for switch in (False, True):
             if switch and block != "stage3":
                 continue

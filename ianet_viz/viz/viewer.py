@@ -74,7 +74,8 @@ class _Blitter:
     Three layers: the static background (titles, colour bar: drawn by a full draw), the ``photo``
     artists (change with the image) and the ``dynamic`` artists (change with every click). The
     photo and dynamic artists are kept invisible, so that no full draw (nor ``savefig``) paints them
-    into the background; they are drawn here only. After every full draw (``draw_event``) the
+    into the background, and animated, so that changing them does not mark the figure stale (a
+    stale figure gets a full redraw); they are drawn here only. After every full draw (``draw_event``) the
     background is copied, the photos are drawn and copied too (for the image ``key``), then the
     dynamic artists. :meth:`update` restores the photo layer of the same image (or the background
     plus new photos after a change of image) and draws only the dynamic artists. This works on an
@@ -88,6 +89,10 @@ class _Blitter:
         self.photo = list(photo)
         self.dynamic = list(dynamic)
         for artist in self.photo + self.dynamic:
+            # animated: their changes do not mark the figure stale, so nothing (pyplot, or
+            # IPython's draw-all-stale-figures hook after every comm message under ipympl)
+            # answers a click with a full redraw; invisible: see above
+            artist.set_animated(True)
             artist.set_visible(False)
         self.key = None  # the image the photo artists show
         self.background = self.photo_layer = self._layer_key = self._bg_size = None
@@ -125,10 +130,14 @@ class _Blitter:
     def update(self, key=None, full: bool = False) -> None:
         """Show the current state of image ``key``: restore its photo layer and draw the dynamic
         artists; a full draw when ``full`` or when there is no background of the figure's current
-        size yet."""
+        size yet (under ipympl: requested from the browser, which blits nothing until it is done)."""
         self.key = key
         if full or self.background is None or self._bg_size != tuple(self.fig.bbox.size):
-            self.canvas.draw()  # draw_event -> new background, photo layer and dynamic artists
+            # draw_event -> new background, photo layer and dynamic artists. An Agg canvas draws
+            # at once; ipympl asks the browser, which requests the draw when its view is ready
+            # (a frame pushed before the browser has initialised the canvas leaves it blank)
+            self.background = None
+            self.canvas.draw_idle()
             return
         renderer = self.canvas.get_renderer()
         if key == self._layer_key:

@@ -135,6 +135,7 @@ def test_field_stats_and_label():
     assert own == pytest.approx(0.22) and peak == pytest.approx(0.48 * 4)
     assert field_label(grid, 1, 0) == "self 0.22 | peak 1.92x"
     assert field_label(grid, 1, 1, "\n") == "self 0.48\npeak 1.92x"
+    assert field_label(np.array([[0.004, 0.996]]), 0, 0) == "self <0.01 | peak 1.99x"
 
 
 # ------------------------------------------------------------------------------ viewer
@@ -166,7 +167,7 @@ def test_select_matches_recorder_by_hand(model, viewer):
         # the panel states the self-weight S[i, i] of the selected cell
         s_ii = float((S[0] if S.dim() == 3 else S)[m, m])
         assert viewer.self_weight(key) == pytest.approx(s_ii, rel=1e-5, abs=1e-7), key
-        assert viewer.panel_text(key).startswith(f"self {s_ii:.2g} | peak ")
+        assert viewer.panel_text(key).startswith(f"self {'<0.01' if s_ii < 0.005 else f'{s_ii:.2f}'} | peak ")
         assert viewer.panel_artists[key]["text"].get_text() == viewer.panel_text(key)
     assert PANEL_TITLES["S"] == viewer.panel_axes["S"].get_title()
     np.testing.assert_array_equal(viewer.image_artists["image"].get_array(), viewer.display[1])
@@ -374,7 +375,7 @@ def test_one_cell_map_shows_as_one_cell(model, people):
     block[64:80, 16:32] = True
     for key in PANELS:
         np.testing.assert_array_equal(v.heat(key), block.astype(np.float32), err_msg=key)
-        assert v.self_weight(key) == 1.0 and v.panel_text(key) == "self 1 | peak 32x"
+        assert v.self_weight(key) == 1.0 and v.panel_text(key) == "self 1.00 | peak 32x"
     v.close()
 
 
@@ -398,7 +399,7 @@ def test_still_shows_the_current_state(viewer, tmp_path):
     assert "stage2" in fig._suptitle.get_text() and "Hou et al. 2019" in fig._suptitle.get_text()
     for ax, key in zip(image_axes[1:], shown):
         assert ax.get_title() == f"{PANEL_TITLES[key]}\n{viewer.panel_text(key)}"
-        assert f"self {viewer.self_weight(key):.2g}" in ax.get_title()
+        assert viewer.panel_text(key).startswith("self ") and np.isfinite(viewer.self_weight(key))
         np.testing.assert_allclose(ax.images[1].get_array(), viewer.heat(key))  # the photo, then the row
         assert ax.images[1].get_interpolation() == "nearest"
     for ax in image_axes:

@@ -80,6 +80,7 @@ def plot_receptive_fields(
             name = (titles or {}).get(key, _key_title(key))
             overlay(ax, img, upsample(grid, image_hw, interpolation), point, alpha=alpha,
                     title=f"{name}\n{field_label(grid, row, col)}")
+            ax.title.set_fontsize(8)
         if suptitle:
             fig.suptitle(suptitle)
         fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.78, wspace=0.06)

@@ -135,9 +135,10 @@ def field_stats(grid: np.ndarray, row: int, col: int) -> Tuple[float, float]:
 
 def field_label(grid: np.ndarray, row: int, col: int, sep: str = " | ") -> str:
     """What every receptive-field picture prints with it: ``"self 0.22 | peak 3.1x"``
-    (:func:`field_stats`; ``sep="\\n"`` for two lines in a small panel)."""
+    (:func:`field_stats`; the self-weight to two decimals, ``<0.01`` below 0.005; ``sep="\\n"``
+    for two lines in a small panel)."""
     own, peak = field_stats(grid, row, col)
-    return f"self {own:.2g}{sep}peak {peak:.3g}x"
+    return f"self {'<0.01' if own < 0.005 else f'{own:.2f}'}{sep}peak {peak:.3g}x"
 
 
 def display_image(image) -> np.ndarray:

@@ -146,10 +146,21 @@ def _click_fn(path: str, version: str, viewer, points, switch: bool) -> Callable
 
 
 def run(quick: bool = False, repeats: Optional[int] = None, clock: str = "cpu") -> Dict:
-    import cv2
+    """Time the viewers; pyplot's backend is switched to ipympl for the ipympl rows and back after."""
     import matplotlib
+    import matplotlib.pyplot as plt
 
     matplotlib.use("Agg")
+    backend = matplotlib.get_backend()
+    try:
+        return _run(quick, repeats, clock)
+    finally:
+        plt.close("all")
+        plt.switch_backend(backend)  # a caller (e.g. a test session) keeps its backend
+
+
+def _run(quick: bool, repeats: Optional[int], clock: str) -> Dict:
+    import cv2
     import torch
 
     from ianet_viz import build_ianet

@@ -21,8 +21,7 @@ from matplotlib.backend_bases import MouseEvent  # noqa: E402
 from ianet_viz import RelationRecorder, build_ianet  # noqa: E402
 from ianet_viz.functional import location_relation  # noqa: E402
 from ianet_viz.viz import (ReceptiveFieldViewer, alignment_table, cell_center, cell_labels,  # noqa: E402
-                           field_label, field_stats, part_alignment, pixel_to_cell, relation_grid, relation_row,
-                           upsample)
+                           field_label, field_stats, part_alignment, pixel_to_cell, relation_row, upsample)
 from ianet_viz.viz.viewer import PANEL_TITLES, PANELS  # noqa: E402
 from ianet_viz.viz import figures as F  # noqa: E402
 from ianet_viz.viz import retrieval as RG  # noqa: E402

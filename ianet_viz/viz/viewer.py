@@ -16,11 +16,12 @@ every block are cached (per image and block); after that a selection only slices
 
 What a click redraws. Each panel draws its row at cell resolution with nearest-neighbour
 upsampling (one block per cell: a one-cell map looks like one cell, and the cell grid shows) and
-states the row's self-weight ``S[i, i]`` and peak under its title. Everything that does not change
-with the selected point (the photos, the titles, the colour bar) is drawn once into a background;
-a click restores that background and draws only the heat images, the markers and the one line of
-numbers per panel (blitting, :class:`_Blitter`), with ``set_data`` / ``set_text`` on artists built
-once. A new image, block or view redraws everything once and takes a new background.
+states the row's self-weight ``S[i, i]`` and peak under its title. What does not change with the
+selected point is drawn once and cached as a background: the titles and the colour bar, and on top
+of them the photos of the current image. A click restores that background and draws only the heat
+images, the markers and the one line of numbers per panel (blitting, :class:`_Blitter`), with
+``set_data`` / ``set_text`` on artists built once; a new image redraws its photos too. A new
+block or view redraws everything once (under ipympl when the browser asks for it).
 
 :meth:`ReceptiveFieldViewer.still` renders the current state once as an ordinary figure (the
 pedestrian and the same panels), for a notebook that must show a receptive field without a kernel.
@@ -73,11 +74,11 @@ class _Blitter:
 
     Three layers: the static background (titles, colour bar: drawn by a full draw), the ``photo``
     artists (change with the image) and the ``dynamic`` artists (change with every click). The
-    photo and dynamic artists are kept invisible, so that no full draw (nor ``savefig``) paints them
-    into the background, and animated, so that changing them does not mark the figure stale (a
-    stale figure gets a full redraw); they are drawn here only. After every full draw (``draw_event``) the
-    background is copied, the photos are drawn and copied too (for the image ``key``), then the
-    dynamic artists. :meth:`update` restores the photo layer of the same image (or the background
+    photo and dynamic artists are kept invisible, so that no full draw (nor ``savefig``) paints
+    them into the background, and animated, so that changing them does not mark the figure stale
+    (a stale figure gets a full redraw); they are drawn here only. After every full draw
+    (``draw_event``) the background is copied, the photos are drawn and copied too (for the image
+    ``key``), then the dynamic artists. :meth:`update` restores the photo layer of the same image (or the background
     plus new photos after a change of image) and draws only the dynamic artists. This works on an
     Agg canvas (the static PNG widget, the benchmark) and on an ipympl canvas, whose ``blit``
     sends the changed pixels to the browser.

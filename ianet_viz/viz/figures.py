@@ -29,7 +29,7 @@ from ..recorder import record, sia_inputs
 from .alignment import cell_label_areas, part_labels
 from .inputs import prepare, sia_scale
 from .overlay import display_image, field_label, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
-from .style import CHANNEL_CMAP, CMAP, POINT_COLORS, clean_axis, new_figure, paper_title, viz_style
+from .style import CHANNEL_CMAP, CMAP, POINT_COLORS, clean_axis, new_figure, panel_max_colorbar, paper_title, viz_style
 
 #: The five Fig. 8 query points, top to bottom.
 FIG8_POINTS = ("head", "torso", "belt/bag", "legs", "shoes")
@@ -61,20 +61,26 @@ def plot_receptive_fields(
     panel_width: float = 1.5,
     alpha: float = 0.55,
     interpolation: str = "nearest",
+    colorbar: bool = False,
+    dpi: Optional[float] = None,
 ):
-    """The image with the point, then one overlay per map: row ``point`` of each ``[B, M, M]`` map.
+    """The image with the point, then one overlay per map: row ``point`` of each ``[B, M, M]``
+    (or ``[M, M]``) map.
 
     Each panel is upsampled with ``interpolation`` (nearest: one block per cell) and its title
-    states the self-weight ``S[i, i]`` of the query cell and the peak relative to uniform."""
+    states the self-weight ``S[i, i]`` of the query cell and the peak relative to uniform. Each
+    panel is scaled to its own maximum; ``colorbar=True`` adds the shared "0 .. max" colour bar."""
     img = display_image(image)
     image_hw = img.shape[:2]
     row, col = pixel_to_cell(point[0], point[1], image_hw, hw)
     n = len(maps) + 1
     aspect = image_hw[0] / image_hw[1]
-    fig = new_figure(figsize=(panel_width * n, panel_width * aspect + 0.9))
+    bar = 0.7 if colorbar else 0.0
+    fig = new_figure(figsize=(panel_width * n + bar, panel_width * aspect + 0.9), dpi=dpi)
     with viz_style():
         axes = fig.subplots(1, n, squeeze=False)[0]
         overlay(axes[0], img, None, point, title=f"query point\ncell ({row}, {col}) of {hw[0]}x{hw[1]}")
+        axes[0].title.set_fontsize(8)
         for ax, (key, S) in zip(axes[1:], maps.items()):
             grid = relation_grid(S, index, row, col, hw)
             name = (titles or {}).get(key, _key_title(key))
@@ -82,8 +88,13 @@ def plot_receptive_fields(
                     title=f"{name}\n{field_label(grid, row, col)}")
             ax.title.set_fontsize(8)
         if suptitle:
-            fig.suptitle(suptitle)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.78, wspace=0.06)
+            fig.suptitle(suptitle, **({"fontsize": 9} if colorbar else {}))
+        right = 1 - (bar + 0.05) / fig.get_figwidth()
+        fig.subplots_adjust(left=0.01, right=right, bottom=0.02, top=0.78, wspace=0.06)
+        if colorbar:
+            box = axes[0].get_position()
+            w = fig.get_figwidth()
+            panel_max_colorbar(fig, cax=fig.add_axes((1 - 0.55 / w, box.y0 + 0.1 * box.height, 0.1 / w, 0.75 * box.height)))
     return fig
 
 
@@ -242,8 +253,6 @@ def plot_location_shapes(h: int, w: int, sigmas: Sequence = (1, 2, 5, 10, 20), p
     cell ``(row, col)`` (default: the centre). Drawn at cell resolution, each panel scaled to its own
     maximum (the self-weight and the peak, relative to a uniform map, are in the title).
     """
-    import matplotlib as mpl
-
     sig = [_sigma_pair(s) for s in sigmas]
     row, col = (h // 2, w // 2) if point is None else point
     fig = new_figure(figsize=(panel_width * len(sig) + 0.7, panel_width * h / w + 1.1))
@@ -255,10 +264,7 @@ def plot_location_shapes(h: int, w: int, sigmas: Sequence = (1, 2, 5, 10, 20), p
             ax.plot([col + 0.5], [row + 0.5], marker="+", color="#56B4E9", markersize=8, markeredgewidth=1.5)
             clean_axis(ax)
             ax.set_title(f"$\\sigma$ = ({s1:g}, {s2:g})\n{field_label(grid, row, col)}", fontsize=8)
-        sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CMAP)
-        cb = fig.colorbar(sm, ax=list(axes), fraction=0.025, pad=0.02, ticks=[0, 1])
-        cb.ax.set_yticklabels(["0", "max"])
-        cb.set_label("weight / panel max", fontsize=7)
+        panel_max_colorbar(fig, ax=list(axes), fraction=0.025, pad=0.02)
         paper_title(fig, "Fig. 7", f"$S^L$ of the centre cell ({h}x{w} map)")
         fig.subplots_adjust(left=0.01, right=0.88, bottom=0.03, top=1 - 0.62 / fig.get_figheight(), wspace=0.1)
     return fig

@@ -19,7 +19,7 @@ upsampling (one block per cell: a one-cell map looks like one cell, and the cell
 states the row's self-weight ``S[i, i]`` and peak under its title. What does not change with the
 selected point is drawn once and cached as a background: the titles and the colour bar, and on top
 of them the photos of the current image. A click restores that background and draws only the heat
-images, the markers and the one line of numbers per panel (blitting, :class:`_Blitter`), with
+images, the markers and the one line of numbers per panel (blitting, :class:`~ianet_viz.viz.blit.Blitter`), with
 ``set_data`` / ``set_text`` on artists built once; a new image redraws its photos too. A new
 block or view redraws everything once (under ipympl when the browser asks for it).
 
@@ -40,7 +40,8 @@ from torch import nn
 from ..recorder import SIA_KEYS, record, sia_blocks
 from .inputs import item_label, prepare
 from .overlay import cell_center, field_label, move_point, overlay, pixel_to_cell, relation_grid, upsample
-from .style import CMAP, PAPER, new_figure, viz_style
+from .blit import Blitter, png_bytes
+from .style import PAPER, new_figure, panel_max_colorbar, viz_style
 
 PANELS = SIA_KEYS  # ("S_A_1", "S_A_2", "S_A_3", "S_A", "S_L", "S")
 PANEL_TITLES = {
@@ -67,91 +68,6 @@ def widget_backend_active() -> bool:
 
     backend = str(matplotlib.get_backend()).lower()
     return "ipympl" in backend or backend in ("widget", "module://ipympl.backend_nbagg")
-
-
-class _Blitter:
-    """Draws a figure's changing artists over cached backgrounds (matplotlib's blitting pattern).
-
-    Three layers: the static background (titles, colour bar: drawn by a full draw), the ``photo``
-    artists (change with the image) and the ``dynamic`` artists (change with every click). The
-    photo and dynamic artists are kept invisible, so that no full draw (nor ``savefig``) paints
-    them into the background, and animated, so that changing them does not mark the figure stale
-    (a stale figure gets a full redraw); they are drawn here only. After every full draw
-    (``draw_event``) the background is copied, the photos are drawn and copied too (for the image
-    ``key``), then the dynamic artists. :meth:`update` restores the photo layer of the same image (or the background
-    plus new photos after a change of image) and draws only the dynamic artists. This works on an
-    Agg canvas (the static PNG widget, the benchmark) and on an ipympl canvas, whose ``blit``
-    sends the changed pixels to the browser.
-    """
-
-    def __init__(self, fig, photo: Sequence, dynamic: Sequence):
-        self.fig = fig
-        self.canvas = fig.canvas
-        self.photo = list(photo)
-        self.dynamic = list(dynamic)
-        for artist in self.photo + self.dynamic:
-            # animated: their changes do not mark the figure stale, so nothing (pyplot, or
-            # IPython's draw-all-stale-figures hook after every comm message under ipympl)
-            # answers a click with a full redraw; invisible: see above
-            artist.set_animated(True)
-            artist.set_visible(False)
-        self.key = None  # the image the photo artists show
-        self.background = self.photo_layer = self._layer_key = self._bg_size = None
-        self.full_draws = 0
-        self.blits = 0
-        self._cid = self.canvas.mpl_connect("draw_event", self._on_draw)
-
-    @staticmethod
-    def _paint(artists, renderer) -> None:
-        for artist in artists:
-            ax = artist.axes
-            if ax is not None and not ax.get_visible():
-                continue
-            artist.set_visible(True)  # drawn here and only here (see the class docstring)
-            try:
-                artist.draw(renderer)
-            finally:
-                artist.set_visible(False)
-
-    def _on_draw(self, event) -> None:
-        if self.canvas.is_saving():  # savefig: paint everything onto its renderer, keep the caches
-            self._paint(self.photo + self.dynamic, event.renderer)
-            return
-        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
-        self._bg_size = tuple(self.fig.bbox.size)
-        self.full_draws += 1
-        self._new_photo_layer(event.renderer)
-        self._paint(self.dynamic, event.renderer)
-
-    def _new_photo_layer(self, renderer) -> None:
-        self._paint(self.photo, renderer)
-        self.photo_layer = self.canvas.copy_from_bbox(self.fig.bbox)
-        self._layer_key = self.key
-
-    def update(self, key=None, full: bool = False) -> None:
-        """Show the current state of image ``key``: restore its photo layer and draw the dynamic
-        artists; a full draw when ``full`` or when there is no background of the figure's current
-        size yet (under ipympl: requested from the browser, which blits nothing until it is done)."""
-        self.key = key
-        if full or self.background is None or self._bg_size != tuple(self.fig.bbox.size):
-            # draw_event -> new background, photo layer and dynamic artists. An Agg canvas draws
-            # at once; ipympl asks the browser, which requests the draw when its view is ready
-            # (a frame pushed before the browser has initialised the canvas leaves it blank)
-            self.background = None
-            self.canvas.draw_idle()
-            return
-        renderer = self.canvas.get_renderer()
-        if key == self._layer_key:
-            self.canvas.restore_region(self.photo_layer)
-        else:
-            self.canvas.restore_region(self.background)
-            self._new_photo_layer(renderer)
-        self._paint(self.dynamic, renderer)
-        self.canvas.blit(self.fig.bbox)
-        self.blits += 1
-
-    def disconnect(self) -> None:
-        self.canvas.mpl_disconnect(self._cid)
 
 
 class ReceptiveFieldViewer:
@@ -323,27 +239,16 @@ class ReceptiveFieldViewer:
                                        fontsize=7, color="#404040")
                 self.panel_artists[key] = arts
             # one colour bar for all panels: each panel's scale runs from 0 to its own maximum
-            self._colorbar(self.panel_fig, self.panel_fig.add_axes((0.95, 0.12, 0.012, 0.62)))
+            panel_max_colorbar(self.panel_fig, cax=self.panel_fig.add_axes((0.95, 0.12, 0.012, 0.62)))
             self.suptitle = self.panel_fig.suptitle("", fontsize=9, y=0.985)
         self._blitters = (
-            _Blitter(self.image_fig, [self.image_artists["image"]],
+            Blitter(self.image_fig, [self.image_artists["image"]],
                      [self.image_artists[k] for k in ("point_edge", "point")]),
-            _Blitter(self.panel_fig, [arts["image"] for arts in self.panel_artists.values()],
+            Blitter(self.panel_fig, [arts["image"] for arts in self.panel_artists.values()],
                      [arts[k] for arts in self.panel_artists.values() for k in ("heat", "point_edge", "point", "text")]),
         )
         self._layout_panels()
         self._set_suptitle()
-
-    @staticmethod
-    def _colorbar(fig, cax):
-        import matplotlib as mpl
-
-        sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CMAP)
-        cb = fig.colorbar(sm, cax=cax, ticks=[0, 1])
-        cb.ax.set_yticklabels(["0", "max"])
-        cb.ax.tick_params(labelsize=7, length=2)
-        cb.set_label("weight / panel max", fontsize=7)
-        return cb
 
     def _layout_panels(self) -> None:
         shown = VIEWS[self.view][1]
@@ -461,40 +366,24 @@ class ReceptiveFieldViewer:
     def still(self, path=None, dpi: int = 100):
         """The viewer's current state rendered once, as an ordinary matplotlib Figure.
 
-        One row: the pedestrian with the selected point, then the panels of the current view with
-        the same titles, numbers (self-weight ``S[i, i]`` and peak) and colour scale as the live
+        One row (:func:`~ianet_viz.viz.figures.plot_receptive_fields`): the pedestrian with the
+        selected point, then the panels of the current view that the block has, with the same
+        titles, numbers (self-weight ``S[i, i]`` and peak), upsampling and colour scale as the live
         viewer. For a notebook cell that shows a picture next to the live widget, so that a reader
         without a kernel (or on a website) still sees a receptive field. Selects the default point
         first if nothing is selected. ``path``: also save it there (PNG, or any format matplotlib
-        writes). The figure is not registered with pyplot: display it (a notebook shows a returned
-        Figure) or save it; there is nothing to close.
+        writes). The figure is not registered with pyplot: show it (e.g. save it and display the
+        image) or keep it; there is nothing to close.
         """
+        from .figures import plot_receptive_fields
+
         if self.selected is None:
             self.select(self.image_index, *self.selected_yx)
-        shown = VIEWS[self.view][1]
-        (row, col), (h, w) = self.selected, self.selected_hw
-        y, x = self.selected_yx
-        image = self.display[self.image_index]
-        img_h, img_w = self.image_hw
-        panel_w = 1.5
-        n = len(shown) + 1
-        fig = new_figure(figsize=(panel_w * n + 0.7, panel_w * img_h / img_w + 1.0), dpi=dpi, pyplot=False)
-        with viz_style():
-            axes = fig.subplots(1, n, squeeze=False)[0]
-            overlay(axes[0], image, None, (y, x), title=f"selected point\ncell ({row}, {col}) of {h}x{w}")
-            axes[0].title.set_fontsize(8)
-            for ax, key in zip(axes[1:], shown):
-                grid = self._grids[key]
-                top = float(grid.max())
-                overlay(ax, image, self.heat(key), (y, x), alpha=self.alpha, vmax=top if top > 0 else 1.0,
-                        interpolation="nearest" if self.interpolation == "nearest" else "bilinear")
-                ax.set_title(f"{PANEL_TITLES[key]}\n{self._texts[key]}", fontsize=8)
-            fig.subplots_adjust(left=0.01, right=1 - 0.7 / fig.get_figwidth(), bottom=0.02,
-                                top=1 - 0.72 / fig.get_figheight(), wspace=0.06)
-            top = axes[0].get_position()
-            self._colorbar(fig, fig.add_axes((1 - 0.55 / fig.get_figwidth(), top.y0 + 0.1 * top.height,
-                                              0.1 / fig.get_figwidth(), 0.75 * top.height)))
-            fig.suptitle(self._suptitle_text(), fontsize=9)
+        maps, hw = self.maps(self.image_index, self.block)
+        shown = {key: maps[key] for key in VIEWS[self.view][1] if key in maps}
+        fig = plot_receptive_fields(self.display[self.image_index], shown, hw, self.selected_yx, titles=PANEL_TITLES,
+                                    suptitle=self._suptitle_text(), alpha=self.alpha, interpolation=self.interpolation,
+                                    colorbar=True, dpi=dpi)
         if path is not None:
             fig.savefig(path)
         return fig
@@ -517,18 +406,6 @@ class ReceptiveFieldViewer:
             warnings.warn(f"ReceptiveFieldViewer: selection failed: {self.last_error}")
 
     # ------------------------------------------------------------------ drawing and widgets
-    @staticmethod
-    def _png(fig) -> bytes:
-        """Encode what ``fig``'s Agg canvas holds (already rendered by :meth:`_draw`) as a fast,
-        lightly compressed PNG."""
-        import cv2
-
-        rgba = np.asarray(fig.canvas.buffer_rgba())
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        if not ok:  # pragma: no cover - cv2 always encodes an 8-bit image
-            raise RuntimeError("PNG encoding failed")
-        return buf.tobytes()
-
     def _draw(self) -> None:
         """Render the current state: blit the changed artists (or redraw everything once after a
         change of image, block or view); in a static render, also encode the PNGs of the widgets."""
@@ -536,8 +413,8 @@ class ReceptiveFieldViewer:
         for blitter in self._blitters:
             blitter.update(self.image_index, full)
         if not self.interactive and self._widget is not None:  # static render: PNGs into Image widgets
-            self._image_view.value = self._png(self.image_fig)
-            self._panel_view.value = self._png(self.panel_fig)
+            self._image_view.value = png_bytes(self.image_fig)
+            self._panel_view.value = png_bytes(self.panel_fig)
 
     def render_info(self) -> Dict[str, int]:
         """How the figures were rendered so far: full redraws and blits, per figure."""

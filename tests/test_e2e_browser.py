@@ -9,6 +9,10 @@ pedestrian (an ipympl canvas) and checks that
 * the selected (row, col) the widget shows is the cell under the click, computed from the
   canvas geometry (the image axes fill the image figure: canvas fraction = image fraction).
 
+It also times click-to-pixels in the real browser (printed, never asserted): from the browser's
+``mousedown`` to the moment ipympl paints the new frame on the panel canvas (a hook on
+``drawImage``), i.e. kernel round trip + ``select`` + PNG + decode + paint, median over a few clicks.
+
 Screenshots go to ``$IANET_ARTIFACTS`` or ``tests/artifacts/`` (gitignored).
 
 Chromium: ``/usr/bin/chromium`` (``apt-get install chromium``). When it is missing, the test tries
@@ -50,6 +54,21 @@ LAB_START_S = 300  # JupyterLab answers on its port
 PAGE_MS = 300_000  # page load, notebook panel, kernel idle, canvases, cells finished
 VIEWER_MS = 600_000  # run-all-cells until the viewer is on the page (builds a model, one forward)
 CLICK_MS = 180_000  # from the click to the new label / the redrawn panel
+
+# Records, in the page, when the mouse went down and when each canvas was painted (performance.now()).
+TIMING_HOOK = """
+window.__ianet = {down: [], paints: []};
+document.addEventListener('mousedown', () => window.__ianet.down.push(performance.now()), true);
+const _drawImage = CanvasRenderingContext2D.prototype.drawImage;
+CanvasRenderingContext2D.prototype.drawImage = function (...args) {
+  const c = this.canvas;
+  if (c && c.isConnected && c.closest) {
+    const where = c.closest('.ianet-panels') ? 'panels' : (c.closest('.ianet-image') ? 'image' : null);
+    if (where) window.__ianet.paints.push({t: performance.now(), where});
+  }
+  return _drawImage.apply(this, args);
+};
+"""
 
 
 def _artifacts() -> Path:
@@ -226,6 +245,7 @@ def test_click_on_pedestrian_updates_receptive_field(chromium, lab):
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100}, device_scale_factor=1)
+            page.add_init_script(TIMING_HOOK)
             page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}?token={lab['token']}", timeout=PAGE_MS)
             page.wait_for_selector(".jp-NotebookPanel", timeout=PAGE_MS)
             page.wait_for_function("() => window.jupyterapp !== undefined", timeout=PAGE_MS)
@@ -309,6 +329,7 @@ def test_click_on_pedestrian_updates_receptive_field(chromium, lab):
             print(f"e2e: clicked cell ({row}, {col}) of {h}x{w}; label {after_label!r}; "
                   f"{changed.mean():.1%} of the panel pixels changed")
             assert changed.mean() > 0.005, f"receptive-field panel did not change ({changed.mean():.3%} pixels)"
+            _time_clicks(page, image_canvas, label, h, w)
             # for the record (not asserted): the viewer in the light and the dark theme
             viewer.screenshot(path=str(art / "e2e_viewer_light.png"))
             page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
@@ -316,3 +337,38 @@ def test_click_on_pedestrian_updates_receptive_field(chromium, lab):
             viewer.screenshot(path=str(art / "e2e_viewer_dark.png"))
         finally:
             browser.close()
+
+
+def _time_clicks(page, image_canvas, label, h: int, w: int, n: int = 5) -> None:
+    """Click-to-pixels in the browser, for the record (printed, not asserted): mousedown -> the
+    first paint of the panel canvas after it (see TIMING_HOOK), for ``n`` clicks on distinct cells."""
+    box = image_canvas.bounding_box()
+    cells = [(r, c) for r, c in ((1, 0), (h // 2, w - 1), (h - 1, w // 2), (h // 3, 1), (2 * h // 3, w - 2))][:n]
+    panel_ms, image_ms = [], []
+    for row, col in cells:
+        if f"(row, col) = ({row}, {col})" in (label.text_content() or ""):
+            continue
+        page.evaluate("() => { window.__ianet.down = []; window.__ianet.paints = []; }")
+        page.mouse.click(box["x"] + (col + 0.5) / w * box["width"], box["y"] + (row + 0.5) / h * box["height"])
+        try:
+            page.wait_for_function(
+                "([r, c]) => { const l = document.querySelector('.ianet-viewer .ianet-selected');"
+                " const t = window.__ianet; const d = t.down[t.down.length - 1];"
+                " return l && l.textContent.includes(`(row, col) = (${r}, ${c})`)"
+                " && t.paints.some(p => p.where === 'panels' && p.t > d); }", arg=[row, col], timeout=CLICK_MS)
+        except Exception:
+            print(f"e2e timing: no panel paint within 30 s after a click on cell ({row}, {col})")
+            continue
+        page.wait_for_timeout(300)  # let a second frame (if any) arrive before reading the record
+        rec = page.evaluate("() => window.__ianet")
+        down = rec["down"][-1]
+        first = {where: min((p["t"] for p in rec["paints"] if p["where"] == where and p["t"] > down), default=None)
+                 for where in ("panels", "image")}
+        panel_ms.append(first["panels"] - down)
+        if first["image"] is not None:
+            image_ms.append(first["image"] - down)
+    if panel_ms:
+        image = f"; pedestrian canvas median {np.median(image_ms):.0f} ms" if image_ms else ""
+        print(f"e2e timing: click-to-pixels (mousedown -> panel canvas painted) median {np.median(panel_ms):.0f} ms "
+              f"over {len(panel_ms)} clicks {[round(t) for t in panel_ms]}{image}")
+

@@ -1,8 +1,12 @@
 """Tests for ianet_viz.viz: overlays, the receptive-field viewer, part alignment, the figures.
 
 A tiny random-init ResNet-18 IANet at 128 x 64 (stage-3 map 8 x 4, stage-2 map 16 x 8), Agg backend.
+No test asserts a wall-clock time: the viewer's speed is measured by benchmarks/viewer.py; here
+its mechanism is tested (what a click redraws) and a CPU-time ratio that load cannot flip.
 """
 import csv
+import io
+import time
 
 import matplotlib
 
@@ -16,9 +20,9 @@ from matplotlib.backend_bases import MouseEvent  # noqa: E402
 
 from ianet_viz import RelationRecorder, build_ianet  # noqa: E402
 from ianet_viz.functional import location_relation  # noqa: E402
-from ianet_viz.course import benchmark_select  # noqa: E402
 from ianet_viz.viz import (ReceptiveFieldViewer, alignment_table, cell_center, cell_labels,  # noqa: E402
-                           part_alignment, pixel_to_cell, relation_row, upsample)
+                           field_label, field_stats, part_alignment, pixel_to_cell, relation_row, upsample)
+from ianet_viz.viz.viewer import PANEL_TITLES, PANELS  # noqa: E402
 from ianet_viz.viz import figures as F  # noqa: E402
 from ianet_viz.viz import retrieval as RG  # noqa: E402
 
@@ -89,32 +93,82 @@ def test_relation_row_is_the_reshaped_upsampled_row():
     m = 4 * 4 + 1  # pixel (70, 20) -> cell (4, 1)
     expected = upsample(S[1, m].reshape(8, 4), (128, 64), "bilinear")
     np.testing.assert_allclose(heat, expected)
-    # a one-hot row peaks inside its own cell, also with the (clipped) bicubic default
+    # the default is nearest: a one-hot row is exactly its own cell's 16 x 16 block of pixels
     onehot = np.zeros((32, 32), np.float32)
     onehot[m, m] = 1
     h = relation_row(onehot, 0, (8, 4), (70.0, 20.0), (128, 64))
-    y, x = np.unravel_index(h.argmax(), h.shape)
-    assert pixel_to_cell(y, x, (128, 64), (8, 4)) == (4, 1)
-    assert h.min() >= 0
+    block = np.zeros((128, 64), bool)
+    block[64:80, 16:32] = True
+    np.testing.assert_array_equal(h, block.astype(np.float32))
+    # the smooth upsamplings spread it over the neighbours (what the pictures used to show)
+    assert (upsample(onehot[m].reshape(8, 4), (128, 64), "bicubic")[~block] > 0.05).sum() > 100
+
+
+@pytest.mark.parametrize("hw, image_hw", [((8, 4), (128, 64)), ((16, 8), (256, 128)), ((7, 3), (100, 50))])
+def test_nearest_upsampling_gives_every_cell_its_own_block(hw, image_hw):
+    h, w = hw
+    grid = np.arange(h * w, dtype=np.float32).reshape(h, w)  # every cell a different value
+    up = upsample(grid, image_hw)
+    assert up.shape == tuple(image_hw)
+    ys, xs = np.meshgrid(np.arange(image_hw[0]), np.arange(image_hw[1]), indexing="ij")
+    # pixel (p, q) shows the cell that contains its centre, the cell a click there selects
+    cells = np.vectorize(lambda p, q: cell_of(p + 0.5, q + 0.5, image_hw, hw))(ys, xs)
+    np.testing.assert_array_equal(up, cells.astype(np.float32))
+    for r, c in ((0, 0), (h // 2, w - 1), (h - 1, 0)):
+        onehot = np.zeros(hw, np.float32)
+        onehot[r, c] = 1
+        rows, cols = np.nonzero(upsample(onehot, image_hw))
+        # one solid rectangle, the cell's share of the image (to a pixel when the sizes do not divide)
+        assert (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1) == rows.size
+        assert abs(rows.max() - rows.min() + 1 - image_hw[0] / h) < 1 and abs(cols.max() - cols.min() + 1 - image_hw[1] / w) < 1
+
+
+def cell_of(y, x, image_hw, hw):
+    r, c = pixel_to_cell(y, x, image_hw, hw)
+    return r * hw[1] + c
+
+
+def test_field_stats_and_label():
+    grid = np.array([[0.1, 0.2], [0.22, 0.48]], np.float32)
+    own, peak = field_stats(grid, 1, 0)
+    assert own == pytest.approx(0.22) and peak == pytest.approx(0.48 * 4)
+    assert field_label(grid, 1, 0) == "self 0.22 | peak 1.92x"
+    assert field_label(grid, 1, 1, "\n") == "self 0.48\npeak 1.92x"
+    assert field_label(np.array([[0.004, 0.996]]), 0, 0) == "self <0.01 | peak 1.99x"
 
 
 # ------------------------------------------------------------------------------ viewer
 def test_select_matches_recorder_by_hand(model, viewer):
     y, x = 70.3, 20.7
     viewer.select(0, 10, 10)
-    artists = {k: (a["heat"], a["image"], a["point"]) for k, a in viewer.panel_artists.items()}
-    n_images = {k: len(ax.images) for k, ax in viewer.panel_axes.items()}
+    artists = {k: dict(a) for k, a in viewer.panel_artists.items()}
+    image_artists = dict(viewer.image_artists)
+    children = {k: list(ax.get_children()) for k, ax in viewer.panel_axes.items()}
+    fig_children = list(viewer.panel_fig.get_children())
     row, col = viewer.select(1, y, x)
-    # updated in place (set_data), not re-plotted
-    assert all(artists[k] == (a["heat"], a["image"], a["point"]) for k, a in viewer.panel_artists.items())
-    assert {k: len(ax.images) for k, ax in viewer.panel_axes.items()} == n_images
+    # updated in place (set_data / set_text), not re-plotted: the same artist objects, no new ones
+    assert all(artists[k] == a for k, a in viewer.panel_artists.items())
+    assert image_artists == viewer.image_artists
+    assert {k: list(ax.get_children()) for k, ax in viewer.panel_axes.items()} == children
+    assert list(viewer.panel_fig.get_children()) == fig_children
     np.testing.assert_allclose(viewer.panel_artists["S"]["point"].get_data(), ([x], [y]))
     assert (row, col) == pixel_to_cell(y, x, SIZE, (8, 4)) == (4, 1)
     assert viewer.selected == (4, 1) and viewer.image_index == 1
     rec = _recorded(model, viewer.x[1:2])
+    m = row * 4 + col
     for key in ("S_A_1", "S_A_2", "S_A_3", "S_A", "S_L", "S"):
-        expected = relation_row(rec.maps["stage3"][key], 0, rec.shapes["stage3"], (y, x), SIZE)
+        S = rec.maps["stage3"][key]
+        expected = relation_row(S, 0, rec.shapes["stage3"], (y, x), SIZE)
         np.testing.assert_allclose(viewer.heat(key), expected, rtol=1e-4, atol=1e-6, err_msg=key)
+        # the heat image holds the row at cell resolution, drawn with nearest neighbours
+        heat = viewer.panel_artists[key]["heat"]
+        assert heat.get_array().shape == (8, 4) and heat.get_interpolation() == "nearest"
+        # the panel states the self-weight S[i, i] of the selected cell
+        s_ii = float((S[0] if S.dim() == 3 else S)[m, m])
+        assert viewer.self_weight(key) == pytest.approx(s_ii, rel=1e-5, abs=1e-7), key
+        assert viewer.panel_text(key).startswith(f"self {'<0.01' if s_ii < 0.005 else f'{s_ii:.2f}'} | peak ")
+        assert viewer.panel_artists[key]["text"].get_text() == viewer.panel_text(key)
+    assert PANEL_TITLES["S"] == viewer.panel_axes["S"].get_title()
     np.testing.assert_array_equal(viewer.image_artists["image"].get_array(), viewer.display[1])
 
 
@@ -225,27 +279,140 @@ def test_widgets_sliders_and_views(viewer):
     assert viewer.panel_axes["S_L"].get_visible()
 
 
-def test_cached_select_is_fast(viewer):
-    import time
+def _count_draws(monkeypatch):
+    """Count the artists drawn, by class (Text, AxesImage, Line2D)."""
+    import matplotlib.image as mimage
+    import matplotlib.lines as mlines
+    import matplotlib.text as mtext
 
+    counts = {}
+    for cls in (mtext.Text, mimage.AxesImage, mlines.Line2D):
+        orig = cls.draw
+
+        def draw(self, renderer, *args, _orig=orig, _name=cls.__name__, **kwargs):
+            if self.get_visible():
+                counts[_name] = counts.get(_name, 0) + 1
+            return _orig(self, renderer, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "draw", draw)
+    return counts
+
+
+def test_cached_select_redraws_only_what_changes(viewer, monkeypatch):
+    """A click re-renders the heat images, markers and numbers, nothing else (blitting): no forward
+    pass, no full redraw, no title or colour-bar text; a new image adds its photos."""
+    from ianet_viz.course import benchmark_select
+
+    viewer.show()  # static render: the PNG widgets
+    viewer.select(0, 10, 10)
+    n_panels = len(PANELS)
+    forwards, renders = viewer.cache_info()["forward_passes"], viewer.render_info()
+    counts = _count_draws(monkeypatch)
+    viewer.select(0, 100, 50)
+    assert viewer.cache_info()["forward_passes"] == forwards
+    after = viewer.render_info()
+    assert after["panels_full_draws"] == renders["panels_full_draws"] and after["image_full_draws"] == renders["image_full_draws"]
+    assert after["panels_blits"] == renders["panels_blits"] + 1
+    # per panel: one heat image, one line of numbers, two marker lines (+ two on the pedestrian)
+    assert counts == {"AxesImage": n_panels, "Text": n_panels, "Line2D": 2 * n_panels + 2}
+    counts.clear()
+    viewer.select(1, 100, 50)  # another image (cached maps): its photos too, still no full redraw
+    assert counts == {"AxesImage": 2 * n_panels + 1, "Text": n_panels, "Line2D": 2 * n_panels + 2}
+    assert viewer.render_info()["panels_full_draws"] == renders["panels_full_draws"]
+    counts.clear()
+    viewer.set_view("fig4")  # a new layout: one full redraw, then blits again
+    assert viewer.render_info()["panels_full_draws"] == renders["panels_full_draws"] + 1
+    assert counts["Text"] > n_panels
+    monkeypatch.undo()
+    # the PNG widget shows the blitted state, and the buffer equals a full redraw of the same state
+    viewer.select(1, 60, 30)
+    png = viewer._panel_view.value
+    blitted = np.asarray(viewer.panel_fig.canvas.buffer_rgba()).copy()
+    viewer._full = True
+    viewer._draw()
+    np.testing.assert_array_equal(np.asarray(viewer.panel_fig.canvas.buffer_rgba()), blitted)
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(png)).size == blitted.shape[1::-1]
+    stats = benchmark_select(viewer, n=4)
+    assert stats["full_redraws"] == 0 and stats["n"] == 4
+
+
+def test_cached_select_costs_less_cpu_than_a_full_redraw(viewer):
+    """CPU time (this process, immune to other jobs' load), interleaved, medians: a cached click
+    costs well under a redraw of both figures (about half at this size; the speed itself, at the
+    paper's 256 x 128, is measured by ``python -m benchmarks.viewer``)."""
     viewer.show()
-    stats = benchmark_select(viewer, n=8)  # wall clock: printed, not asserted (it counts waiting for a core)
-    print(f"cached select + static redraw: median {stats['median_ms']:.1f} ms, p90 {stats['p90_ms']:.1f} ms wall")
-    # The assertion is on the CPU time of this process per cached select (+ static redraw), so a
-    # busy machine (other jobs holding the cores) does not fail it; a slow select still does.
-    assert not viewer.interactive  # static render: select() includes the render, nothing is deferred
-    rng = np.random.default_rng(1)
-    img_h, img_w = viewer.image_hw
-    cpu_ms = []
-    for _ in range(8):
-        y, x = rng.uniform(0, img_h), rng.uniform(0, img_w)
-        t0 = time.process_time()
-        viewer.select(viewer.image_index, y, x)
-        cpu_ms.append((time.process_time() - t0) * 1e3)
-    median_cpu = float(np.median(cpu_ms))
-    print(f"cached select + static redraw: median {median_cpu:.1f} ms CPU")
-    # the budget is 100 ms on a laptop; this shared 2-core CI machine gets a 2.5x margin
-    assert median_cpu < 250, cpu_ms
+    viewer.select(0, 10, 10)
+    rng = np.random.default_rng(0)
+    clicks, redraws = [], []
+    for _ in range(7):
+        y, x = rng.uniform(0, SIZE[0]), rng.uniform(0, SIZE[1])
+        c0 = time.process_time()
+        viewer.select(0, y, x)
+        clicks.append(time.process_time() - c0)
+        c0 = time.process_time()
+        viewer._full = True  # what every click cost before blitting: both figures redrawn
+        viewer._draw()
+        redraws.append(time.process_time() - c0)
+    ratio = float(np.median(redraws) / np.median(clicks))
+    print(f"cached click {1e3 * np.median(clicks):.1f} ms CPU, full redraw {1e3 * np.median(redraws):.1f} ms CPU, "
+          f"ratio {ratio:.2f}")
+    assert ratio > 1.25
+
+
+def test_one_cell_map_shows_as_one_cell(model, people):
+    """A map whose rows are one-hot on the query cell: every panel shows exactly the query cell's
+    block of pixels and states self-weight 1."""
+    v = ReceptiveFieldViewer(model, people[0], size=SIZE, interactive=False)
+    maps, hw = v.maps(0, "stage3")
+    eye = np.eye(hw[0] * hw[1], dtype=np.float32)
+    v._cache[(0, "stage3")] = ({k: eye for k in maps}, hw)
+    row, col = v.select(0, 70.3, 20.7)
+    assert (row, col) == (4, 1)
+    block = np.zeros(SIZE, bool)
+    block[64:80, 16:32] = True
+    for key in PANELS:
+        np.testing.assert_array_equal(v.heat(key), block.astype(np.float32), err_msg=key)
+        assert v.self_weight(key) == 1.0 and v.panel_text(key) == "self 1.00 | peak 32x"
+    v.close()
+
+
+def test_still_shows_the_current_state(viewer, tmp_path):
+    from PIL import Image
+
+    viewer.set_block("stage2")
+    viewer.set_view("als")
+    y, x = 70.3, 20.7
+    row, col = viewer.select(2, y, x)
+    path = tmp_path / "viewer.png"
+    fig = viewer.still(path)
+    assert path.exists() and path.stat().st_size > 10_000
+    png = np.asarray(Image.open(path).convert("RGB"))
+    w, h = fig.canvas.get_width_height()
+    assert png.shape == (h, w, 3)
+    image_axes = [ax for ax in fig.axes if ax.images]
+    shown = ["S_A", "S_L", "S"]
+    assert len(image_axes) == 1 + len(shown)  # the pedestrian + the panels of the view (+ a colour bar)
+    assert f"cell ({row}, {col}) of 16x8" in image_axes[0].get_title()
+    assert "stage2" in fig._suptitle.get_text() and "Hou et al. 2019" in fig._suptitle.get_text()
+    for ax, key in zip(image_axes[1:], shown):
+        assert ax.get_title() == f"{PANEL_TITLES[key]}\n{viewer.panel_text(key)}"
+        assert viewer.panel_text(key).startswith("self ") and np.isfinite(viewer.self_weight(key))
+        np.testing.assert_allclose(ax.images[1].get_array(), viewer.heat(key))  # the photo, then the row
+        assert ax.images[1].get_interpolation() == "nearest"
+    for ax in image_axes:
+        np.testing.assert_array_equal(ax.images[0].get_array(), viewer.display[2])
+        # the selected point: marker lines at (x, y), drawn as a white ring in the PNG
+        for line in ax.lines:
+            np.testing.assert_allclose(line.get_xydata(), [[x, y]])
+        px, py = ax.transData.transform((x, y))
+        cy, cx = int(round(h - py)), int(round(px))
+        window = png[cy - 8:cy + 9, cx - 8:cx + 9].astype(int)
+        assert (window.min(-1) > 235).sum() >= 8, "no white ring at the selected point"
+    # the live figures are untouched by the still
+    assert viewer.selected == (row, col) and viewer.panel_axes["S_A_1"].get_visible() is False
+    plt.close(fig)
 
 
 # ------------------------------------------------------------------------------ part alignment
@@ -383,7 +550,7 @@ def test_other_arrangements_and_errors(people):
     with pytest.raises(ValueError, match="stage2"):
         v.set_block("stage2")
     v.select(0, 60, 30)
-    assert "not in this model" in v.panel_axes["S_A_2"].get_title()
+    assert "not in this model" in v.panel_text("S_A_2") and np.isnan(v.self_weight("S_A_2"))
     assert float(v.heat("S_A_2").max()) == 0.0 and float(v.heat("S_A_3").max()) > 0.0
     with pytest.raises(IndexError):
         v.select(5, 0, 0)

@@ -1,6 +1,7 @@
 """Visualisation toolkit: receptive-field overlays, the interactive viewer, the paper's figures.
 
-* :mod:`.overlay`: a relation-map row as a heat map over the pedestrian (``relation_row``, ``overlay``).
+* :mod:`.overlay`: a relation-map row as a heat map over the pedestrian (``relation_row``, ``overlay``;
+  nearest-neighbour upsampling, one block per cell) and its self-weight (``field_stats``, ``field_label``).
 * :mod:`.viewer`: :class:`ReceptiveFieldViewer`, click a point, see where SIA gathers from.
 * :mod:`.figures`: Fig. 4 (context sizes), Fig. 7 (sigma sweep, S_L shapes), Fig. 8 (five body
   points + CIA channels).
@@ -14,7 +15,8 @@ from .alignment import Table, alignment_table, cell_label_areas, cell_labels, pa
 from .figures import (FIG8_POINTS, appearance_by_k, fig4, fig8, height_points, part_points, plot_location_shapes,
                       plot_receptive_fields, plot_sigma_sweep, select_channels, sigma_sweep_stats)
 from .inputs import load_image, prepare
-from .overlay import cell_center, display_image, overlay, pixel_to_cell, relation_grid, relation_row, upsample
+from .overlay import (cell_center, display_image, field_label, field_stats, overlay, pixel_to_cell, relation_grid,
+                      relation_row, upsample)
 from .retrieval import ranked, receptive_field_overlay, retrieval_grid
 from .style import CMAP, paper_title, viz_style
 from .viewer import ReceptiveFieldViewer
@@ -22,6 +24,7 @@ from .viewer import ReceptiveFieldViewer
 __all__ = [
     "ReceptiveFieldViewer",
     "relation_row", "relation_grid", "overlay", "upsample", "pixel_to_cell", "cell_center", "display_image",
+    "field_stats", "field_label",
     "fig4", "appearance_by_k", "plot_receptive_fields",
     "plot_sigma_sweep", "sigma_sweep_stats", "plot_location_shapes",
     "fig8", "part_points", "height_points", "select_channels", "FIG8_POINTS",

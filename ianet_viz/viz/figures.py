@@ -9,7 +9,10 @@
   fields, plus CIA output channels (Fig. 8); points from part masks on synthetic people, from fixed
   relative heights on real crops.
 
-Every function returns a matplotlib Figure built in :func:`~ianet_viz.viz.style.viz_style`.
+Every function returns a matplotlib Figure built in :func:`~ianet_viz.viz.style.viz_style`. Every
+receptive-field panel upsamples its row with nearest neighbours (one block per feature-map cell, so
+a one-cell map looks like one cell) and states the row's self-weight ``S[i, i]`` and peak
+(:func:`~ianet_viz.viz.overlay.field_label`).
 """
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ from .. import functional as Fn
 from ..recorder import record, sia_inputs
 from .alignment import cell_label_areas, part_labels
 from .inputs import prepare, sia_scale
-from .overlay import display_image, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
-from .style import CHANNEL_CMAP, CMAP, POINT_COLORS, clean_axis, new_figure, paper_title, viz_style
+from .overlay import display_image, field_label, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
+from .style import CHANNEL_CMAP, CMAP, POINT_COLORS, clean_axis, new_figure, panel_max_colorbar, paper_title, viz_style
 
 #: The five Fig. 8 query points, top to bottom.
 FIG8_POINTS = ("head", "torso", "belt/bag", "legs", "shoes")
@@ -57,27 +60,41 @@ def plot_receptive_fields(
     suptitle: Optional[str] = None,
     panel_width: float = 1.5,
     alpha: float = 0.55,
-    interpolation: str = "bicubic",
+    interpolation: str = "nearest",
+    colorbar: bool = False,
+    dpi: Optional[float] = None,
 ):
-    """The image with the point, then one overlay per map: row ``point`` of each ``[B, M, M]`` map."""
+    """The image with the point, then one overlay per map: row ``point`` of each ``[B, M, M]``
+    (or ``[M, M]``) map.
+
+    Each panel is upsampled with ``interpolation`` (nearest: one block per cell) and its title
+    states the self-weight ``S[i, i]`` of the query cell and the peak relative to uniform. Each
+    panel is scaled to its own maximum; ``colorbar=True`` adds the shared "0 .. max" colour bar."""
     img = display_image(image)
     image_hw = img.shape[:2]
     row, col = pixel_to_cell(point[0], point[1], image_hw, hw)
-    m = int(hw[0]) * int(hw[1])
     n = len(maps) + 1
     aspect = image_hw[0] / image_hw[1]
-    fig = new_figure(figsize=(panel_width * n, panel_width * aspect + 0.9))
+    bar = 0.7 if colorbar else 0.0
+    fig = new_figure(figsize=(panel_width * n + bar, panel_width * aspect + 0.9), dpi=dpi)
     with viz_style():
         axes = fig.subplots(1, n, squeeze=False)[0]
         overlay(axes[0], img, None, point, title=f"query point\ncell ({row}, {col}) of {hw[0]}x{hw[1]}")
+        axes[0].title.set_fontsize(8)
         for ax, (key, S) in zip(axes[1:], maps.items()):
             grid = relation_grid(S, index, row, col, hw)
             name = (titles or {}).get(key, _key_title(key))
             overlay(ax, img, upsample(grid, image_hw, interpolation), point, alpha=alpha,
-                    title=f"{name}\npeak {grid.max() * m:.3g}x uniform")
+                    title=f"{name}\n{field_label(grid, row, col)}")
+            ax.title.set_fontsize(8)
         if suptitle:
-            fig.suptitle(suptitle)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.78, wspace=0.06)
+            fig.suptitle(suptitle, **({"fontsize": 9} if colorbar else {}))
+        right = 1 - (bar + 0.05) / fig.get_figwidth()
+        fig.subplots_adjust(left=0.01, right=right, bottom=0.02, top=0.78, wspace=0.06)
+        if colorbar:
+            box = axes[0].get_position()
+            w = fig.get_figwidth()
+            panel_max_colorbar(fig, cax=fig.add_axes((1 - 0.55 / w, box.y0 + 0.1 * box.height, 0.1 / w, 0.75 * box.height)))
     return fig
 
 
@@ -234,10 +251,8 @@ def plot_location_shapes(h: int, w: int, sigmas: Sequence = (1, 2, 5, 10, 20), p
 
     ``sigmas``: sigma1 values (sigma2 = 2 sigma1) or ``(sigma1, sigma2)`` pairs; ``point`` is the query
     cell ``(row, col)`` (default: the centre). Drawn at cell resolution, each panel scaled to its own
-    maximum (the peak, relative to a uniform map, is in the title).
+    maximum (the self-weight and the peak, relative to a uniform map, are in the title).
     """
-    import matplotlib as mpl
-
     sig = [_sigma_pair(s) for s in sigmas]
     row, col = (h // 2, w // 2) if point is None else point
     fig = new_figure(figsize=(panel_width * len(sig) + 0.7, panel_width * h / w + 1.1))
@@ -248,11 +263,8 @@ def plot_location_shapes(h: int, w: int, sigmas: Sequence = (1, 2, 5, 10, 20), p
             ax.imshow(grid, cmap=CMAP, vmin=0, vmax=grid.max(), interpolation="nearest", extent=(0, w, h, 0))
             ax.plot([col + 0.5], [row + 0.5], marker="+", color="#56B4E9", markersize=8, markeredgewidth=1.5)
             clean_axis(ax)
-            ax.set_title(f"$\\sigma$ = ({s1:g}, {s2:g})\npeak {grid.max() * h * w:.3g}x uniform", fontsize=8)
-        sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CMAP)
-        cb = fig.colorbar(sm, ax=list(axes), fraction=0.025, pad=0.02, ticks=[0, 1])
-        cb.ax.set_yticklabels(["0", "max"])
-        cb.set_label("weight / panel max", fontsize=7)
+            ax.set_title(f"$\\sigma$ = ({s1:g}, {s2:g})\n{field_label(grid, row, col)}", fontsize=8)
+        panel_max_colorbar(fig, ax=list(axes), fraction=0.025, pad=0.02)
         paper_title(fig, "Fig. 7", f"$S^L$ of the centre cell ({h}x{w} map)")
         fig.subplots_adjust(left=0.01, right=0.88, bottom=0.03, top=1 - 0.62 / fig.get_figheight(), wspace=0.1)
     return fig
@@ -379,7 +391,6 @@ def fig8(
     if block not in maps or key not in maps[block]:
         raise ValueError(f"block {block!r} recorded no {key!r}; recorded: { {b: sorted(v) for b, v in maps.items()} }")
     hw = shapes[block]
-    m = hw[0] * hw[1]
     S = maps[block][key]
     cia_out = maps[block].get("cia_out")
     rmasks = None
@@ -414,18 +425,19 @@ def fig8(
                 grid = relation_grid(S, i, row, col, hw)
                 overlay(axes[i, 1 + j], display[i], upsample(grid, image_hw), (py, px), marker_color=color,
                         title=(f"{name}" if i == 0 else None))
-                axes[i, 1 + j].text(0.03, 0.02, f"{grid.max() * m:.3g}x", transform=axes[i, 1 + j].transAxes,
-                                    fontsize=6.5, color="white", va="bottom")
+                axes[i, 1 + j].text(0.03, 0.02, field_label(grid, row, col, "\n"), transform=axes[i, 1 + j].transAxes,
+                                    fontsize=6.5, color="white", va="bottom", linespacing=1.0)
             for j, c in enumerate(chans):
                 ch = to_numpy(cia_out[i, c]).astype(np.float32)
                 ch = np.maximum(ch, 0.0)
-                heat = upsample(ch, image_hw)
+                heat = upsample(ch, image_hw, "bicubic")  # a feature map, not a relation row: smooth
                 overlay(axes[i, 1 + len(FIG8_POINTS) + j], display[i], heat, None, cmap=CHANNEL_CMAP, alpha=0.6,
                         title=(f"CIA ch {c}" if i == 0 else f"ch {c}"))
         src = "given points" if given_points else ("part masks" if rmasks is not None else "fixed relative heights")
         paper_title(fig, "Fig. 8", f"receptive fields ({_key_title(key)}, {block}) of five points"
                     + (f" and CIA channels most on the {part}" if chans else ""))
-        fig.text(0.5, 0.005, f"points from {src}; the number is each field's peak weight relative to uniform",
+        fig.text(0.5, 0.005, f"points from {src}; in each field: self = the weight the query cell keeps for itself "
+                 "(S[i, i]), then the peak weight relative to uniform",
                  ha="center", va="bottom", fontsize=7, color="#595959")
         fig.subplots_adjust(left=0.01, right=0.99, bottom=0.035, top=1 - 0.55 / fig.get_figheight(), wspace=0.05, hspace=0.18)
     if return_info:

@@ -55,18 +55,29 @@ def cell_index(row: int, col: int, hw: Sequence[int]) -> int:
     return int(row) * int(hw[1]) + int(col)
 
 
-def upsample(grid: np.ndarray, image_hw: Sequence[int], interpolation: str = "bicubic") -> np.ndarray:
-    """Smoothly upsample an ``[H, W]`` map to ``image_hw`` (half-pixel centres, as the network's strides).
+def upsample(grid: np.ndarray, image_hw: Sequence[int], interpolation: str = "nearest") -> np.ndarray:
+    """Upsample an ``[H, W]`` map to ``image_hw`` (default: nearest neighbour, i.e. one block per cell).
 
-    Bicubic can overshoot below zero next to sharp peaks; relation weights are non-negative, so
-    the result is clipped at 0.
+    ``"nearest"`` gives pixel ``(p, q)`` the value of the cell that contains its centre,
+    ``pixel_to_cell(p + 0.5, q + 0.5)``: every cell becomes one block of pixels (exactly
+    ``img_h / H`` x ``img_w / W`` pixels when the sizes divide), so a one-cell map looks like one
+    cell and the cell grid shows. This is the default for every receptive-field picture: a smooth
+    upsampling draws a one-cell map at stage 3 as a soft, shoulder-sized blob.
+    ``"bilinear"`` / ``"bicubic"`` are smooth (half-pixel centres, as the network's strides); for
+    feature maps such as CIA channels. Bicubic can overshoot below zero next to sharp peaks;
+    relation weights are non-negative, so it is clipped at 0.
     """
     if interpolation not in _INTERP:
         raise ValueError(f"interpolation must be one of {', '.join(_INTERP)}; got {interpolation!r}")
-    import cv2
-
     grid = np.ascontiguousarray(grid, dtype=np.float32)
     img_h, img_w = int(image_hw[0]), int(image_hw[1])
+    if interpolation == "nearest":
+        h, w = grid.shape
+        rows = np.minimum(((np.arange(img_h) + 0.5) * h / img_h).astype(np.intp), h - 1)
+        cols = np.minimum(((np.arange(img_w) + 0.5) * w / img_w).astype(np.intp), w - 1)
+        return grid[rows[:, None], cols[None, :]]
+    import cv2
+
     flag = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC)[_INTERP[interpolation]]
     out = cv2.resize(grid, (img_w, img_h), interpolation=flag)
     return np.maximum(out, 0.0, out=out) if interpolation == "bicubic" else out
@@ -97,16 +108,37 @@ def relation_row(
     hw: Sequence[int],
     point_yx_pixels: Sequence[float],
     image_hw: Sequence[int],
-    interpolation: str = "bicubic",
+    interpolation: str = "nearest",
 ) -> np.ndarray:
     """The receptive field of one image point: ``[img_h, img_w]`` float32 heat map.
 
     ``index`` is the batch item, ``point_yx_pixels`` the query point ``(y, x)`` in pixels of the
     displayed ``image_hw`` image; it is mapped to its cell (:func:`pixel_to_cell`), that cell's row of
-    ``S`` is reshaped to ``hw`` and upsampled smoothly to the image (:func:`upsample`).
+    ``S`` is reshaped to ``hw`` and upsampled to the image (:func:`upsample`, nearest by default:
+    one block per cell).
     """
     row, col = pixel_to_cell(point_yx_pixels[0], point_yx_pixels[1], image_hw, hw)
     return upsample(relation_grid(S, index, row, col, hw), image_hw, interpolation)
+
+
+def field_stats(grid: np.ndarray, row: int, col: int) -> Tuple[float, float]:
+    """``(self_weight, peak)`` of one receptive field: ``grid`` is the query's row ``[H, W]`` of a
+    row-stochastic map (:func:`relation_grid`), ``(row, col)`` the query cell.
+
+    * ``self_weight = grid[row, col] = S[i, i]``: the weight the query cell keeps for itself
+      (1 = the field is the query cell alone; :func:`ianet_viz.measures.self_weight` is its mean
+      over all cells);
+    * ``peak``: the largest weight relative to a uniform map (``max * H * W``; 1 = uniform).
+    """
+    return float(grid[int(row), int(col)]), float(grid.max()) * grid.size
+
+
+def field_label(grid: np.ndarray, row: int, col: int, sep: str = " | ") -> str:
+    """What every receptive-field picture prints with it: ``"self 0.22 | peak 3.1x"``
+    (:func:`field_stats`; the self-weight to two decimals, ``<0.01`` below 0.005; ``sep="\\n"``
+    for two lines in a small panel)."""
+    own, peak = field_stats(grid, row, col)
+    return f"self {'<0.01' if own < 0.005 else f'{own:.2f}'}{sep}peak {peak:.3g}x"
 
 
 def display_image(image) -> np.ndarray:
@@ -145,6 +177,7 @@ def overlay(
     colorbar: bool = False,
     title: Optional[str] = None,
     marker_color: Optional[str] = None,
+    interpolation: str = "nearest",
 ) -> Dict[str, object]:
     """Draw ``image`` with ``heat`` on top and the query ``point`` ``(y, x)`` marked.
 
@@ -152,6 +185,8 @@ def overlay(
     (the viewer) can update them with ``set_data`` instead of re-plotting. The image is drawn with
     ``extent=(0, img_w, img_h, 0)``: axis data coordinates are the continuous pixel coordinates of
     :func:`pixel_to_cell`. The heat colour scale runs from 0 to the map's maximum (``vmax``).
+    ``heat`` may be at image resolution or at cell resolution ``[H, W]`` (it is stretched over the
+    image); ``interpolation`` is how it is drawn: "nearest" (default) keeps the cells' blocks crisp.
     """
     img = display_image(image)
     img_h, img_w = img.shape[:2]
@@ -163,7 +198,7 @@ def overlay(
         top = float(heat.max()) if vmax is None else float(vmax)
         artists["heat"] = ax.imshow(
             heat, extent=extent, cmap=cmap, alpha=alpha, vmin=0.0, vmax=top if top > 0 else 1.0,
-            interpolation="bilinear",
+            interpolation=interpolation,
         )
         if colorbar:
             cb = ax.figure.colorbar(artists["heat"], ax=ax, fraction=0.08, pad=0.03)

@@ -1,5 +1,6 @@
 """Ranked retrieval, shown: :func:`retrieval_grid` (query + top-k gallery, green/red borders for
-same/different identity), optionally with each image's receptive field (:func:`receptive_field_overlay`)."""
+same/different identity), optionally with each image's receptive field (:func:`receptive_field_overlay`:
+nearest-neighbour upsampling, one block per cell, and the field's self-weight ``S[i, i]`` in the corner)."""
 from __future__ import annotations
 
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -9,7 +10,7 @@ import numpy as np
 from ..recorder import record
 from .inputs import load_image, prepare
 from .overlay import overlay as draw_overlay
-from .overlay import pixel_to_cell, relation_grid, to_numpy, upsample
+from .overlay import field_label, pixel_to_cell, relation_grid, to_numpy, upsample
 from .style import MATCH, MISMATCH, new_figure, viz_style
 
 
@@ -25,7 +26,9 @@ def _pid_cam(item) -> Tuple[int, int]:
 def receptive_field_overlay(model, point: Tuple[float, float] = (0.3, 0.5), block: str = "stage3", key: str = "S",
                             size: Tuple[int, int] = (256, 128), transform=None) -> Callable:
     """An ``overlay`` for :func:`retrieval_grid`: each image's receptive field at the relative point
-    ``(y_rel, x_rel)``; called with a list of images, returns ``[(heat, (y, x)), ...]``."""
+    ``(y_rel, x_rel)``; called with a list of images, returns ``[(heat, (y, x), note), ...]`` where
+    ``heat`` is the row upsampled with nearest neighbours and ``note`` its self-weight and peak
+    (:func:`~ianet_viz.viz.overlay.field_label`)."""
 
     def fn(images):
         x, display = prepare(images, size, transform)
@@ -36,7 +39,8 @@ def receptive_field_overlay(model, point: Tuple[float, float] = (0.3, 0.5), bloc
             h, w = d.shape[:2]
             yx = (point[0] * h, point[1] * w)
             row, col = pixel_to_cell(yx[0], yx[1], (h, w), hw)
-            out.append((upsample(relation_grid(maps[block][key], i, row, col, hw), (h, w)), yx))
+            grid = relation_grid(maps[block][key], i, row, col, hw)
+            out.append((upsample(grid, (h, w), "nearest"), yx, field_label(grid, row, col, "\n")))
         return out
 
     fn.description = f"receptive field ({key}, {block}) of the point at {point[0]:.0%} height, {point[1]:.0%} width"
@@ -83,7 +87,8 @@ def retrieval_grid(
 
     ``distmat`` is ``[n_query, n_gallery]``; items are ``(path_or_image, pid, camid)``.
     ``overlay``: e.g. ``receptive_field_overlay(model, point=(0.3, 0.5))``, draws every image's
-    receptive field for that (relative) point on top.
+    receptive field for that (relative) point on top. It returns ``(heat, (y, x))`` per image, or
+    ``(heat, (y, x), note)`` with a short note (the self-weight) printed in the image's corner.
     """
     overlay_fn = overlay
     q_indices = list(q_indices)
@@ -94,8 +99,11 @@ def retrieval_grid(
 
     def show(ax, item, heat_pt):
         img = np.asarray(load_image(item).resize((size[1], size[0]), Image.BILINEAR))
-        heat, pt = (None, None) if heat_pt is None else heat_pt
+        heat, pt = (None, None) if heat_pt is None else heat_pt[:2]
         draw_overlay(ax, img, heat, pt, alpha=0.5)
+        if heat_pt is not None and len(heat_pt) > 2 and heat_pt[2]:
+            ax.text(0.03, 0.02, str(heat_pt[2]), transform=ax.transAxes, fontsize=5.5,
+                    color="white", va="bottom", linespacing=1.0)
 
     with viz_style():
         axes = fig.subplots(nrows, ncols, squeeze=False)

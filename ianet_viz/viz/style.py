@@ -114,3 +114,14 @@ def clean_axis(ax) -> None:
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
+
+
+def panel_max_colorbar(fig, **kwargs):
+    """One colour bar for panels that are each scaled to their own maximum: ``CMAP`` from "0" to
+    "max". ``kwargs`` go to ``fig.colorbar`` (``cax=...``, or ``ax=...`` with ``fraction``, ``pad``)."""
+    sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CMAP)
+    cb = fig.colorbar(sm, ticks=[0, 1], **kwargs)
+    cb.ax.set_yticklabels(["0", "max"])
+    cb.ax.tick_params(labelsize=7, length=2)
+    cb.set_label("weight / panel max", fontsize=7)
+    return cb

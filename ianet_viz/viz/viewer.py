@@ -12,8 +12,19 @@
 
 Both the click and the sliders call :meth:`ReceptiveFieldViewer.select`. The first time an image
 is shown the model runs once under :class:`~ianet_viz.recorder.RelationRecorder` and the maps of
-every block are cached (per image and block); after that a selection only slices a cached row,
-upsamples it and updates the artists with ``set_data`` (no re-plotting).
+every block are cached (per image and block); after that a selection only slices a cached row.
+
+What a click redraws. Each panel draws its row at cell resolution with nearest-neighbour
+upsampling (one block per cell: a one-cell map looks like one cell, and the cell grid shows) and
+states the row's self-weight ``S[i, i]`` and peak under its title. What does not change with the
+selected point is drawn once and cached as a background: the titles and the colour bar, and on top
+of them the photos of the current image. A click restores that background and draws only the heat
+images, the markers and the one line of numbers per panel (blitting, :class:`~ianet_viz.viz.blit.Blitter`), with
+``set_data`` / ``set_text`` on artists built once; a new image redraws its photos too. A new
+block or view redraws everything once (under ipympl when the browser asks for it).
+
+:meth:`ReceptiveFieldViewer.still` renders the current state once as an ordinary figure (the
+pedestrian and the same panels), for a notebook that must show a receptive field without a kernel.
 """
 from __future__ import annotations
 
@@ -28,8 +39,9 @@ from torch import nn
 
 from ..recorder import SIA_KEYS, record, sia_blocks
 from .inputs import item_label, prepare
-from .overlay import cell_center, move_point, overlay, pixel_to_cell, relation_grid, update_heat, upsample
-from .style import CMAP, PAPER, new_figure, viz_style
+from .overlay import cell_center, field_label, move_point, overlay, pixel_to_cell, relation_grid, upsample
+from .blit import Blitter, png_bytes
+from .style import PAPER, new_figure, panel_max_colorbar, viz_style
 
 PANELS = SIA_KEYS  # ("S_A_1", "S_A_2", "S_A_3", "S_A", "S_L", "S")
 PANEL_TITLES = {
@@ -73,6 +85,8 @@ class ReceptiveFieldViewer:
     interactive: ``None`` = ipympl canvases when ``%matplotlib widget`` is active, else static
         PNG images (sliders only); ``False`` forces static.
     cache_size: how many (image, block) map sets to keep (least recently used are dropped).
+    interpolation: how a row is upsampled to the image: "nearest" (default; one block per cell,
+        the cell grid shows) or a smooth "bilinear" / "bicubic".
     """
 
     def __init__(
@@ -85,7 +99,7 @@ class ReceptiveFieldViewer:
         device="cpu",
         interactive: Optional[bool] = None,
         cache_size: int = 24,
-        interpolation: str = "bicubic",
+        interpolation: str = "nearest",
         alpha: float = 0.55,
         view: str = "all",
         panel_width: float = 1.25,
@@ -104,8 +118,12 @@ class ReceptiveFieldViewer:
         self.view = view
         self.x, self.display = prepare(self.items, size, transform)
         self.image_hw: Tuple[int, int] = tuple(self.display[0].shape[:2])
+        upsample(np.zeros((1, 1), np.float32), (1, 1), interpolation)  # validates the name
         self.interpolation = interpolation
         self.alpha = alpha
+        self._grids: Dict[str, np.ndarray] = {}  # the rows shown, [H, W] per panel
+        self._texts: Dict[str, str] = {}  # the line of numbers under each panel title
+        self._self: Dict[str, float] = {}  # S[i, i] of the selected cell, per panel
         self.cache_size = int(cache_size)
         self._cache: "OrderedDict[Tuple[int, str], Tuple[Dict[str, np.ndarray], Tuple[int, int]]]" = OrderedDict()
         self.forward_count = 0
@@ -122,6 +140,7 @@ class ReceptiveFieldViewer:
         self._build_figures(panel_width)
         if self.interactive and not self._canvas_is_widget():
             self.interactive = False
+        self._full = True  # the next render redraws everything (new image, block or view)
         self._cid = self.image_fig.canvas.mpl_connect("button_press_event", self._on_click)
 
     # ------------------------------------------------------------------ maps and cache
@@ -178,7 +197,11 @@ class ReceptiveFieldViewer:
             import matplotlib.pyplot as plt
 
             with plt.ioff(), viz_style():
-                return plt.figure(figsize=figsize, dpi=80)
+                fig = plt.figure(figsize=figsize, dpi=80)
+            # pyplot would ask the browser for a full redraw whenever an artist changes; the viewer
+            # draws itself (blitting), so that only the changed artists are rendered per click
+            fig.stale_callback = None
+            return fig
         return new_figure(figsize=figsize, dpi=80, pyplot=False)
 
     def _canvas_is_widget(self) -> bool:
@@ -194,7 +217,7 @@ class ReceptiveFieldViewer:
         fig_h = panel_width * aspect + 0.75
         image = self.display[self.image_index]
         y, x = self.selected_yx
-        zero = np.zeros(self.image_hw, dtype=np.float32)
+        zero = np.zeros((1, 1), dtype=np.float32)
         with viz_style():
             # the pedestrian: the axes fill the whole figure, so canvas pixels map linearly to image pixels
             self.image_fig = self._make_figure((fig_h / aspect, fig_h))
@@ -202,25 +225,28 @@ class ReceptiveFieldViewer:
             self.image_artists = overlay(self.image_ax, image, None, (y, x))
             self.image_ax.set_axis_off()
             self.image_ax.set_aspect("auto")  # the figure has the image's aspect: fill it exactly
-            # the panels
+            # the panels: static title (in the background) + one line of numbers (redrawn per click)
             self.panel_fig = self._make_figure((panel_width * len(PANELS) + 0.9, fig_h))
             self.panel_axes: Dict[str, object] = {}
             self.panel_artists: Dict[str, Dict[str, object]] = {}
             for key in PANELS:
                 ax = self.panel_fig.add_axes((0, 0, 0.1, 0.1))
                 self.panel_axes[key] = ax
-                self.panel_artists[key] = overlay(ax, image, zero, (y, x), alpha=self.alpha)
-                ax.set_title(PANEL_TITLES[key], fontsize=8)
+                arts = overlay(ax, image, zero, (y, x), alpha=self.alpha,
+                               interpolation="nearest" if self.interpolation == "nearest" else "bilinear")
+                ax.set_title(PANEL_TITLES[key], fontsize=8, pad=10)
+                arts["text"] = ax.text(0.5, 1.0, "", transform=ax.transAxes, ha="center", va="bottom",
+                                       fontsize=7, color="#404040")
+                self.panel_artists[key] = arts
             # one colour bar for all panels: each panel's scale runs from 0 to its own maximum
-            import matplotlib as mpl
-
-            self.cbar_ax = self.panel_fig.add_axes((0.95, 0.12, 0.012, 0.62))
-            sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CMAP)
-            cb = self.panel_fig.colorbar(sm, cax=self.cbar_ax, ticks=[0, 1])
-            cb.ax.set_yticklabels(["0", "max"])
-            cb.ax.tick_params(labelsize=7, length=2)
-            cb.set_label("weight / panel max", fontsize=7)
+            panel_max_colorbar(self.panel_fig, cax=self.panel_fig.add_axes((0.95, 0.12, 0.012, 0.62)))
             self.suptitle = self.panel_fig.suptitle("", fontsize=9, y=0.985)
+        self._blitters = (
+            Blitter(self.image_fig, [self.image_artists["image"]],
+                     [self.image_artists[k] for k in ("point_edge", "point")]),
+            Blitter(self.panel_fig, [arts["image"] for arts in self.panel_artists.values()],
+                     [arts[k] for arts in self.panel_artists.values() for k in ("heat", "point_edge", "point", "text")]),
+        )
         self._layout_panels()
         self._set_suptitle()
 
@@ -237,19 +263,40 @@ class ReceptiveFieldViewer:
             else:
                 ax.set_visible(False)
 
-    def _set_suptitle(self) -> None:
+    def _suptitle_text(self) -> str:
         label = VIEWS[self.view][0]
         fig = "Fig. 4" if self.view == "fig4" else "Fig. 4/8"
-        self.suptitle.set_text(f"{fig} ({PAPER}): receptive field of the selected point, {self.block} ({label})")
+        return f"{fig} ({PAPER}): receptive field of the selected point, {self.block} ({label})"
+
+    def _set_suptitle(self) -> None:
+        self.suptitle.set_text(self._suptitle_text())
+        self._full = True
 
     # ------------------------------------------------------------------ selection
     def heat(self, key: str) -> np.ndarray:
-        """The heat map panel ``key`` currently shows, ``[img_h, img_w]``."""
-        return np.asarray(self.panel_artists[key]["heat"].get_array())
+        """The heat map panel ``key`` currently shows, ``[img_h, img_w]`` (the row upsampled with the
+        viewer's ``interpolation``; zeros before the first selection and for maps the block lacks)."""
+        grid = self._grids.get(key)
+        if grid is None:
+            return np.zeros(self.image_hw, dtype=np.float32)
+        return upsample(grid, self.image_hw, self.interpolation)
+
+    def panel_text(self, key: str) -> str:
+        """The line of numbers under panel ``key``'s title, e.g. ``"self 0.22 | peak 3.1x"``."""
+        return self._texts.get(key, "")
+
+    def self_weight(self, key: str) -> float:
+        """The weight the selected cell keeps for itself in map ``key``, ``S[i, i]`` (what the panel
+        states); NaN before a selection and for a map the block does not have."""
+        return self._self.get(key, float("nan"))
 
     def select(self, image_index: int, y: float, x: float) -> Tuple[int, int]:
         """Select pixel ``(y, x)`` of image ``image_index`` (pixels of the displayed, model-input
-        image). Updates the panels and widgets and returns the selected cell ``(row, col)``."""
+        image). Updates the panels and widgets and returns the selected cell ``(row, col)``.
+
+        Cost once the image's maps are cached: slicing one row per map, ``set_data`` / ``set_text``
+        on the existing artists and a blit of the changed artists (a full redraw only after a
+        change of image, block or view)."""
         t0 = time.perf_counter()
         i = int(image_index)
         if not 0 <= i < len(self.items):
@@ -264,16 +311,24 @@ class ReceptiveFieldViewer:
             for arts in self.panel_artists.values():
                 arts["image"].set_data(self.display[i])
         row, col = pixel_to_cell(y, x, self.image_hw, hw)
-        m = hw[0] * hw[1]
         for key, arts in self.panel_artists.items():
-            title = self.panel_axes[key].title
             if key in maps:
                 grid = relation_grid(maps[key], 0, row, col, hw)
-                update_heat(arts, upsample(grid, self.image_hw, self.interpolation))
-                title.set_text(f"{PANEL_TITLES[key]}\npeak {grid.max() * m:.3g}x uniform")
+                text = field_label(grid, row, col)
+                top = float(grid.max())
+                self._self[key] = float(grid[row, col])
             else:
-                update_heat(arts, np.zeros(self.image_hw, dtype=np.float32))
-                title.set_text(f"{PANEL_TITLES[key]}\n(not in this model)")
+                grid = np.zeros(hw, dtype=np.float32)
+                text = "(not in this model)"
+                top = 0.0
+                self._self[key] = float("nan")
+            self._grids[key] = grid
+            im = arts["heat"]
+            im.set_data(grid if self.interpolation == "nearest" else upsample(grid, self.image_hw, self.interpolation))
+            im.set_clim(0.0, top if top > 0 else 1.0)
+            if text != self._texts.get(key):
+                arts["text"].set_text(text)
+                self._texts[key] = text
             move_point(arts, y, x)
         move_point(self.image_artists, y, x)
         self.selected = (row, col)
@@ -305,7 +360,33 @@ class ReceptiveFieldViewer:
         self.view = view
         self._layout_panels()
         self._set_suptitle()
-        self._draw()
+        if self.selected is not None:
+            self._draw()
+
+    def still(self, path=None, dpi: int = 100):
+        """The viewer's current state rendered once, as an ordinary matplotlib Figure.
+
+        One row (:func:`~ianet_viz.viz.figures.plot_receptive_fields`): the pedestrian with the
+        selected point, then the panels of the current view that the block has, with the same
+        titles, numbers (self-weight ``S[i, i]`` and peak), upsampling and colour scale as the live
+        viewer. For a notebook cell that shows a picture next to the live widget, so that a reader
+        without a kernel (or on a website) still sees a receptive field. Selects the default point
+        first if nothing is selected. ``path``: also save it there (PNG, or any format matplotlib
+        writes). The figure is not registered with pyplot: show it (e.g. save it and display the
+        image) or keep it; there is nothing to close.
+        """
+        from .figures import plot_receptive_fields
+
+        if self.selected is None:
+            self.select(self.image_index, *self.selected_yx)
+        maps, hw = self.maps(self.image_index, self.block)
+        shown = {key: maps[key] for key in VIEWS[self.view][1] if key in maps}
+        fig = plot_receptive_fields(self.display[self.image_index], shown, hw, self.selected_yx, titles=PANEL_TITLES,
+                                    suptitle=self._suptitle_text(), alpha=self.alpha, interpolation=self.interpolation,
+                                    colorbar=True, dpi=dpi)
+        if path is not None:
+            fig.savefig(path)
+        return fig
 
     def _on_click(self, event) -> None:
         """``button_press_event`` on the image canvas: select the clicked pixel; ignore the rest."""
@@ -325,25 +406,20 @@ class ReceptiveFieldViewer:
             warnings.warn(f"ReceptiveFieldViewer: selection failed: {self.last_error}")
 
     # ------------------------------------------------------------------ drawing and widgets
-    @staticmethod
-    def _png(fig) -> bytes:
-        """Render ``fig`` (Agg) and encode it as a fast, lightly compressed PNG."""
-        import cv2
-
-        fig.canvas.draw()
-        rgba = np.asarray(fig.canvas.buffer_rgba())
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        if not ok:  # pragma: no cover - cv2 always encodes an 8-bit image
-            raise RuntimeError("PNG encoding failed")
-        return buf.tobytes()
-
     def _draw(self) -> None:
-        if self.interactive or self._widget is None:
-            self.image_fig.canvas.draw_idle()
-            self.panel_fig.canvas.draw_idle()
-        else:  # static render: PNGs into Image widgets
-            self._image_view.value = self._png(self.image_fig)
-            self._panel_view.value = self._png(self.panel_fig)
+        """Render the current state: blit the changed artists (or redraw everything once after a
+        change of image, block or view); in a static render, also encode the PNGs of the widgets."""
+        full, self._full = self._full, False
+        for blitter in self._blitters:
+            blitter.update(self.image_index, full)
+        if not self.interactive and self._widget is not None:  # static render: PNGs into Image widgets
+            self._image_view.value = png_bytes(self.image_fig)
+            self._panel_view.value = png_bytes(self.panel_fig)
+
+    def render_info(self) -> Dict[str, int]:
+        """How the figures were rendered so far: full redraws and blits, per figure."""
+        return {f"{name}_{kind}": getattr(b, kind)
+                for name, b in zip(("image", "panels"), self._blitters) for kind in ("full_draws", "blits")}
 
     def label_text(self) -> str:
         """The selection as the widget shows it (the browser test parses this)."""
@@ -446,6 +522,8 @@ class ReceptiveFieldViewer:
     def close(self) -> None:
         """Disconnect the click handler and close the figures and widgets."""
         self.image_fig.canvas.mpl_disconnect(self._cid)
+        for blitter in self._blitters:
+            blitter.disconnect()
         if self.interactive:
             import matplotlib.pyplot as plt
 

@@ -5,6 +5,7 @@ No test asserts a wall-clock time: the viewer's speed is measured by benchmarks/
 its mechanism is tested (what a click redraws) and a CPU-time ratio that load cannot flip.
 """
 import csv
+import math
 import io
 import time
 
@@ -562,3 +563,33 @@ def test_other_arrangements_and_errors(people):
     cia_only = build_ianet("resnet18", num_classes=4, ia_stages=(3,), arrangement="cia")
     with pytest.raises(ValueError, match="no SIA"):
         ReceptiveFieldViewer(cia_only, images[:1], size=SIZE)
+
+
+def test_fig4_recomputes_the_maps_the_block_itself_computes():
+    """Fig. 4 recomputes S^A_K from the block's input: with the block's relation (cosine), its learned
+    temperature and its fusion (geometric mean), the maps equal what the model records."""
+    import torch
+
+    from ianet_viz import RelationRecorder, build_ianet
+    from ianet_viz import functional as Fn
+    from ianet_viz.recorder import sia_inputs
+    from ianet_viz.viz.figures import appearance_by_k
+    from ianet_viz.viz.inputs import sia_scale
+
+    torch.manual_seed(0)
+    model = build_ianet("resnet18", num_classes=3, relation="cosine", learn_scale=True, sia_scale=5.0,
+                        multi="mean").eval()
+    sia = model.ia_blocks["stage2"].sia
+    with torch.no_grad():
+        sia.log_scale.fill_(math.log(6.5))  # as if trained
+    x = torch.randn(2, 3, 64, 32)
+    with torch.no_grad(), RelationRecorder(model) as rec:
+        model(x)
+    assert sia_scale(model, "stage2") == pytest.approx(6.5)
+    f = sia_inputs(model, x, ["stage2"])["stage2"]
+    by_k = appearance_by_k(f, (1, 2, 3), sia_scale(model, "stage2"), sia.relation)
+    for k in (1, 2, 3):
+        torch.testing.assert_close(by_k[k], rec.maps["stage2"][f"S_A_{k}"], rtol=1e-4, atol=1e-6)
+    fused = Fn.multi_context_fusion([by_k[k] for k in (1, 2, 3)], sia.multi, "renorm")
+    torch.testing.assert_close(fused, rec.maps["stage2"]["S_A"], rtol=1e-4, atol=1e-6)
+    F.fig4(model, np.zeros((64, 32, 3), dtype=np.uint8), block="stage2", size=(64, 32))  # draws

@@ -101,9 +101,10 @@ def plot_receptive_fields(
 # --------------------------------------------------------------------------------------------
 # Fig. 4: context sizes
 # --------------------------------------------------------------------------------------------
-def appearance_by_k(f: torch.Tensor, ks: Sequence[int] = (1, 2, 3, 5), scale: Optional[float] = None) -> Dict[int, torch.Tensor]:
+def appearance_by_k(f: torch.Tensor, ks: Sequence[int] = (1, 2, 3, 5), scale: Optional[float] = None,
+                    relation: str = "dot") -> Dict[int, torch.Tensor]:
     """``{K: S^A_K [B, M, M]}`` from a feature map ``f`` ``[B, C, H, W]`` (eq. 1, one call per K)."""
-    return {int(k): Fn.appearance_relation(f, int(k), scale=scale) for k in ks}
+    return {int(k): Fn.appearance_relation(f, int(k), scale=scale, relation=relation) for k in ks}
 
 
 def fig4(
@@ -121,9 +122,10 @@ def fig4(
     """Fig. 4: the receptive field of one point for each context size K and the multi-context map.
 
     ``point`` is ``(y, x)`` in pixels of the model-input image (default: the torso, 35 % down the
-    centre line). The maps are recomputed from the block's SIA input with the block's own logit
-    scale; the multi-context map fuses ``multi`` by product (eq. 2, renormalised). With
-    ``with_location=True`` every map is fused with the block's S_L (eq. 5).
+    centre line). The maps are recomputed from the block's SIA input with the block's own relation
+    (dot or cosine) and logit scale (its learned temperature, if any); the multi-context map fuses
+    ``multi`` as the block does (eq. 2: product, or the geometric mean of the demo model; renormalised).
+    With ``with_location=True`` every map is fused with the block's S_L (eq. 5).
     """
     x, display = prepare([image], size, transform)
     img_h, img_w = display[0].shape[:2]
@@ -131,12 +133,13 @@ def fig4(
         point = (0.35 * img_h, 0.5 * img_w)
     f = sia_inputs(model, x, [block])[block]
     hw = tuple(f.shape[-2:])
-    scale = sia_scale(model, block)
+    sia = model.ia_blocks[block].sia
     need = sorted(set(ks) | set(multi))
-    by_k = appearance_by_k(f, need, scale)
+    by_k = appearance_by_k(f, need, sia_scale(model, block), sia.relation)
     maps: "OrderedDict[str, torch.Tensor]" = OrderedDict((f"S_A_{k}", by_k[k]) for k in ks)
-    maps["S_A"] = Fn.multi_context_fusion([by_k[k] for k in multi], "prod", fusion)
-    titles = {"S_A": f"$S^A$ multi-context\n(K={','.join(map(str, multi))}, product)"}
+    maps["S_A"] = Fn.multi_context_fusion([by_k[k] for k in multi], sia.multi, fusion)
+    how = {"prod": "product", "mean": "geometric mean"}.get(sia.multi, sia.multi)
+    titles = {"S_A": f"$S^A$ multi-context\n(K={','.join(map(str, multi))}, {how})"}
     if with_location:
         sigma = model.ia_blocks[block].sia.sigma
         s_l = Fn.location_relation(hw[0], hw[1], sigma)

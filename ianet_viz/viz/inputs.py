@@ -81,5 +81,7 @@ def prepare(
 
 
 def sia_scale(model: nn.Module, block: str) -> Optional[float]:
-    """The logit scale the block's SIA uses (``None`` = the functional default ``1/(sqrt(C) K^2)`` per context size K)."""
-    return getattr(model.ia_blocks[block].sia, "scale", None)
+    """The logit scale the block's SIA uses: its learned temperature when it has one, else its
+    ``scale`` (``None`` = the functional default ``1/(sqrt(C) K^2)`` per context size K)."""
+    scale = model.ia_blocks[block].sia.logit_scale()
+    return float(scale) if isinstance(scale, torch.Tensor) else scale

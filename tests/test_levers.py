@@ -183,3 +183,17 @@ def test_matched_gaussian_has_the_target_self_weight():
 
     for target in (0.05, 0.3, 0.9):
         assert self_weight(matched_gaussian((16, 8), target)) == pytest.approx(target, abs=1e-4)
+
+
+def test_mass_split_on_a_map_that_knows_the_parts():
+    from ianet_viz.course.mechanism import mass_split
+
+    masks = np.zeros((1, 4, 2), dtype=np.uint8)
+    masks[0, 1:3] = 2  # torso in rows 1-2, background elsewhere
+    labels = masks[0].reshape(-1)
+    same = torch.tensor((labels[:, None] == labels[None, :]) & (labels[:, None] != 0), dtype=torch.float64)
+    same = same + torch.eye(8, dtype=torch.float64) * (labels == 0)[:, None]  # background rows: themselves
+    split = mass_split(same.unsqueeze(0), masks, (4, 2))
+    assert split == pytest.approx({"background": 0.0, "own part": 1.0, "other parts": 0.0})
+    uniform = torch.full((1, 8, 8), 1 / 8, dtype=torch.float64)
+    assert mass_split(uniform, masks, (4, 2)) == pytest.approx({"background": 4 / 7, "own part": 3 / 7, "other parts": 0.0})

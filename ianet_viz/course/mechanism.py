@@ -80,6 +80,19 @@ def matched_gaussian(hw: Sequence[int], target_self: float, steps: int = 40) -> 
     return Fn.location_relation(h, w, ((lo * hi) ** 0.5,) * 2, dtype=torch.float64)
 
 
+def mass_split(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> Dict[str, float]:
+    """Where each part cell's weight on *other* cells goes (query cell removed, rows renormalised):
+    the mean share on background, on the cell's own part and on other parts."""
+    from ..viz.alignment import cell_labels
+
+    lab = torch.from_numpy(cell_labels(masks, hw).reshape(len(masks), -1))  # [B, M] majority label per cell
+    s = without_self(p)
+    on_person = lab != 0
+    bg = (s * (lab == 0)[:, None, :]).sum(-1)[on_person]
+    own = (s * (lab[:, :, None] == lab[:, None, :])).sum(-1)[on_person]
+    return {"background": float(bg.mean()), "own part": float(own.mean()), "other parts": float((1 - bg - own).mean())}
+
+
 def _residual_ratio(module: nn.Module, f: torch.Tensor) -> float:
     """Median over images of ``||BN(E)|| / ||F||`` for an SIA or CIA module and its input ``f``."""
     r = module.residual(f)

@@ -118,6 +118,7 @@ def fig4(
     transform=None,
     fusion: str = "renorm",
     with_location: bool = False,
+    also_product: bool = False,
 ):
     """Fig. 4: the receptive field of one point for each context size K and the multi-context map.
 
@@ -125,7 +126,8 @@ def fig4(
     centre line). The maps are recomputed from the block's SIA input with the block's own relation
     (dot or cosine) and logit scale (its learned temperature, if any); the multi-context map fuses
     ``multi`` as the block does (eq. 2: product, or the geometric mean of the demo model; renormalised).
-    With ``with_location=True`` every map is fused with the block's S_L (eq. 5).
+    With ``with_location=True`` every map is fused with the block's S_L (eq. 5); with
+    ``also_product=True`` a block that fuses otherwise also gets the paper's product of the same factors.
     """
     x, display = prepare([image], size, transform)
     img_h, img_w = display[0].shape[:2]
@@ -140,6 +142,9 @@ def fig4(
     maps["S_A"] = Fn.multi_context_fusion([by_k[k] for k in multi], sia.multi, fusion)
     how = {"prod": "product", "mean": "geometric mean"}.get(sia.multi, sia.multi)
     titles = {"S_A": f"$S^A$ multi-context\n(K={','.join(map(str, multi))}, {how})"}
+    if also_product and sia.multi != "prod":
+        maps["S_A_prod"] = Fn.multi_context_fusion([by_k[k] for k in multi], "prod", fusion)
+        titles["S_A_prod"] = f"paper: product\n(K={','.join(map(str, multi))})"
     if with_location:
         sigma = model.ia_blocks[block].sia.sigma
         s_l = Fn.location_relation(hw[0], hw[1], sigma)

@@ -84,4 +84,4 @@ def sia_scale(model: nn.Module, block: str) -> Optional[float]:
     """The logit scale the block's SIA uses: its learned temperature when it has one, else its
     ``scale`` (``None`` = the functional default ``1/(sqrt(C) K^2)`` per context size K)."""
     scale = model.ia_blocks[block].sia.logit_scale()
-    return float(scale) if isinstance(scale, torch.Tensor) else scale
+    return float(scale.detach()) if isinstance(scale, torch.Tensor) else scale

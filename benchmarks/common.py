@@ -17,6 +17,7 @@ the same pair spread over 0.6-1.5x, CPU-time ratios over a few percent. ``--cloc
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as _dt
 import os
 import platform
@@ -256,3 +257,30 @@ def section(title: str, command: str, device: str, body: str, notes: str = "") -
     if notes:
         out += ["", notes.strip()]
     return "\n".join(out)
+
+
+def read_csv(path: Path) -> List[Dict[str, str]]:
+    """The rows of a results CSV (``[]`` when it does not exist yet)."""
+    if not Path(path).exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv(path: Path, rows: Sequence[Mapping], fields: Optional[Sequence[str]] = None) -> None:
+    """Write ``rows`` atomically (a temporary file, then a rename): a run killed mid-write leaves the
+    old file. ``fields``: the columns (default: every key, in order of first appearance)."""
+    if fields is None:
+        fields = []
+        for r in rows:
+            fields += [k for k in r if k not in fields]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in fields})
+    os.replace(tmp, path)
+

@@ -52,15 +52,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import csv
 import math
-import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, command_line, describe_device, format_table, section, update_results
+from benchmarks.common import (RESULTS_DIR, command_line, describe_device, format_table, read_csv, section,
+                               update_results, write_csv)
 
 IA = dict()  # the IA defaults of TrainConfig: ia_stages (2, 3), sia+cia, K 1,2,3, prod, renorm, sigma rule
 
@@ -233,24 +232,6 @@ def train_one(key: str, overrides: Dict, seed: int, s: Dict, out_dir: Path) -> D
     return row
 
 
-def _read_csv(path: Path) -> List[Dict]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def _write_csv(path: Path, rows: List[Dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in FIELDS})
-    os.replace(tmp, path)
-
-
 class _locked:
     """An exclusive ``fcntl`` lock for ``path`` (a lock file in the temp folder, so nothing lands
     beside the results; no-op where fcntl is missing)."""
@@ -320,7 +301,7 @@ def run_grid(grid: str, seeds: Sequence[int], s: Dict, results_dir: Path, runs_d
             continue
         key = config_key(overrides)
         for seed in seeds:
-            cache = _read_csv(runs_path)
+            cache = read_csv(runs_path)
             hit = [r for r in cache if r["key"] == key and str(r["seed"]) == str(seed) and _same_scale(r, s)
                    and (r.get("code") == _code() or key == config_key(dict(ia_stages=())))]
             if hit:
@@ -330,15 +311,15 @@ def run_grid(grid: str, seeds: Sequence[int], s: Dict, results_dir: Path, runs_d
                 log(f"[{grid}] {label} seed {seed}: training ({key}) ...")
                 row = train_one(key, overrides, seed, s, runs_dir)
                 with _locked(runs_path):  # several grids may run in parallel processes
-                    cache = _read_csv(runs_path)
+                    cache = read_csv(runs_path)
                     cache.append(dict(row, grid="", config=""))
-                    _write_csv(runs_path, cache)
+                    write_csv(runs_path, cache, FIELDS)
                 log(f"[{grid}] {label} seed {seed}: mAP {row['mAP']:.4f} rank1 {row['rank1']:.4f} "
                     f"align3 {row.get('align_stage3', '-')} ({row['wall_s']} s)")
             row.update(grid=grid, config=label)
             rows.append(row)
             _merge_grid_csv(results_dir / f"{grid}{suffix}.csv", rows, grid, runs_path)
-    return _read_csv(results_dir / f"{grid}{suffix}.csv") if rows else rows
+    return read_csv(results_dir / f"{grid}{suffix}.csv") if rows else rows
 
 
 def _merge_grid_csv(path: Path, rows: List[Dict], grid: str, lock_for: Path) -> None:
@@ -347,9 +328,9 @@ def _merge_grid_csv(path: Path, rows: List[Dict], grid: str, lock_for: Path) -> 
     order = {label: i for i, (label, _) in enumerate(GRIDS[grid])}
     with _locked(lock_for):
         mine = {(r["config"], str(r["seed"])) for r in rows}
-        merged = [r for r in _read_csv(path) if (r["config"], str(r["seed"])) not in mine] + list(rows)
+        merged = [r for r in read_csv(path) if (r["config"], str(r["seed"])) not in mine] + list(rows)
         merged.sort(key=lambda r: (order.get(r["config"], len(order)), int(r["seed"])))
-        _write_csv(path, merged)
+        write_csv(path, merged, FIELDS)
 
 
 def out_suffix(s: Dict) -> str:
@@ -384,13 +365,13 @@ def rescore(grid: str, s: Dict, results_dir: Path, runs_dir: Path, log=print) ->
 
     with _locked(runs_path):
         for path in (grid_path, runs_path):
-            rows = _read_csv(path)
+            rows = read_csv(path)
             for r in rows:
                 if r["key"] in keys and _same_scale(r, s):
                     r.update({k: round(v, 4) for k, v in score(r).items()})
             if rows:
-                _write_csv(path, rows)
-    return _read_csv(grid_path)
+                write_csv(path, rows, FIELDS)
+    return read_csv(grid_path)
 
 
 def _f(v) -> Optional[float]:
@@ -519,7 +500,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         if args.rescore:
             rows = rescore(g, s, results_dir, runs_dir)
         elif args.summary_only:
-            rows = _read_csv(results_dir / f"{g}{suffix}.csv")
+            rows = read_csv(results_dir / f"{g}{suffix}.csv")
         else:
             only = [c.strip() for c in args.configs.split(",")] if args.configs else None
             rows = run_grid(g, range(args.seeds), s, results_dir, runs_dir, only=only)

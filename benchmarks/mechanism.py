@@ -12,7 +12,6 @@ removed next to a local Gaussian's (:mod:`ianet_viz.course.mechanism`).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import time
@@ -23,7 +22,7 @@ import numpy as np
 
 from ianet_viz.course.stats import paired_table
 
-from benchmarks.common import RESULTS_DIR, describe_device, format_table, section, update_results
+from benchmarks.common import RESULTS_DIR, describe_device, format_table, read_csv, section, update_results, write_csv
 
 #: the levers, as TrainConfig overrides ("paper" = the IA defaults, the paper's literal mechanism)
 COSINE = dict(sia_relation="cosine", sia_learn_scale=True)
@@ -96,24 +95,6 @@ def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict]
                 if v is not None and (when == "" or k in ("lift_S", "self_S")):
                     row[f"{when}{b}_{k}"] = round(float(v), 4)
     return row
-
-
-def read_rows(path: Path) -> List[Dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def write_rows(path: Path, rows: List[Dict]) -> None:
-    cols: List[str] = []
-    for r in rows:
-        cols += [k for k in r if k not in cols]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _num(v) -> float:
@@ -196,7 +177,7 @@ def export_curves(names: Sequence[str], seed: int, s: Dict, runs_dir: Path, path
                 row = {"config": name, "seed": seed, "epoch": rec["epoch"], "block": b}
                 row.update({k: round(float(rec[f"mech/{b}/{k}"]), 4) for k in MECH_KEYS if f"mech/{b}/{k}" in rec})
                 rows.append(row)
-    write_rows(path, rows)
+    write_csv(path, rows)
     return path
 
 
@@ -235,13 +216,13 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
         for seed in seeds:  # seed-major: every configuration of a seed before the next seed (pairs early)
             for name in names:
                 row = run_one(name, seed, s, runs_dir)
-                rows = [r for r in read_rows(path) if not (r["config"] == name and int(r["seed"]) == seed
+                rows = [r for r in read_csv(path) if not (r["config"] == name and int(r["seed"]) == seed
                                                            and r.get("tag") == tag(s))]
-                write_rows(path, rows + [row])
+                write_csv(path, rows + [row])
                 print(json.dumps(row), flush=True)
     if args.curves:
         print(f"curves: {export_curves(names, seeds[0], s, runs_dir, path.parent / CURVES_NAME)}")
-    rows = [r for r in read_rows(path) if r.get("tag") == tag(s) and r["config"] in names]
+    rows = [r for r in read_csv(path) if r.get("tag") == tag(s) and r["config"] in names]
     table = summarise(rows)
     print(format_table(table))
     if args.write:

@@ -4,6 +4,7 @@ No timing is asserted anywhere (the machine is shared and noisy); these only pro
 script runs end to end, produces its table/ratios, and never touches benchmarks/RESULTS.md
 without --write.
 """
+import csv
 import math
 import subprocess
 import sys
@@ -186,3 +187,25 @@ def test_mkl_intel_path_wrapper_preloads_its_shim_and_passes_the_exit_code():
     assert "libmkl_intel_path.so" in out.stdout
     usage = subprocess.run(["bash", str(script)], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage" in usage.stderr
+
+
+def test_mechanism_quick_runs_pairs_and_summarises(tmp_path, monkeypatch):
+    """benchmarks.mechanism at a tiny scale: trains the baseline and a lever for two seeds with the
+    monitor on, writes one CSV row per run with the mechanism columns, and pairs them by seed."""
+    import ianet_viz.settings as settings
+    from benchmarks import mechanism
+
+    monkeypatch.setattr(settings, "DATA_DIR", tmp_path / "data")
+    csv_path = tmp_path / "mech.csv"
+    table = mechanism.main(["--configs", "baseline,cosine7+mean+gate0.1", "--seeds", "0,1", "--epochs", "1",
+                            "--identities", "12", "--images", "6", "--height", "64", "--width", "32",
+                            "--csv", str(csv_path), "--runs-dir", str(tmp_path / "runs"), "--curves"])
+    rows = list(csv.DictReader(open(csv_path)))
+    assert sorted((r["config"], r["seed"]) for r in rows) == [("baseline", "0"), ("baseline", "1"),
+                                                             ("cosine7+mean+gate0.1", "0"), ("cosine7+mean+gate0.1", "1")]
+    lever = [r for r in rows if r["config"] != "baseline"]
+    assert all(float(r["stage2_sia_ratio"]) > 0 and 0 < float(r["stage2_self_S"]) <= 1 for r in lever)
+    line = {t["config"]: t for t in table}["cosine7+mean+gate0.1"]
+    assert line["seeds"] == 2 and "[" in line["Δ mAP vs baseline [95% CI]"]
+    curves = list(csv.DictReader(open(tmp_path / "mechanism_curves.csv")))
+    assert {r["epoch"] for r in curves if r["config"] != "baseline"} == {"0", "1"}

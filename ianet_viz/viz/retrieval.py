@@ -128,8 +128,8 @@ def retrieval_grid(
                 _border(ax, MATCH if same else MISMATCH)
                 ax.set_title(f"#{j + 1}  {d[g]:.3f}", fontsize=7, color=MATCH if same else MISMATCH)
         note = f"\noverlay: {overlay_fn.description}" if getattr(overlay_fn, "description", None) else ""
-        fig.suptitle(f"Ranked retrieval: query and top-{topk} gallery\n(green = same identity, red = different){note}",
+        fig.suptitle(f"Ranked retrieval: query and top-{topk} gallery\n(green = same identity, orange = different){note}",
                      fontsize=8.5)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (0.75 if note else 0.6) / fig.get_figheight(),
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - (1.0 if note else 0.85) / fig.get_figheight(),
                             wspace=0.12, hspace=0.35)
     return fig

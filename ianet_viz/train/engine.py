@@ -115,6 +115,15 @@ def read_log(run_dir, name: str = LOG_NAME) -> List[Dict[str, Any]]:
     return out
 
 
+def _rewind_log(run_dir: Path, name: str, epoch: int, write: bool) -> List[Dict[str, Any]]:
+    """The records of ``run_dir/name`` up to ``epoch``; with ``write``, the file is rewritten to
+    them (atomically): a resumed run drops the records of an epoch that never reached its checkpoint."""
+    keep = [r for r in read_log(run_dir, name) if int(r.get("epoch", 0)) <= epoch]
+    if write:
+        atomic_write(Path(run_dir) / name, lambda f: f.write("".join(json.dumps(r) + "\n" for r in keep)), "w")
+    return keep
+
+
 def _append_log(path: Path, record: Dict[str, Any]) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -278,9 +287,7 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None) -> TrainRes
             sampler.load_state_dict(state["sampler"])
         start_epoch = int(state["epoch"])
         restore_rng_state(state["rng"])
-        history = [r for r in read_log(run_dir) if int(r.get("epoch", 0)) <= start_epoch]
-        if main:  # drop records of an epoch that never reached its checkpoint
-            atomic_write(log_path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in history)), "w")
+        history = _rewind_log(run_dir, LOG_NAME, start_epoch, write=main)
 
     train_model: nn.Module = model
     if info.enabled:
@@ -321,9 +328,8 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None) -> TrainRes
         if state is None:
             mech_path.unlink(missing_ok=True)
             run_monitor(0)
-        elif mech_path.is_file():  # drop the records of epochs that never reached their checkpoint
-            keep = [r for r in read_log(run_dir, MECHANISM_NAME) if int(r.get("epoch", 0)) <= start_epoch]
-            atomic_write(mech_path, lambda f: f.write("".join(json.dumps(r) + "\n" for r in keep)), "w")
+        elif mech_path.is_file():
+            _rewind_log(run_dir, MECHANISM_NAME, start_epoch, write=True)
 
     steps_per_epoch = len(sampler)
     if cfg.max_steps_per_epoch:

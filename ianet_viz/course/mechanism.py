@@ -134,7 +134,7 @@ def mechanism_report(model: nn.Module, x: torch.Tensor, masks: np.ndarray,
             row["lift_local"] = part_lift(local.expand(len(masks), -1, -1), masks, hw)
             matched = matched_gaussian(hw, row["self_S"])
             row["lift_matched"] = part_lift(matched.expand(len(masks), -1, -1), masks, hw)
-            if hasattr(blk.sia, "log_scale") and blk.sia.log_scale is not None:
+            if blk.sia.log_scale is not None:
                 row["sia_temperature"] = float(blk.sia.log_scale.exp())
         out[name] = row
     return out

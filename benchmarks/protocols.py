@@ -1,0 +1,93 @@
+"""The paper's protocols for Fig. 7 and Tab. 4a-c: one SIA block after stage 3, paired seeds, each row
+against the baseline with a 95 % CI (definitions and differences from the paper:
+``ianet_viz.course.protocols``).
+
+Every run is a ``run_sweep`` run in ``runs/notebooks/protocols/`` (the folder notebooks 05 and 06
+read back in full mode); a finished run is never trained twice, an interrupted one resumes.
+``--part K/N`` trains every N-th run starting at K, so N processes can share the work; then one
+call without ``--part`` (everything is read back) writes the CSV and the RESULTS.md section.
+
+    python -m benchmarks.protocols --part 0/2 &  python -m benchmarks.protocols --part 1/2; wait
+    python -m benchmarks.protocols --write
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Dict, List, Optional, Sequence
+
+from benchmarks.common import RESULTS_DIR, describe_device, format_table, section, update_results, write_csv
+
+CSV_NAME = "protocols.csv"
+
+
+def tables() -> Dict[str, Dict[str, str]]:
+    """Every table the notebooks show: {title: {row shown: run label}}."""
+    from ianet_viz.course import protocols as P
+
+    fig7 = {
+        "Fig. 7, location-only SIA (S = S^L)": {f"s1={s:g}": P.fig7_label(s, True) for s in P.FIG7_SIGMA1},
+        "Fig. 7, full SIA (S = S^A . S^L)": {f"s1={s:g}": P.fig7_label(s, False) for s in P.FIG7_SIGMA1},
+    }
+    return {**fig7, **P.TAB4}
+
+
+def summary(rows: Sequence[Dict]) -> List[Dict]:
+    """The rows of RESULTS.md: one per table row, mAP and top-1 with the paired difference to the baseline."""
+    from ianet_viz.course import protocols as P
+
+    out = []
+    for title, labels in tables().items():
+        top1 = {line["run"]: line for line in P.difference_table(rows, labels, metric="rank1")}
+        for line in P.difference_table(rows, labels):
+            t = top1[line["run"]]
+            out.append({"table": title, "row": line["row"], "seeds": line["n"],
+                        "mAP": f"{line['mean']:.1f} ± {line['std']:.1f}", "ΔmAP [95% CI]": P.format_difference(line),
+                        "top-1": f"{t['mean']:.1f} ± {t['std']:.1f}", "Δtop-1 [95% CI]": P.format_difference(t)})
+    return out
+
+
+NOTES = """\
+Reading: each Δ is the mean over seeds of (row - baseline), paired by seed, with its 95 % Student-t
+interval; an interval that contains 0 means this scale cannot tell the row from the baseline.
+Protocol differences from the paper are listed in `ianet_viz/course/protocols.py`: synthetic
+pedestrians, ResNet-18 from random init at 128x64 for 6 epochs (the stage-3 map is 8x4 cells, so a
+sigma of s cells here covers the share of the person that 2s covers on the paper's 16x8 map), and
+the demo model's mechanism (cosine relation, geometric-mean fusion, gates from 0.1); the paper's
+product fusion is the 'prod (paper)' row of Tab. 4b."""
+
+
+def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default=None, help="comma list (default: ianet_viz.course.protocols.PROTOCOL_SEEDS)")
+    p.add_argument("--part", default="0/1", help="K/N: train only every N-th run, starting at K")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--write", action="store_true", help="write results/protocols.csv and the RESULTS.md section")
+    args = p.parse_args(argv)
+    import torch
+
+    from ianet_viz.course import protocols as P
+    from ianet_viz.course import run_sweep
+
+    torch.set_num_threads(args.threads)
+    seeds = P.PROTOCOL_SEEDS if args.seeds is None else tuple(int(s) for s in args.seeds.split(","))
+    k, n = (int(v) for v in args.part.split("/"))
+    runs = P.all_runs()
+    jobs = [(label, seed) for seed in seeds for label in runs]  # seed-major: pairs complete early
+    rows = []
+    for i, (label, seed) in enumerate(jobs):
+        if i % n == k:
+            rows += run_sweep({label: runs[label]}, seeds=(seed,), scale="cpu", name=P.RUN_NAME, resume=True)
+    if n > 1:
+        return rows
+    table = summary(rows)
+    print(format_table(table))
+    if args.write:
+        write_csv(RESULTS_DIR / CSV_NAME, rows)
+        cmd = "python -m benchmarks.protocols " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+        update_results("protocols", section("protocols: Fig. 7 and Tab. 4a-c with one SIA block after stage 3",
+                                            cmd, describe_device("cpu"), format_table(table, markdown=True), NOTES))
+    return table
+
+
+if __name__ == "__main__":
+    main()

@@ -107,3 +107,9 @@ def format_difference(line: Dict) -> str:
     if line["pairs"] < 2:
         return f"{line['diff']:+.1f} (1 seed)"
     return f"{line['diff']:+.1f} [{line['lo']:+.1f}, {line['hi']:+.1f}]"
+
+
+def by_metric(rows: Sequence[Dict], labels: Dict[str, str]) -> Dict[str, List[Dict]]:
+    """``{"mAP": lines, "rank1": lines}``: :func:`difference_table` of one table for both metrics, the
+    input of :func:`ianet_viz.viz.ablation.plot_sigma_differences` and ``plot_difference_tables``."""
+    return {metric: difference_table(rows, labels, metric=metric) for metric in ("mAP", "rank1")}

@@ -1,0 +1,92 @@
+"""Ablations drawn as what they measure: each configuration's paired difference to the baseline with
+its 95 % confidence interval (lines of :func:`ianet_viz.course.protocols.difference_table`).
+
+A bar chart of means invites reading differences that the seeds cannot support. Here the baseline is
+the zero line, every row is a dot at its mean difference, and the bar around it is the interval:
+a bar that crosses zero is a row this scale cannot tell from the baseline.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Mapping, Sequence
+
+import numpy as np
+
+from .style import new_figure, paper_title, viz_style
+
+_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
+_METRICS = (("mAP", "Δ mAP (points)"), ("rank1", "Δ top-1 (points)"))
+
+
+def _ci(line: Mapping) -> tuple:
+    """(mean difference, lower error, upper error); NaN-free for one seed (no bar)."""
+    lo, hi = line.get("lo", float("nan")), line.get("hi", float("nan"))
+    if math.isnan(lo) or math.isnan(hi):
+        return line["diff"], 0.0, 0.0
+    return line["diff"], line["diff"] - lo, hi - line["diff"]
+
+
+def plot_sigma_differences(series: Mapping[str, Mapping[str, Sequence[Mapping]]], xs: Mapping[str, float],
+                           figure: str = "Fig. 7", title: str = "", paper_sigma1: float = 5.0):
+    """Fig. 7 as differences to the baseline: one panel per metric (mAP, top-1), x = sigma1 (log
+    scale), one line per series, each point its mean paired difference with a 95 % CI bar.
+
+    ``series``: ``{name: {"mAP": lines, "rank1": lines}}`` (difference-table lines, baseline line
+    allowed and skipped); ``xs``: ``{row shown: sigma1}``.
+    """
+    fig = new_figure(figsize=(8.4, 3.2))
+    with viz_style():
+        axes = fig.subplots(1, 2)
+        for ax, (metric, label) in zip(axes, _METRICS):
+            ax.axhline(0.0, color="#595959", linewidth=1)
+            for k, (name, by_metric) in enumerate(series.items()):
+                pts = sorted((xs[ln["row"]], *_ci(ln)) for ln in by_metric[metric] if "diff" in ln and ln["row"] in xs)
+                if not pts:
+                    continue
+                x, y, lo, hi = (np.array(v) for v in zip(*pts))
+                x = x * (1.0 + 0.04 * (k - (len(series) - 1) / 2))  # side by side, not on top of each other
+                ax.errorbar(x, y, yerr=[lo, hi], color=_COLORS[k % len(_COLORS)], marker="o", markersize=4,
+                            capsize=3, linewidth=1.4, label=name)
+            ax.set_xscale("log")
+            ticks = sorted(set(xs.values()))
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.minorticks_off()
+            if paper_sigma1 is not None and min(ticks) <= paper_sigma1 <= max(ticks):
+                ax.axvline(paper_sigma1, color="#7f7f7f", linestyle="--", linewidth=1)
+            ax.set_xlabel(r"$\sigma_1$ (cells of the stage-3 map, $\sigma_2 = 2\sigma_1$)")
+            ax.set_ylabel(label)
+            ax.set_title(f"{label.split(' (')[0]} against the baseline (0), 95 % CI")
+        axes[0].legend(loc="best")
+        paper_title(fig, figure, title or "accuracy against the location prior's width")
+        fig.tight_layout()
+    return fig
+
+
+def plot_difference_tables(tables: Mapping[str, Mapping[str, Sequence[Mapping]]], figure: str = "Tab. 4",
+                           title: str = "", highlight: Sequence[str] = ()):
+    """Tab. 4-style ablations: one column per table, one row per metric; every configuration is a
+    dot at its mean paired difference to the baseline with its 95 % CI bar; rows in ``highlight``
+    are drawn dark. ``tables``: ``{table title: {"mAP": lines, "rank1": lines}}``."""
+    names = list(tables)
+    fig = new_figure(figsize=(max(3.1 * len(names), 7.0), 5.2))
+    with viz_style():
+        axes = fig.subplots(2, len(names), squeeze=False, sharex="row")  # one scale per metric
+        for c, name in enumerate(names):
+            for r, (metric, label) in enumerate(_METRICS):
+                ax = axes[r, c]
+                lines = [ln for ln in tables[name][metric] if "diff" in ln]
+                ys = np.arange(len(lines))[::-1]
+                ax.axvline(0.0, color="#595959", linewidth=1)
+                for y, ln in zip(ys, lines):
+                    d, lo, hi = _ci(ln)
+                    color = "#0072B2" if ln["row"] in highlight else "#7fb2d9"
+                    ax.errorbar([d], [y], xerr=[[lo], [hi]], color=color, marker="o", markersize=5, capsize=3)
+                ax.set_yticks(ys, [ln["row"] for ln in lines])
+                ax.set_ylim(-0.7, len(lines) - 0.3)
+                ax.set_xlabel(label)
+                if r == 0:
+                    ax.set_title(name, fontsize=9)
+        paper_title(fig, figure, title or "rows against the baseline (0), mean paired difference and 95 % CI")
+        fig.tight_layout()
+    return fig
+

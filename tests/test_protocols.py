@@ -1,0 +1,80 @@
+"""The paper's protocols (Fig. 7, Tab. 4a-c): what is trained, and how rows become differences with CIs."""
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from ianet_viz.course import protocols as P
+from ianet_viz.course.stats import t_quantile_975
+from ianet_viz.course.sweep import sweep_config
+from ianet_viz.viz.ablation import plot_difference_tables, plot_sigma_differences
+
+
+def test_every_ia_run_is_one_sia_block_after_stage_3():
+    runs = P.all_runs()
+    assert runs[P.BASELINE] == {"ia_stages": ()}
+    for label, kw in runs.items():
+        if label == P.BASELINE:
+            continue
+        assert kw["ia_stages"] == (3,) and kw["arrangement"] == "sia", label
+        cfg = sweep_config("cpu", **kw).resolved()          # a valid configuration of the sweep's scale
+        assert cfg.ia_stages == (3,) and cfg.epochs == 6
+
+
+def test_fig7_has_both_relations_for_every_sigma():
+    runs = P.fig7_runs((0.5, 2.0))
+    assert runs[P.fig7_label(0.5, True)]["use_appearance"] is False
+    assert "use_appearance" not in runs[P.fig7_label(0.5, False)]
+    assert runs[P.fig7_label(2.0, False)]["sigma"] == (2.0, 4.0)
+
+
+def test_tab4_rows_point_at_runs_and_share_the_default():
+    runs = P.all_runs()
+    for table, rows in P.TAB4.items():
+        for shown, label in rows.items():
+            assert label in runs, (table, shown, label)
+    # K={1,2,3}, the demo's mean fusion and the semantic relation are one and the same run
+    assert len({P.TAB4[t][r] for t, r in (("Tab. 4a: context sizes K", "K={1,2,3}"),
+                                          ("Tab. 4b: fusion of the K maps (eq. 2)", "mean (demo)"),
+                                          ("Tab. 4c: relation", "semantic S"))}) == 1
+
+
+def test_smoke_subset_keeps_the_baseline():
+    sub = P.smoke_subset(P.all_runs(), 2)
+    assert list(sub)[0] == P.BASELINE and len(sub) == 3
+
+
+def _rows():
+    base = [0.30, 0.32, 0.31, 0.35]
+    other = [0.33, 0.36, 0.32, 0.37]   # differences 3, 4, 1, 2 points
+    rows = [{"config": P.BASELINE, "seed": s, "mAP": v, "rank1": v + 0.1} for s, v in enumerate(base)]
+    rows += [{"config": "x", "seed": s, "mAP": v, "rank1": v + 0.1} for s, v in enumerate(other)]
+    rows += [{"config": "y", "seed": 0, "mAP": 0.25, "rank1": 0.3}]
+    return rows
+
+
+def test_difference_table_is_the_paired_t_interval():
+    lines = P.difference_table(_rows(), {"shown x": "x", "shown y": "y", "absent": "nope"})
+    assert [ln["row"] for ln in lines] == [P.BASELINE, "shown x", "shown y"]
+    x = lines[1]
+    d = np.array([3.0, 4.0, 1.0, 2.0])
+    half = t_quantile_975(3) * d.std(ddof=1) / math.sqrt(4)
+    assert x["pairs"] == 4 and x["diff"] == pytest.approx(2.5)
+    assert x["lo"] == pytest.approx(2.5 - half) and x["hi"] == pytest.approx(2.5 + half)
+    assert x["mean"] == pytest.approx(34.5)
+    assert P.format_difference(x) == f"+2.5 [{2.5 - half:+.1f}, {2.5 + half:+.1f}]"
+    assert P.format_difference(lines[2]) == "-5.0 (1 seed)"
+    assert P.format_difference(lines[0]) == ""
+
+
+def test_plots_draw_one_interval_per_row():
+    rows = _rows()
+    labels = {"s1=1": "x", "s1=2": "y"}
+    fig = plot_sigma_differences({"full": P.by_metric(rows, labels)}, xs={"s1=1": 1.0, "s1=2": 2.0})
+    assert len(fig.axes) == 2
+    fig = plot_difference_tables({"a": P.by_metric(rows, {"x": "x", "y": "y"})}, highlight=("x",))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "y"]

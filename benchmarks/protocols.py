@@ -31,24 +31,31 @@ def tables() -> Dict[str, Dict[str, str]]:
     return {**fig7, **P.TAB4}
 
 
-def summary(rows: Sequence[Dict]) -> List[Dict]:
-    """The rows of RESULTS.md: one per table row, mAP and top-1 with the paired difference to the baseline."""
+def summary(rows: Sequence[Dict], mech: Sequence[Dict] = ()) -> List[Dict]:
+    """The rows of RESULTS.md: one per table row, mAP and top-1 with the paired difference to the
+    baseline, and the medians over seeds of what the stage-3 block adds (``||BN(E)||/||F||``) and of
+    the self-weight of its S (``mech``: ``ianet_viz.course.protocols.mechanism_rows``)."""
     from ianet_viz.course import protocols as P
 
     out = []
     for title, labels in tables().items():
         top1 = {line["run"]: line for line in P.difference_table(rows, labels, metric="rank1")}
+        med = P.mechanism_medians(mech, labels)
         for line in P.difference_table(rows, labels):
-            t = top1[line["run"]]
+            t, m = top1[line["run"]], med.get(line["row"], {})
             out.append({"table": title, "row": line["row"], "seeds": line["n"],
                         "mAP": f"{line['mean']:.1f} ± {line['std']:.1f}", "ΔmAP [95% CI]": P.format_difference(line),
-                        "top-1": f"{t['mean']:.1f} ± {t['std']:.1f}", "Δtop-1 [95% CI]": P.format_difference(t)})
+                        "top-1": f"{t['mean']:.1f} ± {t['std']:.1f}", "Δtop-1 [95% CI]": P.format_difference(t),
+                        "adds": f"{m['sia_ratio']:.3f}" if m else "", "self S": f"{m['self_S']:.2f}" if m else ""})
     return out
 
 
 NOTES = """\
 Reading: each Δ is the mean over seeds of (row - baseline), paired by seed, with its 95 % Student-t
 interval; an interval that contains 0 means this scale cannot tell the row from the baseline.
+'adds' is the median over seeds of ||BN(E)||/||F|| of the stage-3 SIA block and 'self S' the
+median weight that a cell of its S keeps for itself, on 16 held-out people
+(`ianet_viz.course.mechanism_report`): whether the block that the row changes does anything.
 Protocol differences from the paper are listed in `ianet_viz/course/protocols.py`: synthetic
 pedestrians, ResNet-18 from random init at 128x64 for 6 epochs (the stage-3 map is 8x4 cells, so a
 sigma of s cells here covers the share of the person that 2s covers on the paper's 16x8 map), and
@@ -79,10 +86,12 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
             rows += run_sweep({label: runs[label]}, seeds=(seed,), scale="cpu", name=P.RUN_NAME, resume=True)
     if n > 1:
         return rows
-    table = summary(rows)
+    mech = P.mechanism_rows(rows)
+    table = summary(rows, mech)
     print(format_table(table))
     if args.write:
-        write_csv(RESULTS_DIR / CSV_NAME, rows)
+        by_run = {(m["config"], m["seed"]): m for m in mech}
+        write_csv(RESULTS_DIR / CSV_NAME, [{**r, **by_run.get((r["config"], r["seed"]), {})} for r in rows])
         cmd = "python -m benchmarks.protocols " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
         update_results("protocols", section("protocols: Fig. 7 and Tab. 4a-c with one SIA block after stage 3",
                                             cmd, describe_device("cpu"), format_table(table, markdown=True), NOTES))

@@ -78,3 +78,20 @@ def test_plots_draw_one_interval_per_row():
     fig = plot_difference_tables({"a": P.by_metric(rows, {"x": "x", "y": "y"})}, highlight=("x",))
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["x", "y"]
+
+
+def test_mechanism_rows_skip_the_baseline_and_missing_runs(tmp_path, monkeypatch):
+    import ianet_viz.course.sweep as S
+
+    monkeypatch.setattr(S, "RUNS_DIR", tmp_path)
+    rows = [{"config": P.BASELINE, "seed": 0}, {"config": P.fig7_label(5.0, False), "seed": 0}]
+    assert P.mechanism_rows(rows) == []   # no checkpoint yet: nothing measured, nothing invented
+    assert S.run_folder("protocols", "S^L only s1=1", 3) == tmp_path / "notebooks" / "protocols" / "S_L_only_s1=1-seed3"
+
+
+def test_mechanism_medians_are_per_shown_row():
+    mech = [{"config": "a", "seed": s, "sia_ratio": v, "self_S": 1 - v, "lift_S": 2.0, "lift_local": 1.0}
+            for s, v in enumerate((0.1, 0.3, 0.2))]
+    med = P.mechanism_medians(mech, {"shown": "a", "absent": "b"})
+    assert list(med) == ["shown"] and med["shown"]["sia_ratio"] == pytest.approx(0.2)
+    assert med["shown"]["self_S"] == pytest.approx(0.8)

@@ -113,3 +113,56 @@ def by_metric(rows: Sequence[Dict], labels: Dict[str, str]) -> Dict[str, List[Di
     """``{"mAP": lines, "rank1": lines}``: :func:`difference_table` of one table for both metrics, the
     input of :func:`ianet_viz.viz.ablation.plot_sigma_differences` and ``plot_difference_tables``."""
     return {metric: difference_table(rows, labels, metric=metric) for metric in ("mAP", "rank1")}
+
+
+#: the mechanism numbers shown next to every protocol row (``mechanism_report`` of the stage-3 block)
+MECHANISM_KEYS = ("sia_ratio", "self_S", "lift_S", "lift_local")
+
+
+def mechanism_rows(rows: Sequence[Dict], scale: str = "cpu", name: str = RUN_NAME, n: int = 16) -> List[Dict]:
+    """For every run of ``rows`` (``run_sweep`` rows) with an IA block: ``{"config", "seed", <MECHANISM_KEYS>}``,
+    the :func:`~ianet_viz.course.mechanism_report` of its stage-3 block on ``n`` held-out people, so a
+    table can say whether the block it ablates adds anything and gathers anything. Each result is
+    cached in the run's folder (``mechanism.json``) and recomputed when the checkpoint is newer."""
+    import json
+
+    from ..train import load_model
+    from ..train.loaders import synthetic_root
+    from .mechanism import held_out_people, mechanism_report
+    from .sweep import run_folder, sweep_config
+
+    runs = all_runs()
+    people = None
+    out = []
+    for r in rows:
+        label, seed = str(r["config"]), int(r["seed"])
+        if label not in runs or not runs[label].get("ia_stages"):
+            continue  # the baseline has no block to measure
+        folder = run_folder(name, label, seed)
+        cache, ckpt = folder / "mechanism.json", folder / "checkpoint.pt"
+        if not ckpt.is_file():
+            continue
+        if cache.is_file() and cache.stat().st_mtime >= ckpt.stat().st_mtime:
+            values = json.loads(cache.read_text())
+        else:
+            if people is None:
+                cfg = sweep_config(scale)
+                root = synthetic_root(cfg.synthetic_identities, cfg.synthetic_images, cfg.height, cfg.width)
+                people = held_out_people(root, (cfg.height, cfg.width), n=n)
+            report = mechanism_report(load_model(folder), *people)["stage3"]
+            values = {k: report.get(k, float("nan")) for k in MECHANISM_KEYS}
+            cache.write_text(json.dumps(values))
+        out.append({"config": label, "seed": seed, **values})
+    return out
+
+
+def mechanism_medians(mech: Sequence[Dict], labels: Dict[str, str]) -> Dict[str, Dict[str, float]]:
+    """``{row shown: {key: median over seeds}}`` of :func:`mechanism_rows` for one table's ``labels``."""
+    import numpy as np
+
+    out = {}
+    for shown, run in labels.items():
+        vals = [m for m in mech if m["config"] == run]
+        if vals:
+            out[shown] = {k: float(np.median([float(m[k]) for m in vals])) for k in MECHANISM_KEYS}
+    return out

@@ -42,6 +42,11 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in text)[:60]
 
 
+def run_folder(name: str, label: str, seed: int) -> Path:
+    """Where :func:`run_sweep` keeps the run of ``label`` and ``seed`` in the sweep ``name``."""
+    return Path(RUNS_DIR) / "notebooks" / name / f"{_slug(label)}-seed{seed}"
+
+
 def _finished_run(cfg) -> Optional[Dict]:
     """The metrics of a run that already finished with exactly this configuration, else ``None``."""
     import json
@@ -94,7 +99,7 @@ def run_sweep(variants: Dict[str, dict], seeds: Sequence[int] = (0,), scale: str
     rows = []
     for label, overrides in variants.items():
         for seed in seeds:
-            cfg = sweep_config(scale, seed=seed, output=str(Path(RUNS_DIR) / "notebooks" / name / f"{_slug(label)}-seed{seed}"),
+            cfg = sweep_config(scale, seed=seed, output=str(run_folder(name, label, seed)),
                                **overrides)
             done = _finished_run(cfg) if resume else None
             t0 = time.perf_counter()

@@ -197,3 +197,24 @@ def test_mass_split_on_a_map_that_knows_the_parts():
     assert split == pytest.approx({"background": 0.0, "own part": 1.0, "other parts": 0.0})
     uniform = torch.full((1, 8, 8), 1 / 8, dtype=torch.float64)
     assert mass_split(uniform, masks, (4, 2)) == pytest.approx({"background": 4 / 7, "own part": 3 / 7, "other parts": 0.0})
+
+
+def test_prior_sweep_fuses_the_recorded_appearance_with_each_prior():
+    from ianet_viz import RelationRecorder
+    from ianet_viz.course.mechanism import prior_sweep
+
+    torch.manual_seed(0)
+    model = build_ianet("resnet18", num_classes=3, multi="mean", relation="cosine", learn_scale=True)
+    x = torch.randn(2, 3, 128, 64)
+    masks = np.zeros((2, 128, 64), dtype=np.uint8)
+    masks[:, :40], masks[:, 40:88], masks[:, 88:] = 1, 2, 4
+    rows = prior_sweep(model, x, masks, "stage2", sigmas=(0.5, 1e4))
+    with torch.no_grad(), RelationRecorder(model, keys=("S_A",)) as rec:
+        model(x)
+    s_a = rec.maps["stage2"]["S_A"].double()
+    # a prior this wide is flat: S is S^A itself
+    assert rows[1]["self_S"] == pytest.approx(self_weight(s_a), rel=1e-6)
+    assert rows[1]["lift_S"] == pytest.approx(part_lift(s_a, masks, rec.shapes["stage2"]), rel=1e-6)
+    # a narrow prior pulls weight onto the query cell, and alone it is more local than a flat one
+    assert rows[0]["self_S"] > rows[1]["self_S"] and rows[0]["lift_prior"] > rows[1]["lift_prior"]
+    assert rows[0]["lift_local"] == rows[1]["lift_local"]

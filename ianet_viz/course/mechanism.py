@@ -18,7 +18,7 @@ Four numbers per block, each a question a student would ask of Fig. 8:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -162,3 +162,26 @@ def monitor(root, size: Sequence[int], n: int = 32):
             model.train(was_training)
 
     return run
+
+
+@torch.no_grad()
+def prior_sweep(model: nn.Module, x: torch.Tensor, masks: np.ndarray, block: str = "stage2",
+                sigmas: Sequence[float] = (0.5, 1.0, 2.0, 5.0, 10.0)) -> List[Dict[str, float]]:
+    """Does appearance add part information on top of locality? The block's trained appearance
+    relation S^A fused (eq. 5) with the location prior S^L of every ``sigma1`` (``sigma2 = 2 sigma1``),
+    without retraining: per sigma, the self-weight and part lift of that S, the lift of the prior
+    alone and of the local Gaussian control. A lift of S above its prior's means S^A moves weight
+    onto the query's part; the self-weight says what that costs in gathering."""
+    model.eval()
+    with RelationRecorder(model, keys=("S_A",)) as rec:
+        model(x.to(next(model.parameters()).device))
+    s_a, hw = rec.maps[block]["S_A"].double().cpu(), rec.shapes[block]
+    local = Fn.location_relation(hw[0], hw[1], LOCAL_SIGMA, dtype=torch.float64).expand(len(masks), -1, -1)
+    out = []
+    for s1 in sigmas:
+        prior = Fn.location_relation(hw[0], hw[1], (s1, 2 * s1), dtype=torch.float64)
+        s = Fn.semantic_relation(s_a, prior)
+        out.append({"sigma1": float(s1), "self_S": self_weight(s), "lift_S": part_lift(s, masks, hw),
+                    "lift_prior": part_lift(prior.expand(len(masks), -1, -1), masks, hw),
+                    "lift_local": part_lift(local, masks, hw)})
+    return out

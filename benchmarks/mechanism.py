@@ -39,7 +39,13 @@ CONFIGS: Dict[str, Dict] = {
     "gate0.1": dict(gate_init=0.1),
     "cosine+mean+gate0.1+lr10": dict(multi="mean", gate_init=0.1, ia_lr_mult=10.0, **COSINE),
     "cosine7+mean+gate0.1": dict(multi="mean", gate_init=0.1, sia_scale=7.0, **COSINE),
+    # the paper's regime: start from the same seed's trained baseline (INIT_FROM) and fine-tune
+    "ft:baseline": dict(ia_stages=(), init_from=None),
+    "ft:paper": dict(init_from=None),
+    "ft:cosine7+mean+gate0.1": dict(multi="mean", gate_init=0.1, sia_scale=7.0, init_from=None, **COSINE),
 }
+#: the run that every "ft:" configuration starts from: the baseline of the same seed at the demo scale
+INIT_FROM = "resnet18-128x64-e12-ids100/baseline-seed{seed}"
 CSV_NAME = "mechanism.csv"
 #: summary columns: (title, CSV column), medians over seeds
 COLUMNS = (("ratio S2", "stage2_sia_ratio"), ("ratio C2", "stage2_cia_ratio"), ("ratio S3", "stage3_sia_ratio"),
@@ -74,7 +80,13 @@ def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict]
     from ianet_viz.course.mechanism import monitor
 
     overrides = dict(CONFIGS[name], **(extra or {}))
-    out = runs_dir / tag(s) / f"{name}-seed{seed}"
+    if "init_from" in overrides:  # fine-tuning: from this seed's trained baseline, which must exist
+        start = runs_dir / INIT_FROM.format(seed=seed)
+        if not (start / "checkpoint.pt").is_file():
+            raise FileNotFoundError(f"{name} fine-tunes {start}, which is not trained yet: run "
+                                    f"--configs baseline --seeds {seed} --epochs 12 first")
+        overrides["init_from"] = str(start)
+    out = runs_dir / tag(s) / f"{name.replace(':', '_')}-seed{seed}"
     cfg = TrainConfig(dataset="synthetic", data_root=str(data_root(s)), height=s["height"], width=s["width"],
                       synthetic_identities=s["identities"], synthetic_images=s["images"], backbone=s["backbone"],
                       recipe="paper", epochs=s["epochs"], seed=seed, output=str(out), num_workers=0,
@@ -116,7 +128,7 @@ def summarise(rows: List[Dict], reference: str = "baseline") -> List[Dict]:
         name = line["config"]
         row = {"config": name, "seeds": line["n"], "mAP %": f"{line['mean']:.1f} ± {line['std']:.1f}"}
         if "diff" in line:
-            row["Δ mAP vs baseline [95% CI]"] = (f"{line['diff']:+.1f} [{line['lo']:+.1f}, {line['hi']:+.1f}]"
+            row[f"Δ mAP vs {reference} [95% CI]"] = (f"{line['diff']:+.1f} [{line['lo']:+.1f}, {line['hi']:+.1f}]"
                                                  if line["pairs"] > 1 else f"{line['diff']:+.1f} (1 seed)")
         for col, k in COLUMNS:
             vals = [v for v in (_num(r.get(k)) for r in by[name]) if not math.isnan(v)]
@@ -231,6 +243,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     p.add_argument("--write", action="store_true", help="write the summary into benchmarks/RESULTS.md")
     p.add_argument("--curves", action="store_true",
                    help=f"also write the per-epoch logs of the first seed to results/{CURVES_NAME}")
+    p.add_argument("--reference", default="baseline", help="the configuration the CIs are paired with")
     p.add_argument("--prior-sweep", action="store_true",
                    help="only measure the shipped demo model's S^A under other location priors (no training)")
     args = p.parse_args(argv)
@@ -260,7 +273,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     if args.curves:
         print(f"curves: {export_curves(names, seeds[0], s, runs_dir, path.parent / CURVES_NAME)}")
     rows = [r for r in read_csv(path) if r.get("tag") == tag(s) and r["config"] in names]
-    table = summarise(rows)
+    table = summarise(rows, args.reference)
     print(format_table(table))
     if args.write:
         cmd = "python -m benchmarks.mechanism " + " ".join(argv if argv is not None else __import__("sys").argv[1:])

@@ -209,3 +209,15 @@ def test_mechanism_quick_runs_pairs_and_summarises(tmp_path, monkeypatch):
     assert line["seeds"] == 2 and "[" in line["Δ mAP vs baseline [95% CI]"]
     curves = list(csv.DictReader(open(tmp_path / "mechanism_curves.csv")))
     assert {r["epoch"] for r in curves if r["config"] != "baseline"} == {"0", "1"}
+
+
+def test_mechanism_fine_tuning_needs_the_seeds_baseline(tmp_path, monkeypatch):
+    """The paper's regime starts from the same seed's trained baseline: without it, a clear error."""
+    import ianet_viz.settings as settings
+    from benchmarks import mechanism
+
+    monkeypatch.setattr(settings, "DATA_DIR", tmp_path / "data")
+    with pytest.raises(FileNotFoundError, match="not trained yet.*--configs baseline --seeds 3"):
+        mechanism.main(["--configs", "ft:paper", "--seeds", "3", "--epochs", "1", "--csv", str(tmp_path / "m.csv"),
+                        "--runs-dir", str(tmp_path / "runs")])
+    assert not (tmp_path / "m.csv").exists()

@@ -5,6 +5,8 @@
 * :func:`run_sweep`, :func:`sweep_config`, :func:`summarise`, :func:`read_results`,
   ``SWEEP_SCALES`` (:mod:`.sweep`): seeds x configurations, for notebooks 05, 06 and
   ``benchmarks.experiments``.
+* :mod:`.protocols`: the paper's protocols of Fig. 7 and Tab. 4a-c (one SIA block after stage 3, paired
+  seeds, differences to the baseline with 95 % CIs), for notebooks 05, 06 and ``benchmarks.protocols``.
 * :func:`benchmark_select` (:mod:`.timing`): how long a click on the viewer takes.
 * :func:`mechanism_report`, :func:`monitor` (:mod:`.mechanism`): do the IA gates open, does SIA
   gather, does it gather a body part; per block, logged over training by ``train(..., monitor=...)``.

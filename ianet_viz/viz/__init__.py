@@ -5,6 +5,7 @@
 * :mod:`.viewer`: :class:`ReceptiveFieldViewer`, click a point, see where SIA gathers from.
 * :mod:`.figures`: Fig. 4 (context sizes), Fig. 7 (sigma sweep, S_L shapes), Fig. 8 (five body
   points + CIA channels).
+* :mod:`.ablation`: ablations as paired differences to the baseline with 95 % CIs (Fig. 7, Tab. 4 forms).
 * :mod:`.retrieval`: the ranked retrieval grid, with receptive fields if asked.
 * :mod:`.alignment`: ``part_alignment`` / ``alignment_table``, Fig. 8's claim as a number.
 * :mod:`.inputs`: images -> model input + display images (the maps come from :mod:`ianet_viz.recorder`).

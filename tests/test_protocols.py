@@ -95,3 +95,13 @@ def test_mechanism_medians_are_per_shown_row():
     med = P.mechanism_medians(mech, {"shown": "a", "absent": "b"})
     assert list(med) == ["shown"] and med["shown"]["sia_ratio"] == pytest.approx(0.2)
     assert med["shown"]["self_S"] == pytest.approx(0.8)
+
+
+def test_contrast_pairs_two_runs_by_seed():
+    c = P.contrast(_rows(), "x", P.BASELINE)
+    line = P.difference_table(_rows(), {"x": "x"})[1]
+    assert c["pairs"] == line["pairs"] and c["diff"] == pytest.approx(line["diff"])
+    assert (c["lo"], c["hi"]) == pytest.approx((line["lo"], line["hi"]))
+    assert P.contrast(_rows(), P.BASELINE, "x")["diff"] == pytest.approx(-2.5)
+    with pytest.raises(ValueError, match="no seed"):
+        P.contrast(_rows(), "x", "nope")

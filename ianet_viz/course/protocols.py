@@ -99,6 +99,22 @@ def difference_table(rows: Sequence[Dict], labels: Dict[str, str], metric: str =
     return out
 
 
+def contrast(rows: Sequence[Dict], a: str, b: str, metric: str = "mAP") -> Dict[str, float]:
+    """Run ``a`` minus run ``b`` (labels of ``rows``, fractions), paired by seed, in points:
+    ``{"pairs", "diff", "lo", "hi"}`` with the 95 % CI (:func:`~ianet_viz.course.stats.paired_ci`), the
+    shape of a :func:`difference_table` line. For the comparisons inside a table, e.g. the semantic
+    relation against the location relation (Tab. 4c)."""
+    from .stats import paired_ci
+
+    va = {int(r["seed"]): 100.0 * float(r[metric]) for r in rows if r["config"] == a}
+    vb = {int(r["seed"]): 100.0 * float(r[metric]) for r in rows if r["config"] == b}
+    seeds = sorted(set(va) & set(vb))
+    if not seeds:
+        raise ValueError(f"no seed has both {a!r} and {b!r}")
+    ci = paired_ci([va[k] for k in seeds], [vb[k] for k in seeds])
+    return {"pairs": ci["n"], "diff": ci["mean"], "lo": ci["lo"], "hi": ci["hi"]}
+
+
 def format_difference(line: Dict) -> str:
     """``"+1.2 [-0.3, +2.7]"`` for a line of :func:`difference_table` (``"(1 seed)"`` without a CI,
     ``""`` for the baseline)."""

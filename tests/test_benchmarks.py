@@ -221,3 +221,19 @@ def test_mechanism_fine_tuning_needs_the_seeds_baseline(tmp_path, monkeypatch):
         mechanism.main(["--configs", "ft:paper", "--seeds", "3", "--epochs", "1", "--csv", str(tmp_path / "m.csv"),
                         "--runs-dir", str(tmp_path / "runs")])
     assert not (tmp_path / "m.csv").exists()
+
+
+def test_protocols_summary_has_every_table_and_the_block_columns():
+    from benchmarks import protocols
+    from ianet_viz.course import protocols as P
+
+    runs = P.all_runs()
+    rows = [{"config": label, "seed": s, "mAP": 0.30 + 0.01 * s + (0.02 if label != P.BASELINE else 0.0),
+             "rank1": 0.4} for label in runs for s in range(3)]
+    mech = [{"config": label, "seed": s, "sia_ratio": 0.07, "self_S": 0.5, "lift_S": 2.0, "lift_local": 1.5}
+            for label in runs if label != P.BASELINE for s in range(3)]
+    table = protocols.summary(rows, mech)
+    assert {r["table"] for r in table} == set(protocols.tables())
+    ia = [r for r in table if r["row"] != P.BASELINE]
+    assert all(r["ΔmAP [95% CI]"] == "+2.0 [+2.0, +2.0]" and r["adds"] == "0.070" and r["self S"] == "0.50" for r in ia)
+    assert all(r["adds"] == "" for r in table if r["row"] == P.BASELINE)

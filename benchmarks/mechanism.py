@@ -21,9 +21,9 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ianet_viz.course.stats import paired_table
+from ianet_viz.course.stats import format_paired, paired_table
 
-from benchmarks.common import RESULTS_DIR, describe_device, format_table, read_csv, section, update_results, write_csv
+from benchmarks.common import RESULTS_DIR, command_line, describe_device, format_table, read_csv, section, update_results, write_csv
 
 #: the levers, as TrainConfig overrides ("paper" = the IA defaults, the paper's literal mechanism)
 COSINE = dict(sia_relation="cosine", sia_learn_scale=True)
@@ -128,8 +128,7 @@ def summarise(rows: List[Dict], reference: str = "baseline") -> List[Dict]:
         name = line["config"]
         row = {"config": name, "seeds": line["n"], "mAP %": f"{line['mean']:.1f} ± {line['std']:.1f}"}
         if "diff" in line:
-            row[f"Δ mAP vs {reference} [95% CI]"] = (f"{line['diff']:+.1f} [{line['lo']:+.1f}, {line['hi']:+.1f}]"
-                                                 if line["pairs"] > 1 else f"{line['diff']:+.1f} (1 seed)")
+            row[f"Δ mAP vs {reference} [95% CI]"] = format_paired(line)
         for col, k in COLUMNS:
             vals = [v for v in (_num(r.get(k)) for r in by[name]) if not math.isnan(v)]
             if vals:
@@ -239,7 +238,7 @@ def prior_sweep_section(write: bool, argv) -> List[Dict]:
              for block in BLOCKS for row in prior_sweep(model, x, masks, block, (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0))]
     print(format_table(table))
     if write:
-        cmd = "python -m benchmarks.mechanism " + " ".join(argv)
+        cmd = command_line("benchmarks.mechanism", argv)
         update_results("mechanism_prior_sweep", section("mechanism: the demo model's appearance relation under other location priors",
                                                         cmd, describe_device("cpu"), format_table(table, markdown=True),
                                                         PRIOR_NOTES))
@@ -273,7 +272,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
 
     torch.set_num_threads(args.threads)
     if args.prior_sweep:
-        return prior_sweep_section(args.write, argv if argv is not None else __import__("sys").argv[1:])
+        return prior_sweep_section(args.write, argv)
     s = settings(args)
     runs_dir = Path(args.runs_dir) if args.runs_dir else Path(RUNS_DIR) / "mechanism"
     path = Path(args.csv)
@@ -296,7 +295,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     table = summarise(rows, args.reference)
     print(format_table(table))
     if args.write:
-        cmd = "python -m benchmarks.mechanism " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+        cmd = command_line("benchmarks.mechanism", argv)
         body = format_table(table, markdown=True)
         notes = FT_NOTES if all(n.startswith("ft:") for n in names) else NOTES
         update_results(f"mechanism_{tag(s)}", section(f"mechanism: levers at {tag(s)}", cmd, describe_device("cpu"), body,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Dict, List, Optional, Sequence
 
-from benchmarks.common import RESULTS_DIR, describe_device, format_table, section, update_results, write_csv
+from benchmarks.common import RESULTS_DIR, command_line, describe_device, format_table, section, update_results, write_csv
 
 CSV_NAME = "protocols.csv"
 
@@ -24,11 +24,7 @@ def tables() -> Dict[str, Dict[str, str]]:
     """Every table the notebooks show: {title: {row shown: run label}}."""
     from ianet_viz.course import protocols as P
 
-    fig7 = {
-        "Fig. 7, location-only SIA (S = S^L)": {f"s1={s:g}": P.fig7_label(s, True) for s in P.FIG7_SIGMA1},
-        "Fig. 7, full SIA (S = S^A . S^L)": {f"s1={s:g}": P.fig7_label(s, False) for s in P.FIG7_SIGMA1},
-    }
-    return {**fig7, **P.TAB4}
+    return {**{f"Fig. 7, {curve}": labels for curve, labels in P.fig7_tables().items()}, **P.TAB4}
 
 
 def summary(rows: Sequence[Dict], mech: Sequence[Dict] = ()) -> List[Dict]:
@@ -92,7 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     if args.write:
         by_run = {(m["config"], m["seed"]): m for m in mech}
         write_csv(RESULTS_DIR / CSV_NAME, [{**r, **by_run.get((r["config"], r["seed"]), {})} for r in rows])
-        cmd = "python -m benchmarks.protocols " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+        cmd = command_line("benchmarks.protocols", argv)
         update_results("protocols", section("protocols: Fig. 7 and Tab. 4a-c with one SIA block after stage 3",
                                             cmd, describe_device("cpu"), format_table(table, markdown=True), NOTES))
     return table

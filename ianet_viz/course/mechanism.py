@@ -177,11 +177,12 @@ def prior_sweep(model: nn.Module, x: torch.Tensor, masks: np.ndarray, block: str
         model(x.to(next(model.parameters()).device))
     s_a, hw = rec.maps[block]["S_A"].double().cpu(), rec.shapes[block]
     local = Fn.location_relation(hw[0], hw[1], LOCAL_SIGMA, dtype=torch.float64).expand(len(masks), -1, -1)
+    lift_local = part_lift(local, masks, hw)  # the control does not depend on sigma
     out = []
     for s1 in sigmas:
         prior = Fn.location_relation(hw[0], hw[1], (s1, 2 * s1), dtype=torch.float64)
         s = Fn.semantic_relation(s_a, prior)
         out.append({"sigma1": float(s1), "self_S": self_weight(s), "lift_S": part_lift(s, masks, hw),
                     "lift_prior": part_lift(prior.expand(len(masks), -1, -1), masks, hw),
-                    "lift_local": part_lift(local, masks, hw)})
+                    "lift_local": lift_local})
     return out

@@ -24,7 +24,10 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
 
-from .stats import paired_table
+from .stats import format_paired, paired_table
+
+#: ``"+1.2 [-0.3, +2.7]"`` for a :func:`difference_table` or :func:`contrast` line (the notebooks' name)
+format_difference = format_paired
 
 #: one SIA block after stage 3, as in the paper's Fig. 7 and Tab. 4a-c
 STAGE3_SIA = dict(ia_stages=(3,), arrangement="sia")
@@ -50,6 +53,12 @@ def fig7_runs(sigma1: Sequence[float] = FIG7_SIGMA1) -> Dict[str, dict]:
             runs[fig7_label(s1, location_only)] = dict(STAGE3_SIA, sigma=(float(s1), 2.0 * s1),
                                                        **({"use_appearance": False} if location_only else {}))
     return runs
+
+
+def fig7_tables(sigma1: Sequence[float] = FIG7_SIGMA1) -> Dict[str, Dict[str, str]]:
+    """Fig. 7's two curves as tables: ``{curve: {"s1=<sigma1>": run label}}``."""
+    return {name: {f"s1={s:g}": fig7_label(s, location_only) for s in sigma1}
+            for name, location_only in (("location only (S = S^L)", True), ("full SIA (S = S^A · S^L)", False))}
 
 
 _DEFAULT = fig7_label(5.0, False)          # the demo mechanism's SIA at stage 3 with the paper's sigma
@@ -85,13 +94,17 @@ def smoke_subset(runs: Dict[str, dict], keep: int) -> Dict[str, dict]:
     return {k: runs[k] for k in [BASELINE, *others] if k in runs}
 
 
+def _percent(rows: Sequence[Dict], metric: str) -> List[Dict]:
+    """``rows`` with ``metric`` (a fraction, as ``run_sweep`` writes it) in percent."""
+    return [dict(r, **{metric: 100.0 * float(r[metric])}) for r in rows]
+
+
 def difference_table(rows: Sequence[Dict], labels: Dict[str, str], metric: str = "mAP") -> List[Dict]:
     """One line per shown row of ``labels`` ({row shown: run label}) whose run is in ``rows``
     (``run_sweep`` rows, fractions): ``{"row", "run", "n", "mean", "std"}`` in % and, paired by seed
     with the baseline, ``"pairs", "diff", "lo", "hi"`` (the mean difference and its 95 % CI, in
     points). The baseline's own line comes first."""
-    scaled = [dict(r, **{metric: 100.0 * float(r[metric])}) for r in rows]
-    by_run = {line["config"]: line for line in paired_table(scaled, reference=BASELINE, metric=metric)}
+    by_run = {line["config"]: line for line in paired_table(_percent(rows, metric), reference=BASELINE, metric=metric)}
     out = []
     for shown, run in {BASELINE: BASELINE, **labels}.items():
         if run in by_run:
@@ -101,28 +114,13 @@ def difference_table(rows: Sequence[Dict], labels: Dict[str, str], metric: str =
 
 def contrast(rows: Sequence[Dict], a: str, b: str, metric: str = "mAP") -> Dict[str, float]:
     """Run ``a`` minus run ``b`` (labels of ``rows``, fractions), paired by seed, in points:
-    ``{"pairs", "diff", "lo", "hi"}`` with the 95 % CI (:func:`~ianet_viz.course.stats.paired_ci`), the
-    shape of a :func:`difference_table` line. For the comparisons inside a table, e.g. the semantic
-    relation against the location relation (Tab. 4c)."""
-    from .stats import paired_ci
-
-    va = {int(r["seed"]): 100.0 * float(r[metric]) for r in rows if r["config"] == a}
-    vb = {int(r["seed"]): 100.0 * float(r[metric]) for r in rows if r["config"] == b}
-    seeds = sorted(set(va) & set(vb))
-    if not seeds:
-        raise ValueError(f"no seed has both {a!r} and {b!r}")
-    ci = paired_ci([va[k] for k in seeds], [vb[k] for k in seeds])
-    return {"pairs": ci["n"], "diff": ci["mean"], "lo": ci["lo"], "hi": ci["hi"]}
-
-
-def format_difference(line: Dict) -> str:
-    """``"+1.2 [-0.3, +2.7]"`` for a line of :func:`difference_table` (``"(1 seed)"`` without a CI,
-    ``""`` for the baseline)."""
+    ``{"pairs", "diff", "lo", "hi"}`` with the 95 % CI, the shape of a :func:`difference_table` line.
+    For the comparisons inside a table, e.g. the semantic relation against the location relation (Tab. 4c)."""
+    pair = [r for r in _percent(rows, metric) if r["config"] in (a, b)]
+    line = next((ln for ln in paired_table(pair, reference=b, metric=metric) if ln["config"] == a), {})
     if "diff" not in line:
-        return ""
-    if line["pairs"] < 2:
-        return f"{line['diff']:+.1f} (1 seed)"
-    return f"{line['diff']:+.1f} [{line['lo']:+.1f}, {line['hi']:+.1f}]"
+        raise ValueError(f"no seed has both {a!r} and {b!r}")
+    return {k: line[k] for k in ("pairs", "diff", "lo", "hi")}
 
 
 def by_metric(rows: Sequence[Dict], labels: Dict[str, str]) -> Dict[str, List[Dict]]:

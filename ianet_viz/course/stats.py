@@ -59,3 +59,13 @@ def paired_table(rows: Sequence[Dict], reference: str = "baseline", metric: str 
             line.update(pairs=ci["n"], diff=ci["mean"], lo=ci["lo"], hi=ci["hi"])
         out.append(line)
     return out
+
+
+def format_paired(line: Dict) -> str:
+    """``"+1.2 [-0.3, +2.7]"`` for a line with a paired difference (``diff``, ``pairs``, ``lo``, ``hi``:
+    :func:`paired_table`), ``"+1.2 (1 seed)"`` without a CI, ``""`` for the reference's own line."""
+    if "diff" not in line:
+        return ""
+    if line["pairs"] < 2:
+        return f"{line['diff']:+.1f} (1 seed)"
+    return f"{line['diff']:+.1f} [{line['lo']:+.1f}, {line['hi']:+.1f}]"

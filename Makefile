@@ -6,7 +6,12 @@ PORT   ?= 8888
 
 .PHONY: lab test setup setup-dev browser pytest nbval e2e bench clean
 
+# torch's wheel from PyPI brings its CUDA libraries: the venv takes about 6.5 GB and pip needs
+# room to unpack on top, so say so before pip fails half-way with "No space left on device".
 $(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import shutil, sys; free = shutil.disk_usage(".").free / 2**30; free < 10 and \
+	  print(f"WARNING: {free:.1f} GB free on this disk; installing torch and its CUDA libraries needs about 10 GB. " \
+	        "If pip fails with No space left on device, free some space and run make again.", file=sys.stderr)'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
 	$(PY) -m pip install --quiet -e .

@@ -52,3 +52,26 @@ def test_the_authors_code_is_named_where_compared(path):
                and AUTHORS_CODE.search(c.source) and "ImgReID-IAnet" not in c.source]
     assert not unnamed, f"{path.name}: cells {unnamed} compare with the authors' code without naming it " \
                         "(blue-blue272/ImgReID-IAnet)"
+
+
+#: The only functions a notebook cell may define: display, printing, a training callback, and thin
+#: wrappers that call the package. A measurement, metric or model belongs in ``ianet_viz`` with a
+#: test (a new name here needs a reason).
+CELL_FUNCTIONS = {
+    "01_sia_cia_derivation.ipynb": {"per_k", "print_per_k"},        # tabulates measures.* over K
+    "03_training.ipynb": {"show_identities", "report", "retrieval"},  # picture, callback, evaluate()
+    "04_receptive_fields.ipynb": {"show", "render_pair", "mean_lift"},  # JPEG display, test set, wrapper
+    "06_ablations.ipynb": {"plot_tables", "print_tables"},           # display of summarise()
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cells_define_no_measurement_code(path):
+    nb = nbformat.read(str(path), as_version=4)
+    defined = {m.group(1) for c in nb.cells if c.cell_type == "code"
+               for m in re.finditer(r"^\s*(?:def|class)\s+(\w+)", c.source, re.M)}
+    extra = defined - CELL_FUNCTIONS.get(path.name, set())
+    assert not extra, f"{path.name} defines {sorted(extra)} in its cells: move measurement, metric or model " \
+                      "code into the package (with a test) and import it"
+    stale = CELL_FUNCTIONS.get(path.name, set()) - defined
+    assert not stale, f"CELL_FUNCTIONS lists {sorted(stale)} for {path.name}, which no longer defines them"

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from ianet_viz.metrics import evaluate_rank
 from ianet_viz.synthetic import generate_dataset
 from ianet_viz.train import (PKSampler, RandomBatchSampler, TrainConfig, TrainingDiverged,
                              atomic_save, batch_hard_triplet_loss, build_train_loader,
@@ -88,6 +89,13 @@ def test_cli_one_epoch_writes_run_files(synth_root, tmp_path, monkeypatch):
     flipped = evaluate(model, query=dataset.query, gallery=dataset.gallery, height=H, width=W,
                        flip=True, metric="euclidean", progress=False)
     assert 0 <= flipped["mAP"] <= 1
+    # distances=True hands back what a retrieval grid needs; the metrics follow from them again
+    full = evaluate(model, dataset, height=H, width=W, progress=False, distances=True, max_rank=5)
+    assert full["distmat"].shape == (len(dataset.query), len(dataset.gallery))
+    cmc, mAP = evaluate_rank(full["distmat"], full["q_pids"], full["g_pids"], full["q_camids"], full["g_camids"],
+                             max_rank=5)
+    assert full["mAP"] == pytest.approx(mAP) == pytest.approx(metrics["mAP"], abs=1e-6)
+    assert "distmat" not in again
 
     # an existing run is not overwritten by accident; a changed config refuses to resume
     with pytest.raises(FileExistsError, match="--resume"):

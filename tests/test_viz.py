@@ -593,3 +593,25 @@ def test_fig4_recomputes_the_maps_the_block_itself_computes():
     fused = Fn.multi_context_fusion([by_k[k] for k in (1, 2, 3)], sia.multi, "renorm")
     torch.testing.assert_close(fused, rec.maps["stage2"]["S_A"], rtol=1e-4, atol=1e-6)
     F.fig4(model, np.zeros((64, 32, 3), dtype=np.uint8), block="stage2", size=(64, 32))  # draws
+
+
+def test_mean_over_parts_is_the_mean_lift_of_all_query_cells():
+    from ianet_viz.viz import mean_over_parts
+
+    # two 4x2 maps; masks of 8x4 pixels, so each cell is 2x2 pixels with one label
+    h, w = 4, 2
+    rng = np.random.default_rng(0)
+    masks = np.repeat(np.repeat(rng.integers(0, 4, size=(2, h, w)), 2, axis=1), 2, axis=2)
+    s = torch.softmax(torch.as_tensor(rng.normal(size=(2, h * w, h * w))), -1)
+    table = alignment_table({"S": s}, masks, (h, w), variants=["S"])
+    lifts = []  # naive: every query cell on a part, its share on that part over the part's area
+    for b in range(2):
+        labels = masks[b, ::2, ::2].reshape(-1)
+        for i in range(h * w):
+            if labels[i] == 0:
+                continue
+            same = labels == labels[i]
+            lifts.append(float(s[b, i][torch.as_tensor(same)].sum()) / same.mean())
+    assert mean_over_parts(table, ["S"])["S"] == pytest.approx(np.mean(lifts))
+    with pytest.raises(KeyError, match="not in the table"):
+        mean_over_parts(table, ["S_A"])

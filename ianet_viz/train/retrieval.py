@@ -95,12 +95,15 @@ def evaluate(model: nn.Module, dataset=None, *, query: Optional[Sequence] = None
              gallery: Optional[Sequence] = None, height: int = 256, width: int = 128,
              batch_size: int = 128, device=None, metric: str = "cosine", flip: bool = False,
              amp: str = "none", channels_last: bool = False, num_workers: int = 0,
-             max_rank: int = 50, protocol: str = "market", progress: bool = True) -> Dict[str, Any]:
+             max_rank: int = 50, protocol: str = "market", progress: bool = True,
+             distances: bool = False) -> Dict[str, Any]:
     """Retrieval metrics of ``model`` on ``dataset.query`` vs ``dataset.gallery`` (or explicit lists).
 
     Returns ``{"mAP", "rank1", "rank5", "rank10", "mINP", "cmc" (list), "num_query",
     "num_gallery", "seconds"}``; ``protocol="cuhk03"`` uses the single-gallery-shot CMC.
     ``device=None`` runs where the model is; ``flip=True`` adds the flipped image's embedding.
+    ``distances=True`` also returns ``"distmat"``, the ``[num_query, num_gallery]`` distances, and
+    ``"q_pids"``, ``"g_pids"``, ``"q_camids"``, ``"g_camids"`` (for a retrieval grid).
     """
     from .loaders import build_test_loader
 
@@ -128,8 +131,12 @@ def evaluate(model: nn.Module, dataset=None, *, query: Optional[Sequence] = None
         raise ValueError(f"protocol must be 'market' or 'cuhk03', got {protocol!r}")
     cmc = np.asarray(cmc, dtype=np.float64)
     at = lambda k: float(cmc[min(k, len(cmc)) - 1])  # noqa: E731
-    return {
+    out = {
         "mAP": float(mAP), "rank1": at(1), "rank5": at(5), "rank10": at(10), "mINP": float(mINP),
         "cmc": cmc.tolist(), "num_query": int(len(qp)), "num_gallery": int(len(gp)),
         "seconds": time.perf_counter() - t0,
     }
+    if distances:
+        out.update(distmat=dist, q_pids=np.asarray(qp), g_pids=np.asarray(gp), q_camids=np.asarray(qc),
+                   g_camids=np.asarray(gc))
+    return out

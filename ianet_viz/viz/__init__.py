@@ -12,7 +12,8 @@
 * :mod:`.style`: ``viz_style()`` and the shared colours (opaque light figures: legible in the
   light and the dark JupyterLab theme).
 """
-from .alignment import Table, alignment_table, cell_label_areas, cell_labels, part_alignment, part_labels
+from .alignment import (Table, alignment_table, cell_label_areas, cell_labels, mean_over_parts, part_alignment,
+                        part_labels)
 from .figures import (FIG8_POINTS, appearance_by_k, fig4, fig8, height_points, part_points, plot_location_shapes,
                       plot_receptive_fields, plot_sigma_sweep, select_channels, sigma_sweep_stats)
 from .inputs import load_image, prepare
@@ -30,7 +31,7 @@ __all__ = [
     "plot_sigma_sweep", "sigma_sweep_stats", "plot_location_shapes",
     "fig8", "part_points", "height_points", "select_channels", "FIG8_POINTS",
     "retrieval_grid", "receptive_field_overlay", "ranked",
-    "part_alignment", "alignment_table", "cell_labels", "cell_label_areas", "part_labels", "Table",
+    "part_alignment", "alignment_table", "mean_over_parts", "cell_labels", "cell_label_areas", "part_labels", "Table",
     "prepare", "load_image",
     "viz_style", "paper_title", "CMAP",
 ]

@@ -250,3 +250,20 @@ def alignment_table(
                 row[f"{v} share" if metric == "both" else v] = r[p]["share"]
         table.append(row)
     return table
+
+
+def mean_over_parts(table: Table, columns: Sequence[str]) -> Dict[str, float]:
+    """Each column of an :func:`alignment_table` averaged over its parts, weighted by query points.
+
+    Weighting by ``points`` (the query cells of each part) gives the mean lift of one query cell
+    drawn at random from all parts, so a small part with few cells does not count as much as the
+    torso. (``course.mechanism.part_lift`` is the unweighted mean over parts instead.)
+    """
+    rows = list(table)
+    if not rows:
+        raise ValueError("mean_over_parts got an empty table: no query cell fell on any part")
+    missing = [c for c in columns if c not in table.columns()]
+    if missing:
+        raise KeyError(f"columns {missing} are not in the table; it has {table.columns()}")
+    weights = np.array([r["points"] for r in rows], dtype=np.float64)
+    return {c: float(np.average([r[c] for r in rows], weights=weights)) for c in columns}

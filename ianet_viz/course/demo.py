@@ -2,10 +2,10 @@
 
 This is the one place that states it. IANet-R18, SIA+CIA after stages 2 and 3, 128x64 input,
 100 synthetic identities x 12 images (50 train identities), 12 epochs of the paper recipe
-(cross-entropy, Adam 3e-4, batch 32, flip), about 4 minutes on a 2-core laptop CPU, with the
-mechanism levers that make its blocks work (``DEMO_MECHANISM``, evidence in README "Design
-decisions" and ``benchmarks/RESULTS.md``): the cosine relation with a learnable temperature
-starting at 7, the geometric mean of the context sizes, and the eq. 9 gate starting at 0.1.
+(cross-entropy, Adam 3e-4, batch 32, flip), under 2 minutes on an idle 2-core CPU (80 s in
+notebook 03), with the mechanism levers that make its blocks work (``DEMO_MECHANISM``, evidence in
+README "Design decisions" and ``benchmarks/RESULTS.md``): the cosine relation with a learnable
+temperature starting at 7, the geometric mean of the context sizes, and the eq. 9 gate starting at 0.1.
 
 * :func:`demo_model` loads the trained weights shipped with the package (``weights/``, fp16,
   checked against their sha256): instant and offline. ``retrain=True``, or any option, trains a
@@ -71,7 +71,7 @@ def load_shipped(device: str = "cpu", path=WEIGHTS, expected: Optional[str] = No
         raise FileNotFoundError(
             f"the demo model's weights are missing: {path}. They ship with the package; reinstall it "
             "(pip install .), or retrain them offline with `python -m ianet_viz.course.demo --export` "
-            "(about 4 minutes on a CPU), or call demo_model(retrain=True).")
+            "(a minute or two on a CPU), or call demo_model(retrain=True).")
     got = sha256(path)
     if expected and got != expected:
         raise RuntimeError(

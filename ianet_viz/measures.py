@@ -2,7 +2,7 @@
 
 * :func:`normalised_entropy`: how spread a map is, ``H(row) / log(M)``: 0 one cell, 1 uniform.
 * :func:`self_weight`: the weight a position keeps for itself, ``S[i, i]``.
-* :func:`cells_for_mass`: how many of a row's largest weights it takes to hold half of it.
+* :func:`cells_for_mass`: how many of a row's largest weights it takes to hold a share of it (half).
 * :func:`mean_by_offset`: the mean weight at each displacement from the query cell, as a picture.
 
 Notebook 01 uses them to choose the logit scale, notebook 05 to compare priors, and

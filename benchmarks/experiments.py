@@ -161,12 +161,10 @@ def data_root(s: Dict) -> Path:
 
 def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
     """Part-alignment lift of S per SIA block, S self weight and entropy, IA BN |gamma| (module docstring)."""
-    import torch
-
-    from ianet_viz import RelationRecorder
-    from ianet_viz.measures import normalised_entropy, self_weight
-    from ianet_viz.viz import part_alignment
     from ianet_viz.course.mechanism import held_out_people, part_lift
+    from ianet_viz.measures import normalised_entropy, self_weight
+    from ianet_viz.recorder import record
+    from ianet_viz.viz import part_alignment
 
     out: Dict[str, float] = {}
     gammas = [m.bn.weight.detach().abs().mean().item() for b in getattr(model, "ia_blocks", {}).values()
@@ -176,14 +174,11 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
     if not any(getattr(b, "sia", None) is not None for b in getattr(model, "ia_blocks", {}).values()):
         return out
     x, masks = held_out_people(root, size, n)
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad(), RelationRecorder(model, keys=["S"]) as rec:
-        model(x.to(device))
-    for block, maps in rec.maps.items():
+    maps_by_block, shapes = record(model, x, keys=("S",))
+    for block, maps in maps_by_block.items():
         if "S" not in maps:
             continue
-        res = part_alignment(maps["S"], masks, rec.shapes[block])
+        res = part_alignment(maps["S"], masks, shapes[block])
         if res:
             out[f"align_{block}"] = float(np.mean([r["lift"] for r in res.values()]))
         if block == "stage3":
@@ -191,7 +186,7 @@ def map_diagnostics(model, root: Path, size, n: int = 32) -> Dict[str, float]:
                 out[f"align_stage3_{part}"] = r["lift"]
         # the same without each cell's weight on itself (rows renormalised): a map that only
         # attends to its own cell scores 1/area above, which says nothing about gathering a part
-        out[f"align_{block}_noself"] = part_lift(maps["S"], masks, rec.shapes[block])
+        out[f"align_{block}_noself"] = part_lift(maps["S"], masks, shapes[block])
         # why a block does or does not gather: the weight each cell keeps for itself, and the
         # normalised row entropy (1 = uniform over the map, 0 = one cell)
         out[f"S_self_{block}"] = self_weight(maps["S"])

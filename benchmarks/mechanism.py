@@ -72,6 +72,11 @@ def tag(s: Dict) -> str:
     return f"{s['backbone']}-{s['height']}x{s['width']}-e{s['epochs']}-ids{s['identities']}"
 
 
+def run_dir(runs_dir: Path, s: Dict, name: str, seed: int) -> Path:
+    """The run folder of one configuration and seed (``ft:`` names have no colon on disk)."""
+    return runs_dir / tag(s) / f"{name.replace(':', '_')}-seed{seed}"
+
+
 def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict] = None) -> Dict:
     """Train (or resume, or read back) one configuration and seed; returns its CSV row."""
     from ianet_viz.train import TrainConfig, train
@@ -86,7 +91,7 @@ def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict]
             raise FileNotFoundError(f"{name} fine-tunes {start}, which is not trained yet: run "
                                     f"--configs baseline --seeds {seed} --epochs 12 first")
         overrides["init_from"] = str(start)
-    out = runs_dir / tag(s) / f"{name.replace(':', '_')}-seed{seed}"
+    out = run_dir(runs_dir, s, name, seed)
     cfg = TrainConfig(dataset="synthetic", data_root=str(data_root(s)), height=s["height"], width=s["width"],
                       synthetic_identities=s["identities"], synthetic_images=s["images"], backbone=s["backbone"],
                       recipe="paper", epochs=s["epochs"], seed=seed, output=str(out), num_workers=0,
@@ -204,7 +209,7 @@ def export_curves(names: Sequence[str], seed: int, s: Dict, runs_dir: Path, path
 
     rows = []
     for name in names:
-        for rec in read_log(runs_dir / tag(s) / f"{name}-seed{seed}", MECHANISM_NAME):
+        for rec in read_log(run_dir(runs_dir, s, name, seed), MECHANISM_NAME):
             for b in BLOCKS:
                 row = {"config": name, "seed": seed, "epoch": rec["epoch"], "block": b}
                 row.update({k: round(float(rec[f"mech/{b}/{k}"]), 4) for k in MECH_KEYS if f"mech/{b}/{k}" in rec})
@@ -227,12 +232,10 @@ def prior_sweep_section(write: bool, argv) -> List[Dict]:
     from ianet_viz.course import demo_config, demo_model
     from ianet_viz.course.mechanism import held_out_people, prior_sweep
     from ianet_viz.train import load_dataset
-    from ianet_viz.train.loaders import synthetic_root
 
     model, _ = demo_model(progress=False)
     cfg = demo_config(smoke=False)
-    load_dataset(cfg.resolved())
-    root = synthetic_root(cfg.synthetic_identities, cfg.synthetic_images, cfg.height, cfg.width)
+    root = load_dataset(cfg.resolved()).root  # generated on first use, as for training
     x, masks = held_out_people(root, (cfg.height, cfg.width), n=32)
     table = [{"block": block, **{k: round(v, 3) for k, v in row.items()}}
              for block in BLOCKS for row in prior_sweep(model, x, masks, block, (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0))]

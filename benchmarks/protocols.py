@@ -35,9 +35,10 @@ def summary(rows: Sequence[Dict], mech: Sequence[Dict] = ()) -> List[Dict]:
 
     out = []
     for title, labels in tables().items():
-        top1 = {line["run"]: line for line in P.difference_table(rows, labels, metric="rank1")}
+        diffs = P.by_metric(rows, labels)
+        top1 = {line["run"]: line for line in diffs["rank1"]}
         med = P.mechanism_medians(mech, labels)
-        for line in P.difference_table(rows, labels):
+        for line in diffs["mAP"]:
             t, m = top1[line["run"]], med.get(line["row"], {})
             out.append({"table": title, "row": line["row"], "seeds": line["n"],
                         "mAP": f"{line['mean']:.1f} ± {line['std']:.1f}", "ΔmAP [95% CI]": P.format_difference(line),
@@ -77,9 +78,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     runs = P.all_runs()
     jobs = [(label, seed) for seed in seeds for label in runs]  # seed-major: pairs complete early
     rows = []
-    for i, (label, seed) in enumerate(jobs):
-        if i % n == k:
-            rows += run_sweep({label: runs[label]}, seeds=(seed,), scale="cpu", name=P.RUN_NAME, resume=True)
+    for label, seed in jobs[k::n]:  # part k of n: every n-th job
+        rows += run_sweep({label: runs[label]}, seeds=(seed,), scale="cpu", name=P.RUN_NAME, resume=True)
     if n > 1:
         return rows
     mech = P.mechanism_rows(rows)

@@ -150,8 +150,8 @@ def run(quick: bool = False, repeats: Optional[int] = None, clock: str = "cpu") 
     import matplotlib
     import matplotlib.pyplot as plt
 
+    backend = matplotlib.get_backend()  # read before switching, so that the caller gets its own back
     matplotlib.use("Agg")
-    backend = matplotlib.get_backend()
     try:
         return _run(quick, repeats, clock)
     finally:

@@ -47,6 +47,12 @@ def eq1_logits_loop(f: torch.Tensor, k: int) -> torch.Tensor:
     return out
 
 
+def appearance_loop(f: torch.Tensor, k: int, scale: float) -> np.ndarray:
+    """Eq. 1 for one map ``f [C, H, W]``: the row softmax of ``scale`` times the loop-built logits
+    (:func:`eq1_logits_loop`), ``S^A_K [M, M]`` in float64."""
+    return softmax_rows(eq1_logits_loop(f.double(), k).numpy(), scale)
+
+
 def unfold_logits(f: torch.Tensor, k: int) -> torch.Tensor:
     """Eq. 1 logits the costly way, for ``f [B, C, H, W]``: zero-padded K x K patches as vectors of
     length ``C K^2``, then all pairwise dot products (``K^2`` times the multiplications). ``[B, M, M]``."""
@@ -81,7 +87,7 @@ def sia_loop(f: torch.Tensor, ks: Sequence[int], sigma: Sequence[float], scale: 
              multi: str = "prod", fusion: str = "renorm") -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
     """Eq. 1-6 for one map ``f [C, H, W]`` with one explicit ``scale`` for every K: ``(E_S [C, M], maps)``."""
     c, h, w = f.shape
-    maps = {f"S_A_{k}": softmax_rows(eq1_logits_loop(f.double(), k).numpy(), scale) for k in ks}
+    maps = {f"S_A_{k}": appearance_loop(f, k, scale) for k in ks}
     maps["S_A"] = fuse([maps[f"S_A_{k}"] for k in ks], multi, fusion)
     maps["S_L"] = location_loop(h, w, sigma)
     maps["S"] = fuse([maps["S_A"], maps["S_L"]], "prod", fusion)

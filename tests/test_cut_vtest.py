@@ -11,7 +11,7 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from ianet_viz.reid import Market1501, parse_market_name  # noqa: E402
+from ianet_viz.reid import Market1501  # noqa: E402
 from tools import cut_vtest as V  # noqa: E402
 
 W, H, N_FRAMES = 320, 240, 60
@@ -176,5 +176,3 @@ def test_missing_video_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="vtest.avi"):
         V.cut_video(tmp_path / "nope.avi", tmp_path / "out")
 
-
-# ------------------------------------------------------------------------ the bundled crops

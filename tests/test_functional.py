@@ -10,11 +10,7 @@ from ianet_viz import reference as R
 
 # ----------------------------------------------------------------------------- naive references
 # (ianet_viz.reference: the equations as loops, written from the paper without the package's helpers)
-
-
-def naive_appearance(f, k, scale):
-    """Eq. 1 by the definition: patch dot products with zero padding, then a row softmax."""
-    return R.softmax_rows(R.eq1_logits_loop(f, k).numpy(), scale)
+naive_appearance = R.appearance_loop  # eq. 1: patch dot products with zero padding, then a row softmax
 
 
 SHAPES = [(5, 3), (4, 6), (3, 3)]

@@ -14,12 +14,8 @@ from ianet_viz.train import TrainConfig, train
 from ianet_viz.train.engine import MECHANISM_NAME, build_model, load_init_weights, param_groups, read_log
 from ianet_viz.course.mechanism import mechanism_report, monitor, part_lift, self_weight, without_self
 
-from ianet_viz.reference import eq1_logits_loop, fuse, location_loop, softmax_rows
-
-
-def naive_appearance(f, k, scale):
-    """Eq. 1 by its definition for one map [C, H, W], then a row softmax of scale * logits."""
-    return softmax_rows(eq1_logits_loop(f.double(), k).numpy(), scale)
+from ianet_viz.reference import appearance_loop as naive_appearance  # eq. 1 by its definition, row softmax
+from ianet_viz.reference import fuse, location_loop
 
 
 def naive_cosine_appearance(f, k, tau):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .datasets import (MARKET_FOLDERS, DatasetNotFoundError, Item, ReIDDataset, _alias, _relabel, is_image_file)
+from .datasets import (MARKET_FOLDERS, DatasetNotFoundError, Item, ReIDDataset, _alias, _relabel, is_image_file,
+                       market_lists)
 
 
 class CUHK03(ReIDDataset):
@@ -70,9 +71,7 @@ class CUHK03(ReIDDataset):
             img_dir = d / f"images_{kind}"
             if (d / split_name).is_file() and img_dir.is_dir():
                 train, query, gallery = self._read_json(d / split_name, img_dir, split_id)
-                super().__init__(root, train, query, gallery, d)
-                if combineall:
-                    self.combine_all()
+                super().__init__(root, train, query, gallery, d, combineall=combineall)
                 return
 
         # (a) CUHK03-NP, Market-style, new protocol only
@@ -86,7 +85,7 @@ class CUHK03(ReIDDataset):
                     raise
                 searched += [root / c if c != "." else root for c in np_candidates]
             else:
-                self._read_market_dir(root, d, combineall)
+                super().__init__(root, *market_lists(d), d, combineall=combineall)
                 return
 
         # only the raw .mat: explain how to prepare it

@@ -154,6 +154,13 @@ def read_market_folder(folder: Path, *, train: bool) -> list[Item]:
     return _relabel(items) if train else items
 
 
+def market_lists(d: Path) -> tuple[list[Item], list[Item], list[Item]]:
+    """``(train, query, gallery)`` of a Market-style folder ``d`` (``bounding_box_train``, ``query``,
+    ``bounding_box_test``); train labels relabelled to 0..N-1."""
+    return (read_market_folder(d / "bounding_box_train", train=True), read_market_folder(d / "query", train=False),
+            read_market_folder(d / "bounding_box_test", train=False))
+
+
 # --------------------------------------------------------------------------------------------
 # base class
 # --------------------------------------------------------------------------------------------
@@ -166,20 +173,14 @@ class ReIDDataset:
     #: pids that are no identity (left out by :meth:`combine_all`): Market-1501's distractors
     junk_pids: tuple[int, ...] = ()
 
-    def __init__(self, root: str | Path, train: list[Item], query: list[Item], gallery: list[Item], data_dir: Path):
+    def __init__(self, root: str | Path, train: list[Item], query: list[Item], gallery: list[Item], data_dir: Path,
+                 *, combineall: bool = False):
         self.root = Path(root)
         self.data_dir = Path(data_dir)
         self.train = train
         self.query = query
         self.gallery = gallery
         self.combined = False  # set by combine_all
-
-    def _read_market_dir(self, root: str | Path, d: Path, combineall: bool) -> None:
-        """Initialise from a Market-style folder ``d`` (``bounding_box_train``, ``query``,
-        ``bounding_box_test``), folding query and gallery into train when ``combineall``."""
-        ReIDDataset.__init__(
-            self, root, read_market_folder(d / "bounding_box_train", train=True),
-            read_market_folder(d / "query", train=False), read_market_folder(d / "bounding_box_test", train=False), d)
         if combineall:
             self.combine_all()
 
@@ -195,12 +196,9 @@ class ReIDDataset:
         """
         if self.combined:
             return
-        offset = len({pid for _, pid, _ in self.train})
-        test_pids = sorted({pid for _, pid, _ in self.query + self.gallery if pid not in self.junk_pids})
-        label = {pid: offset + i for i, pid in enumerate(test_pids)}
-        self.train = list(self.train) + [
-            (path, label[pid], cam) for path, pid, cam in self.query + self.gallery if pid in label
-        ]
+        offset = self.num_train_pids
+        test = [item for item in self.query + self.gallery if item[1] not in self.junk_pids]
+        self.train = list(self.train) + [(path, offset + label, cam) for path, label, cam in _relabel(test)]
         self.combined = True
 
     # counts -----------------------------------------------------------------------------
@@ -325,7 +323,8 @@ class Market1501(ReIDDataset):
 
     def __init__(self, root: str | Path, combineall: bool = False):
         root = Path(root).expanduser()
-        self._read_market_dir(root, self._find_market_dir(root, self.candidates), combineall)
+        d = self._find_market_dir(root, self.candidates)
+        super().__init__(root, *market_lists(d), d, combineall=combineall)
 
 
 class DukeMTMCreID(Market1501):
@@ -398,9 +397,7 @@ class MSMT17(ReIDDataset):
             searched.append(d)
             found = self._read_lists(root, d, searched, include_val)
             if found is not None:
-                super().__init__(root, *found, d)
-                if combineall:
-                    self.combine_all()
+                super().__init__(root, *found, d, combineall=combineall)
                 return
         # Market-style conversions of MSMT17
         try:
@@ -409,7 +406,7 @@ class MSMT17(ReIDDataset):
             if err.half_extracted:
                 raise
             raise self._not_found(root, searched, "no MSMT17 folder found.", self._expected()) from None
-        self._read_market_dir(root, d, combineall)
+        super().__init__(root, *market_lists(d), d, combineall=combineall)
 
     @classmethod
     def _expected(cls) -> str:

@@ -106,11 +106,10 @@ class CUHK03(ReIDDataset):
                        "torchreid's prepared folder.")
         raise self._not_found(root, searched, problem, self._expected(kind))
 
-    def __repr__(self) -> str:
-        first, rest = super().__repr__().split("\n", 1)
+    def _repr_extra(self) -> str:
         boxes = "labeled" if self.labeled else "detected"
         split = "classic 1367/100" if self.classic_split else "new 767/700"
-        return f"{first[:-1]}, {boxes} boxes, {split} split)\n{rest}"
+        return f", {boxes} boxes, {split} split"
 
     @staticmethod
     def _expected(kind: str) -> str:

@@ -226,8 +226,12 @@ class ReIDDataset:
             out[subset] = {"ids": ids, "images": imgs, "cameras": cams}
         return out
 
+    def _repr_extra(self) -> str:
+        """More of the first line of the repr (CUHK03: its boxes and split)."""
+        return ""
+
     def __repr__(self) -> str:
-        lines = [f"{type(self).__name__}(root='{self.data_dir}')",
+        lines = [f"{type(self).__name__}(root='{self.data_dir}'{self._repr_extra()})",
                  "  subset   |   ids | images | cameras",
                  "  ---------+-------+--------+--------"]
         for subset, s in self.stats().items():

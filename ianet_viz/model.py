@@ -62,12 +62,16 @@ def _resnet(backbone: str, last_stride: int) -> torchvision.models.ResNet:
     return net
 
 
-def _hub_path(backbone: str) -> Path:
-    """Where torchvision keeps the ImageNet weights of ``backbone`` (the torch hub cache)."""
+def _imagenet_weights(backbone: str):
+    """torchvision's ImageNet weights entry of ``backbone`` (``ResNet50_Weights.IMAGENET1K_V1``...)."""
     if backbone not in _WEIGHTS:
         raise ValueError(f"backbone must be one of {', '.join(_WEIGHTS)}; got {backbone!r}")
-    url = getattr(torchvision.models, _WEIGHTS[backbone]).IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    return getattr(torchvision.models, _WEIGHTS[backbone]).IMAGENET1K_V1
+
+
+def _hub_path(backbone: str) -> Path:
+    """Where torchvision keeps the ImageNet weights of ``backbone`` (the torch hub cache)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_imagenet_weights(backbone).url)
 
 
 def cached_imagenet_weights(backbone: str = "resnet50") -> Optional[Path]:
@@ -81,18 +85,17 @@ def cached_imagenet_weights(backbone: str = "resnet50") -> Optional[Path]:
 
 
 def _hub_file_hint(backbone: str) -> str:
-    weights = getattr(torchvision.models, _WEIGHTS[backbone]).IMAGENET1K_V1
-    hub = _hub_path(backbone)
+    url, hub = _imagenet_weights(backbone).url, _hub_path(backbone)
     return (
-        f"download {weights.url} on a machine with internet access and put it at {hub} "
-        f"(torch hub cache), or pass pretrained='/path/to/{os.path.basename(weights.url)}'"
+        f"download {url} on a machine with internet access and put it at {hub} "
+        f"(torch hub cache), or pass pretrained='/path/to/{hub.name}'"
     )
 
 
 def load_backbone_weights(net: nn.Module, pretrained: Union[str, os.PathLike], backbone: str) -> None:
     """Load ImageNet weights into a torchvision ResNet: "imagenet" via the weights API, or a file."""
     if str(pretrained) == "imagenet":
-        weights = getattr(torchvision.models, _WEIGHTS[backbone]).IMAGENET1K_V1
+        weights = _imagenet_weights(backbone)
         try:
             state = weights.get_state_dict(progress=False, check_hash=True)
         except (urllib.error.URLError, OSError, RuntimeError) as err:

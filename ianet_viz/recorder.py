@@ -39,12 +39,6 @@ def _block_of(path: str, owners: Dict[str, str]) -> str:
     return owners[max(prefixes, key=len)]
 
 
-def _parent(path: str) -> str:
-    """``"a.sia.taps.S"`` -> ``"a.sia"``: the module that owns a tap."""
-    head = path.rsplit(".", 2)
-    return head[0] if len(head) == 3 else ""
-
-
 class RelationRecorder:
     """``with RelationRecorder(model) as rec: model(x)`` then ``rec.maps["stage3"]["S"]``.
 
@@ -91,12 +85,11 @@ class RelationRecorder:
                     block = _block_of(path, blocks)
                     self._handles.append(m.register_forward_hook(
                         lambda mod, inp, out, block=block: self._store(block, mod.key, out)))
-                    owner = named.get(_parent(path))
-                    if isinstance(owner, _Taps) and owner not in self._listening:
-                        owner.listeners += 1  # its maps are wanted while this recorder is open
-                        self._listening.append(owner)
                 elif isinstance(m, (SIA, CIA, IABlock)):  # IABlock too: "parallel" calls sia.residual() directly
                     block = _block_of(path, blocks)
+                    if isinstance(m, _Taps) and any(self.keys is None or t.key in self.keys for t in m.taps.values()):
+                        m.listeners += 1  # its maps are wanted while this recorder is open
+                        self._listening.append(m)
                     self._handles.append(m.register_forward_pre_hook(
                         lambda mod, inp, block=block: self.shapes.__setitem__(block, tuple(inp[0].shape[-2:]))))
                     if self.record_inputs and isinstance(m, (SIA, CIA)):

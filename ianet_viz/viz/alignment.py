@@ -20,11 +20,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
-from ..synthetic.parts import PART_LABELS
 from .overlay import to_numpy
 
 def part_labels() -> Dict[int, str]:
     """Label id -> part name of the synthetic pedestrians' masks (:data:`ianet_viz.synthetic.parts.PART_LABELS`)."""
+    from ..synthetic.parts import PART_LABELS  # here, so that importing viz does not load the generator
+
     return dict(PART_LABELS)
 
 

@@ -15,8 +15,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..train.transforms import build_transforms
-
 
 def _is_item(item) -> bool:
     """A dataset item ``(path or image, pid, camid, ...)``."""
@@ -57,6 +55,8 @@ def item_label(item, index: int) -> str:
 
 def default_transform(size: Sequence[int] = (256, 128)):
     """PIL image -> normalised ``[3, H, W]`` tensor at ``size``: the test transform of training."""
+    from ..train.transforms import build_transforms  # here, so that importing viz does not load train
+
     return build_transforms(int(size[0]), int(size[1]), train=False)
 
 

@@ -39,7 +39,8 @@ from torch import nn
 
 from ..recorder import SIA_KEYS, record, sia_blocks
 from .inputs import item_label, prepare
-from .overlay import cell_center, field_label, move_point, overlay, pixel_to_cell, relation_grid, upsample
+from .overlay import (cell_center, field_label, move_point, overlay, pixel_to_cell, relation_grid, update_heat,
+                      upsample)
 from .blit import Blitter, png_bytes
 from .style import PAPER, new_figure, panel_max_colorbar, viz_style
 
@@ -140,7 +141,6 @@ class ReceptiveFieldViewer:
         self._build_figures(panel_width)
         if self.interactive and not self._canvas_is_widget():
             self.interactive = False
-        self._full = True  # the next render redraws everything (new image, block or view)
         self._cid = self.image_fig.canvas.mpl_connect("button_press_event", self._on_click)
 
     # ------------------------------------------------------------------ maps and cache
@@ -270,7 +270,7 @@ class ReceptiveFieldViewer:
 
     def _set_suptitle(self) -> None:
         self.suptitle.set_text(self._suptitle_text())
-        self._full = True
+        self._full = True  # the next render redraws everything (new image, block or view)
 
     # ------------------------------------------------------------------ selection
     def heat(self, key: str) -> np.ndarray:
@@ -323,9 +323,8 @@ class ReceptiveFieldViewer:
                 top = 0.0
                 self._self[key] = float("nan")
             self._grids[key] = grid
-            im = arts["heat"]
-            im.set_data(grid if self.interpolation == "nearest" else upsample(grid, self.image_hw, self.interpolation))
-            im.set_clim(0.0, top if top > 0 else 1.0)
+            update_heat(arts, grid if self.interpolation == "nearest" else upsample(grid, self.image_hw, self.interpolation),
+                        vmax=top)
             if text != self._texts.get(key):
                 arts["text"].set_text(text)
                 self._texts[key] = text

@@ -15,7 +15,6 @@ import json
 import os
 import random
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 

@@ -13,12 +13,10 @@ same weights and metrics as two uninterrupted epochs.
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
-import shutil
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 

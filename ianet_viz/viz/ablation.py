@@ -8,7 +8,7 @@ a bar that crosses zero is a row this scale cannot tell from the baseline.
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -41,8 +41,8 @@ def summary(rows: Sequence[Dict], mech: Sequence[Dict] = ()) -> List[Dict]:
         for line in diffs["mAP"]:
             t, m = top1[line["run"]], med.get(line["row"], {})
             out.append({"table": title, "row": line["row"], "seeds": line["n"],
-                        "mAP": f"{line['mean']:.1f} ± {line['std']:.1f}", "ΔmAP [95% CI]": P.format_difference(line),
-                        "top-1": f"{t['mean']:.1f} ± {t['std']:.1f}", "Δtop-1 [95% CI]": P.format_difference(t),
+                        "mAP": f"{line['mean']:.1f} ± {line['std']:.1f}", "ΔmAP [95% CI]": P.format_paired(line),
+                        "top-1": f"{t['mean']:.1f} ± {t['std']:.1f}", "Δtop-1 [95% CI]": P.format_paired(t),
                         "adds": f"{m['sia_ratio']:.3f}" if m else "", "self S": f"{m['self_S']:.2f}" if m else ""})
     return out
 

@@ -61,9 +61,9 @@ def test_difference_table_is_the_paired_t_interval():
     assert x["pairs"] == 4 and x["diff"] == pytest.approx(2.5)
     assert x["lo"] == pytest.approx(2.5 - half) and x["hi"] == pytest.approx(2.5 + half)
     assert x["mean"] == pytest.approx(34.5)
-    assert P.format_difference(x) == f"+2.5 [{2.5 - half:+.1f}, {2.5 + half:+.1f}]"
-    assert P.format_difference(lines[2]) == "-5.0 (1 seed)"
-    assert P.format_difference(lines[0]) == ""
+    assert P.format_paired(x) == f"+2.5 [{2.5 - half:+.1f}, {2.5 + half:+.1f}]"
+    assert P.format_paired(lines[2]) == "-5.0 (1 seed)"
+    assert P.format_paired(lines[0]) == ""
 
 
 def test_plots_draw_one_interval_per_row():

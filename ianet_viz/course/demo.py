@@ -22,11 +22,10 @@ import hashlib
 from pathlib import Path
 from typing import Optional, Tuple
 
-import torch
 from torch import nn
 
 from ..settings import RUNS_DIR, smoke as smoke_env
-from ..train import TrainConfig, load_checkpoint, load_model, train
+from ..train import TrainConfig, atomic_save, load_checkpoint, load_model, train
 
 #: The levers of the mechanism study that the demo model uses (the paper's literal mechanism is
 #: ``TrainConfig``'s default: dot relation, product fusion, gate at 0).
@@ -118,8 +117,7 @@ def export_weights(run, path=WEIGHTS) -> str:
     out["config"] = dict(out["config"], data_root=None, output="runs/demo")  # no local paths in a shipped file
     out.update(model=model, metrics=keep)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, path)
+    atomic_save(out, path)  # creates the folder; a crash never leaves half a weights file
     digest = sha256(path)
     _sha_file(path).write_text(f"{digest}  {path.name}\n")
     return digest

@@ -46,7 +46,7 @@ def held_out_people(root, size: Sequence[int], n: int = 32, split: str = "query"
     mask_dir = root / "masks" / split
     if not mask_dir.is_dir():
         raise FileNotFoundError(f"no part masks in {mask_dir}: generate the data with "
-                                "python -m ianet_viz.data.synthetic (it writes masks/<split>/)")
+                                "python -m ianet_viz.synthetic (it writes masks/<split>/)")
     masks = np.stack([np.asarray(Image.open(mask_dir / (Path(p).stem + ".png")).resize((size[1], size[0]), Image.NEAREST))
                       for p, _, _ in items])
     x, _ = prepare([p for p, _, _ in items], size)

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Sequence, Tuple
 
-from .stats import format_paired, paired_table
-
-#: ``"+1.2 [-0.3, +2.7]"`` for a :func:`difference_table` or :func:`contrast` line (the notebooks' name)
-format_difference = format_paired
+# format_paired ("+1.2 [-0.3, +2.7]") formats a difference_table or contrast line; notebooks call P.format_paired
+from .stats import format_paired, paired_table  # noqa: F401
 
 #: one SIA block after stage 3, as in the paper's Fig. 7 and Tab. 4a-c
 STAGE3_SIA = dict(ia_stages=(3,), arrangement="sia")
@@ -141,7 +139,7 @@ def mechanism_rows(rows: Sequence[Dict], scale: str = "cpu", name: str = RUN_NAM
     import json
 
     from ..train import load_model
-    from ..train.loaders import synthetic_root
+    from ..train.loaders import dataset_root
     from .mechanism import held_out_people, mechanism_report
     from .sweep import run_folder, sweep_config
 
@@ -161,8 +159,7 @@ def mechanism_rows(rows: Sequence[Dict], scale: str = "cpu", name: str = RUN_NAM
         else:
             if people is None:
                 cfg = sweep_config(scale)
-                root = synthetic_root(cfg.synthetic_identities, cfg.synthetic_images, cfg.height, cfg.width)
-                people = held_out_people(root, (cfg.height, cfg.width), n=n)
+                people = held_out_people(dataset_root(cfg), (cfg.height, cfg.width), n=n)
             report = mechanism_report(load_model(folder), *people)["stage3"]
             values = {k: report.get(k, float("nan")) for k in MECHANISM_KEYS}
             cache.write_text(json.dumps(values))

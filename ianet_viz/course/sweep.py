@@ -32,10 +32,10 @@ def sweep_config(scale: str = "smoke", **overrides):
     (:func:`ianet_viz.course.demo_config`) at ``scale``, on the CPU, plus ``overrides``."""
     if scale not in SWEEP_SCALES:
         raise ValueError(f"scale must be one of {', '.join(SWEEP_SCALES)}; got {scale!r}")
-    settings = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, device="cpu", progress=False,
-                    synthetic_seed=0, pretrained=None)
-    settings.update(overrides)
-    return demo_config(smoke=False, **settings)
+    base = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, device="cpu", progress=False,
+                synthetic_seed=0, pretrained=None)
+    base.update(overrides)
+    return demo_config(smoke=False, **base)
 
 
 def _slug(text: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,9 +32,13 @@ def synthetic_root(identities: int, images: int, height: int, width: int, seed: 
     return Path(DATA_DIR) / "synthetic-train" / f"ids{identities}-k{images}-{height}x{width}-seed{seed}"
 
 
-def _default_root(cfg: TrainConfig) -> Path:
+def dataset_root(cfg: TrainConfig) -> Path:
+    """The folder ``cfg``'s dataset is read from: ``cfg.data_root`` when set, else under ``DATA_DIR``
+    (synthetic data: :func:`synthetic_root` of its settings). The bundled ``vtest`` crops need none."""
     from ..settings import DATA_DIR
 
+    if cfg.data_root:
+        return Path(cfg.data_root).expanduser()
     if cfg.dataset == "synthetic":
         return synthetic_root(cfg.synthetic_identities, cfg.synthetic_images, cfg.height, cfg.width, cfg.synthetic_seed)
     return Path(DATA_DIR) / cfg.dataset
@@ -53,20 +57,18 @@ def load_dataset(cfg: TrainConfig):
     name = cfg.dataset
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    root = Path(cfg.data_root).expanduser() if cfg.data_root else None
+    if name == "vtest" and not cfg.data_root:
+        crops = D.bundled_crops()
+        return crops if hasattr(crops, "train") else D.Market1501(crops)
+    root = dataset_root(cfg)
     if name == "synthetic":
         from ..synthetic import ensure_dataset
 
-        root = root or _default_root(cfg)
         ensure_dataset(root, identities=cfg.synthetic_identities, images_per_identity=cfg.synthetic_images,
                        seed=cfg.synthetic_seed, height=cfg.height, width=cfg.width)
         return D.Market1501(root)
     if name == "vtest":
-        if root is not None:
-            return D.Market1501(root)
-        crops = D.bundled_crops()
-        return crops if hasattr(crops, "train") else D.Market1501(crops)
-    root = root or _default_root(cfg)
+        return D.Market1501(root)
     if name == "cuhk03":
         return D.CUHK03(root, labeled=cfg.cuhk03_labeled, classic_split=cfg.cuhk03_classic_split)
     cls = getattr(D, _CLASSES[name])

@@ -34,18 +34,40 @@ class PretrainedWeightsError(RuntimeError):
     """ImageNet weights could not be loaded (typically: offline and not in the torch hub cache)."""
 
 
-def stage_sigma(stage: int, last_stride: int = 1) -> Tuple[float, float]:
-    """The rule for sigma per stage: the paper's stage-3 sigma (5, 10), scaled by the map size.
+#: The input size at which the paper states its sigmas (Sec. 4.2: 256 x 128, stage 3 is 16 x 8 cells).
+PAPER_INPUT = (256, 128)
+#: How ``stage_sigma`` scales the paper's sigma: "map" follows the map's size (the paper's rule, the
+#: default), "cells" keeps the paper's numbers of cells whatever the input (the rule before 2026-12).
+SIGMA_RULES = ("map", "cells")
 
-    A stage whose map is twice as large (half the stride) gets twice the sigma, so the prior
-    covers the same part of the person: stage 2 -> (10, 20) as in the paper, stage 1 -> (20, 40),
-    stage 4 -> (5, 10) with last stride 1 and (2.5, 5) with last stride 2.
+
+def stage_sigma(stage: int, last_stride: int = 1, input_size: Optional[Sequence[int]] = None,
+                rule: str = "map") -> Tuple[float, float]:
+    """sigma ``(sigma1 along x, sigma2 along y)`` of the location prior (eq. 3-4) at ``stage``, in cells.
+
+    The paper sets sigma per stage "because the feature maps at different stages have different
+    spatial sizes": (5, 10) at stage 3 and (10, 20) at stage 2, for 256 x 128 input. A stage whose map
+    is twice as large (half the stride) gets twice the sigma, so stage 1 -> (20, 40), stage 4 ->
+    (5, 10) with last stride 1 and (2.5, 5) with last stride 2.
+
+    ``rule="map"`` (default) also scales with the input: sigma1 by ``width / 128`` and sigma2 by
+    ``height / 256``, so the prior covers the same share of the person at any input size (128 x 64:
+    stage 3 (2.5, 5), stage 2 (5, 10)). ``rule="cells"`` keeps the 256 x 128 numbers of cells at every
+    input (twice as wide, relative to the person, at 128 x 64). ``input_size=None`` is 256 x 128.
     """
     if stage not in STAGE_STRIDES:
         raise ValueError(f"stage must be 1, 2, 3 or 4, got {stage!r}")
+    if rule not in SIGMA_RULES:
+        raise ValueError(f"sigma rule must be one of {SIGMA_RULES}, got {rule!r}")
     stride = STAGE_STRIDES[stage] * (2 if stage == 4 and last_stride == 2 else 1)
     factor = STAGE_STRIDES[3] / stride
-    return (STAGE3_SIGMA[0] * factor, STAGE3_SIGMA[1] * factor)
+    fx = fy = 1.0
+    if rule == "map" and input_size is not None:
+        h, w = (int(v) for v in input_size)
+        if h < 1 or w < 1:
+            raise ValueError(f"input_size must be (height, width) in pixels, got {tuple(input_size)!r}")
+        fy, fx = h / PAPER_INPUT[0], w / PAPER_INPUT[1]
+    return (STAGE3_SIGMA[0] * factor * fx, STAGE3_SIGMA[1] * factor * fy)
 
 
 def _resnet(backbone: str, last_stride: int) -> torchvision.models.ResNet:
@@ -190,11 +212,11 @@ class IANet(nn.Module):
         return (logits, feat) if return_features else logits
 
 
-def _parse_sigma(sigma, stage: int, last_stride: int) -> Tuple[float, float]:
+def _parse_sigma(sigma, stage: int, last_stride: int, input_size=None, rule: str = "map") -> Tuple[float, float]:
     if sigma is None:
-        return stage_sigma(stage, last_stride)
+        return stage_sigma(stage, last_stride, input_size, rule)
     if isinstance(sigma, dict):
-        return tuple(sigma[stage]) if stage in sigma else stage_sigma(stage, last_stride)
+        return tuple(sigma[stage]) if stage in sigma else stage_sigma(stage, last_stride, input_size, rule)
     return tuple(sigma)
 
 
@@ -217,6 +239,8 @@ def build_ianet(
     relation: str = "dot",
     learn_scale: bool = False,
     gate_init: float = 0.0,
+    input_size: Optional[Sequence[int]] = None,
+    sigma_rule: str = "map",
 ) -> IANet:
     """Build IANet (Hou et al. 2019, Sec. 3.4): a ResNet with IA blocks after ``ia_stages``.
 
@@ -232,8 +256,10 @@ def build_ianet(
       default 10), ``learn_scale`` (cosine only: one learnable temperature per SIA block) and
       ``gate_init`` (the initial BN weight of eq. 9; 0 is the paper, anything else an ablation):
       the levers of the mechanism study in ``benchmarks/RESULTS.md``.
-    * ``sigma``: ``None`` follows :func:`stage_sigma`; a pair applies to every stage; a dict maps
-      stage -> pair.
+    * ``sigma``: ``None`` follows :func:`stage_sigma` with ``input_size`` (``(height, width)``, default
+      256 x 128, the paper's) and ``sigma_rule`` ("map": scaled with the map, the paper's rule;
+      "cells": the paper's numbers of cells at any input); a pair applies to every stage; a dict
+      maps stage -> pair.
     * ``pretrained``: ``None`` (random init), ``"imagenet"`` (torchvision weights API; offline it
       raises :class:`PretrainedWeightsError` saying where to put the file) or a path to a file.
     """
@@ -241,6 +267,8 @@ def build_ianet(
         raise ValueError(f"arrangement must be one of {', '.join(map(repr, ARRANGEMENTS))}; got {arrangement!r}")
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if sigma_rule not in SIGMA_RULES:
+        raise ValueError(f"sigma_rule must be one of {SIGMA_RULES}, got {sigma_rule!r}")
     stages = sorted(set(int(s) for s in ia_stages))
     if any(s not in (1, 2, 3, 4) for s in stages):
         raise ValueError(f"ia_stages must be a subset of (1, 2, 3, 4), got {tuple(ia_stages)!r}")
@@ -254,7 +282,7 @@ def build_ianet(
         names = [f"stage{stage}_b{i}" for i in range(len(layer))] if per_block else [f"stage{stage}"]
         for name in names:
             blocks[name] = IABlock(
-                channels, arrangement, ks=ks, sigma=_parse_sigma(sigma, stage, last_stride),
+                channels, arrangement, ks=ks, sigma=_parse_sigma(sigma, stage, last_stride, input_size, sigma_rule),
                 sia_scale=sia_scale, cia_scale=cia_scale, fusion=fusion, multi=multi,
                 use_appearance=use_appearance, use_location=use_location, name=name,
                 relation=relation, learn_scale=learn_scale, gate_init=gate_init,

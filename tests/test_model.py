@@ -278,3 +278,52 @@ def test_recorder_shapes_for_every_arrangement():
         with RelationRecorder(model) as rec, torch.no_grad():
             model(x)
         assert rec.shapes == {"stage3": (4, 2)}, arrangement
+
+
+def test_stage_sigma_follows_the_map():
+    # the paper's values at its input size, 256 x 128 (stage 3: 16 x 8 cells, stage 2: 32 x 16)
+    assert stage_sigma(3, input_size=(256, 128)) == (5.0, 10.0)
+    assert stage_sigma(2, input_size=(256, 128)) == (10.0, 20.0)
+    # half the input, half the cells: the same share of the person
+    assert stage_sigma(3, input_size=(128, 64)) == (2.5, 5.0)
+    assert stage_sigma(2, input_size=(128, 64)) == (5.0, 10.0)
+    # sigma1 follows the width, sigma2 the height
+    assert stage_sigma(3, input_size=(256, 64)) == (2.5, 10.0)
+    for stage in (1, 2, 3, 4):  # sigma / map side is the same at every input size
+        stride = {1: 4, 2: 8, 3: 16, 4: 16}[stage]
+        h, w = 256 // stride, 128 // stride  # the map at 256 x 128; at 128 x 64 it is h/2 x w/2
+        big, small = stage_sigma(stage, input_size=(256, 128)), stage_sigma(stage, input_size=(128, 64))
+        assert small[0] / (w / 2) == pytest.approx(big[0] / w) and small[1] / (h / 2) == pytest.approx(big[1] / h)
+
+
+def test_stage_sigma_cells_rule_is_kept_as_an_option():
+    assert stage_sigma(3, input_size=(128, 64), rule="cells") == (5.0, 10.0)
+    assert stage_sigma(2, input_size=(128, 64), rule="cells") == (10.0, 20.0)
+    with pytest.raises(ValueError, match="sigma rule"):
+        stage_sigma(3, rule="pixels")
+    with pytest.raises(ValueError, match="sigma_rule"):
+        build_ianet("resnet18", sigma_rule="pixels")
+
+
+def test_build_ianet_sigma_follows_input_size():
+    m = build_ianet("resnet18", ia_stages=(2, 3), input_size=(128, 64))
+    assert m.ia_blocks["stage2"].sia.sigma == (5.0, 10.0) and m.ia_blocks["stage3"].sia.sigma == (2.5, 5.0)
+    old = build_ianet("resnet18", ia_stages=(2, 3), input_size=(128, 64), sigma_rule="cells")
+    assert old.ia_blocks["stage2"].sia.sigma == (10.0, 20.0) and old.ia_blocks["stage3"].sia.sigma == (5.0, 10.0)
+
+
+def test_train_config_sigma_rule_and_old_checkpoints():
+    from ianet_viz.train import TrainConfig
+    from ianet_viz.train.config import config_differences
+    from ianet_viz.train.engine import build_model
+
+    cfg = TrainConfig(backbone="resnet18", height=128, width=64).resolved()
+    assert build_model(cfg, 5).ia_blocks["stage3"].sia.sigma == (2.5, 5.0)
+    saved = cfg.to_dict()
+    del saved["sigma_rule"]  # a checkpoint written before the rule existed: it used the cells rule
+    old = TrainConfig.from_dict(saved)
+    assert old.sigma_rule == "cells" and build_model(old, 5).ia_blocks["stage3"].sia.sigma == (5.0, 10.0)
+    assert any("sigma_rule" in d for d in config_differences(saved, cfg.to_dict()))
+    base = TrainConfig(backbone="resnet18", ia_stages=()).to_dict()  # a baseline has no prior
+    base_old = {k: v for k, v in base.items() if k != "sigma_rule"}
+    assert config_differences(base_old, base) == []

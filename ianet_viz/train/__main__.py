@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="initial weight of the IA blocks' BatchNorm (0: a fresh block is the identity)")
     g.add_argument("--sigma", nargs=2, type=float, default=None, metavar=("SIGMA1", "SIGMA2"),
                    help="location prior sigma (x, y) for every stage; default: (5,10) at stage 3, scaled per stage")
+    g.add_argument("--sigma-rule", default=d.sigma_rule, choices=("map", "cells"),
+                   help="default sigma per stage: 'map' scales the paper's values with the map (theirs at "
+                        "256x128, half at 128x64); 'cells' keeps the paper's numbers of cells at any input")
     g.add_argument("--last-stride", type=int, default=d.last_stride, choices=(1, 2))
     g = p.add_argument_group("optimisation")
     g.add_argument("--recipe", choices=RECIPES, default=d.recipe,

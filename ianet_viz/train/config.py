@@ -33,6 +33,12 @@ RECIPE_DEFAULTS: Dict[str, Dict[str, Any]] = {
     ),
 }
 
+#: What a field that an older checkpoint lacks meant when it was written (not today's default).
+LEGACY_DEFAULTS: Dict[str, Any] = {"sigma_rule": "cells"}
+
+#: Fields that only shape the location prior: a baseline (no IA block) has none, so they cannot differ.
+PRIOR_FIELDS = frozenset({"sigma", "sigma_rule"})
+
 #: Fields that may change between a run and its ``--resume`` without changing what is trained.
 RESUME_MAY_DIFFER = frozenset({
     "epochs", "output", "resume", "overwrite", "device", "num_workers", "progress", "eval_every",
@@ -74,6 +80,9 @@ class TrainConfig:
     sia_learn_scale: bool = False  # cosine only: a learnable temperature per SIA block
     gate_init: float = 0.0  # initial weight of the IA blocks' BatchNorm (eq. 9; 0 is the paper)
     sigma: Optional[Tuple[float, float]] = None  # None: the per-stage rule of build_ianet
+    # "map": sigma scaled with the map (the paper's per-stage values at 256x128); "cells": the paper's
+    # numbers of cells at any input. Checkpoints written before this field existed used "cells".
+    sigma_rule: str = "map"
     last_stride: int = 1
     # optimisation
     recipe: str = "paper"
@@ -177,6 +186,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
+        d = {**LEGACY_DEFAULTS, **d}  # a field missing from an old checkpoint means what it did then
         kwargs = {}
         for k, v in d.items():
             if k not in names:
@@ -201,10 +211,13 @@ def config_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> List[s
     """Human-readable list of the fields that differ in a way that matters for a resume."""
     defaults = _field_defaults()
     out = []
+    baseline = not saved.get("ia_stages", True) and not current.get("ia_stages", True)
     for key in sorted(set(saved) | set(current)):
-        if key in RESUME_MAY_DIFFER:
+        if key in RESUME_MAY_DIFFER or (baseline and key in PRIOR_FIELDS):
             continue
-        if key not in saved and key in defaults and current.get(key) == defaults[key]:
+        if key not in saved and key in LEGACY_DEFAULTS:
+            saved = {**saved, key: LEGACY_DEFAULTS[key]}
+        elif key not in saved and key in defaults and current.get(key) == defaults[key]:
             continue  # a field added after the checkpoint was written, left at its default
         a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
         if isinstance(a, tuple):

@@ -86,6 +86,7 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
         multi=cfg.multi, use_appearance=cfg.use_appearance, use_location=cfg.use_location,
         per_block=cfg.per_block, sia_scale=cfg.sia_scale, cia_scale=cfg.cia_scale,
         relation=cfg.sia_relation, learn_scale=cfg.sia_learn_scale, gate_init=cfg.gate_init,
+        input_size=(cfg.height, cfg.width), sigma_rule=cfg.sigma_rule,
     )
 
 

@@ -1,0 +1,114 @@
+"""Pretraining the demo backbone: the paper's ImageNet start, moved to what a CPU can do.
+
+IANet starts from an ImageNet-trained ResNet-50 and fine-tunes on 12,936 Market-1501 images. No
+ImageNet weights can be downloaded here, but synthetic people are free, so the stand-in for
+ImageNet is a large synthetic corpus whose identities are disjoint from the demo split's (a seed
+of its own, :data:`CORPUS_SEED`): 2,000 identities x 12 images, of which the writer puts 1,000
+identities (12,000 images) in the training folder. The backbone (ResNet-18, 128x64, no IA block) is
+trained on it with the paper's loss, identity classification, and the paper's recipe.
+
+* ``python -m ianet_viz.course.pretrain`` runs it (resumable: run the same command again after an
+  interruption) and writes ``runs/pretrain/checkpoint.pt``; ``--export`` then writes the
+  backbone weights that :func:`pretrained_backbone` returns (fp16, with their sha256).
+* :func:`pretrain_config` is the one statement of the setting; in smoke mode it is tiny, so the
+  smoke path never pretrains anything large.
+* Fine-tuning starts from it with ``TrainConfig(pretrained=str(pretrained_backbone()))``: the IA
+  blocks are inserted at their fresh (identity) initialisation, as in the paper.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+from ..settings import RUNS_DIR, smoke as smoke_env
+from ..train import TrainConfig, atomic_save, load_checkpoint, train
+
+#: The corpus's synthetic seed: its identities are drawn independently of the demo split (seed 0)
+#: and of the held-out people of the mechanism measures (seed 4242).
+CORPUS_SEED = 1000
+#: Where the exported backbone lives (package data, beside the demo weights).
+BACKBONE = Path(__file__).resolve().parent / "weights" / "pretrained_r18_synthetic.pt"
+
+
+def pretrain_config(smoke: Optional[bool] = None, **overrides) -> TrainConfig:
+    """The pretraining run: ResNet-18 baseline (no IA block) on the synthetic corpus, paper recipe."""
+    smoke = smoke_env() if smoke is None else smoke
+    size = dict(synthetic_identities=24, synthetic_images=6, epochs=1, max_steps_per_epoch=4, batch_size=16) \
+        if smoke else dict(synthetic_identities=2000, synthetic_images=12, epochs=6, batch_size=32)
+    cfg = dict(
+        dataset="synthetic", synthetic_seed=CORPUS_SEED, backbone="resnet18", height=128, width=64,
+        ia_stages=(), recipe="paper", seed=0, num_workers=0,
+        output=str(Path(RUNS_DIR) / ("pretrain-smoke" if smoke else "pretrain")), **size,
+    )
+    cfg.update(overrides)
+    return TrainConfig(**cfg)
+
+
+def run_pretraining(cfg: Optional[TrainConfig] = None, device: str = "cpu") -> Path:
+    """Train (or resume, or just return) the pretraining run of ``cfg``; returns its folder."""
+    cfg = cfg or pretrain_config()
+    run = Path(cfg.output)
+    if (run / "metrics.json").is_file():
+        return run
+    resume = (run / "checkpoint.pt").is_file()
+    train(cfg, resume=resume, overwrite=not resume, device=device)
+    return run
+
+
+def export_backbone(run, path=BACKBONE) -> str:
+    """Write the backbone of a pretraining run (fp16 state dict under ``backbone.``, with the run's
+    config) and its sha256 beside it; returns the sha256. The head (neck, classifier) is dropped:
+    its classes are the corpus's identities, which fine-tuning does not have."""
+    from .demo import _sha_file, sha256
+
+    state = load_checkpoint(run)
+    model = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()
+             if k.startswith("backbone.")}
+    out = dict(format=state.get("format"), config=dict(state["config"], data_root=None, output="runs/pretrain"),
+               epoch=state["epoch"], model=model)
+    path = Path(path)
+    atomic_save(out, path)
+    digest = sha256(path)
+    _sha_file(path).write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def pretrained_backbone(path=BACKBONE) -> Path:
+    """The shipped pretrained backbone file (checked against its sha256), for ``pretrained=``."""
+    from .demo import _sha_file, sha256
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"the pretrained backbone is missing: {path}. It ships with the package; reinstall it "
+            "(pip install .), or rebuild it with `python -m ianet_viz.course.pretrain --export` "
+            "(about an hour on a 2-core CPU).")
+    expected = _sha_file(path).read_text().split()[0] if _sha_file(path).is_file() else None
+    if expected and sha256(path) != expected:
+        raise RuntimeError(f"the pretrained backbone {path} is damaged (sha256 differs from {_sha_file(path).name}): "
+                           "restore it with `git checkout -- ianet_viz/course/weights` or rebuild it with "
+                           "`python -m ianet_viz.course.pretrain --export`.")
+    return path
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--smoke", action="store_true", help="the tiny smoke-mode run")
+    p.add_argument("--export", action="store_true", help="after training, write the shipped backbone weights")
+    p.add_argument("--to", default=str(BACKBONE), metavar="FILE", help="where --export writes")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = run_pretraining(pretrain_config(smoke=args.smoke or None))
+    print(f"pretraining run in {run}")
+    if args.export:
+        print(f"backbone {args.to}: sha256 {export_backbone(run, args.to)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,6 +25,8 @@ from ianet_viz.course.stats import format_paired, paired_table
 
 from benchmarks.common import RESULTS_DIR, command_line, describe_device, format_table, read_csv, section, update_results, write_csv
 
+#: stands for the shipped pretrained backbone (ianet_viz.course.pretrain.pretrained_backbone()) in CONFIGS
+PRETRAINED = "<pretrained backbone>"
 #: the levers, as TrainConfig overrides ("paper" = the IA defaults, the paper's literal mechanism)
 COSINE = dict(sia_relation="cosine", sia_learn_scale=True)
 CONFIGS: Dict[str, Dict] = {
@@ -43,6 +45,11 @@ CONFIGS: Dict[str, Dict] = {
     "ft:baseline": dict(ia_stages=(), init_from=None),
     "ft:paper": dict(init_from=None),
     "ft:cosine7+mean+gate0.1": dict(multi="mean", gate_init=0.1, sia_scale=7.0, init_from=None, **COSINE),
+    # the paper's regime with pretrained features (issue 17): every run starts from the backbone
+    # pretrained on the synthetic corpus (ianet_viz.course.pretrain), IA blocks fresh
+    "pt:baseline": dict(ia_stages=(), pretrained=PRETRAINED),
+    "pt:paper": dict(pretrained=PRETRAINED),
+    "pt:demo": dict(multi="mean", gate_init=0.1, sia_scale=7.0, pretrained=PRETRAINED, **COSINE),
 }
 #: the run that every "ft:" configuration starts from: the baseline of the same seed at the demo scale
 INIT_FROM = "resnet18-128x64-e12-ids100/baseline-seed{seed}"
@@ -91,6 +98,10 @@ def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict]
             raise FileNotFoundError(f"{name} fine-tunes {start}, which is not trained yet: run "
                                     f"--configs baseline --seeds {seed} --epochs 12 first")
         overrides["init_from"] = str(start)
+    if overrides.get("pretrained") == PRETRAINED:
+        from ianet_viz.course.pretrain import pretrained_backbone
+
+        overrides["pretrained"] = str(pretrained_backbone())
     out = run_dir(runs_dir, s, name, seed)
     cfg = TrainConfig(dataset="synthetic", data_root=str(data_root(s)), height=s["height"], width=s["width"],
                       synthetic_identities=s["identities"], synthetic_images=s["images"], backbone=s["backbone"],

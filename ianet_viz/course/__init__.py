@@ -11,10 +11,10 @@
 * :func:`mechanism_report`, :func:`monitor` (:mod:`.mechanism`): do the IA gates open, does SIA
   gather, does it gather a body part; per block, logged over training by ``train(..., monitor=...)``.
 """
-from .demo import demo_config, demo_model
+from .demo import demo_config, demo_model, paper_model
 from .mechanism import mechanism_report, monitor
 from .sweep import SWEEP_SCALES, read_results, run_sweep, summarise, sweep_config
 from .timing import benchmark_select
 
-__all__ = ["demo_config", "demo_model", "SWEEP_SCALES", "sweep_config", "run_sweep", "summarise", "read_results",
+__all__ = ["demo_config", "demo_model", "paper_model", "SWEEP_SCALES", "sweep_config", "run_sweep", "summarise", "read_results",
            "benchmark_select", "mechanism_report", "monitor"]

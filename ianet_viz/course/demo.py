@@ -32,21 +32,33 @@ from ..train import TrainConfig, atomic_save, load_checkpoint, load_model, train
 DEMO_MECHANISM = dict(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0, multi="mean", gate_init=0.1)
 #: The shipped weights (package data); their sha256 is in the file beside them (``.pt.sha256``).
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "demo_ianet_r18.pt"
+#: The paper-literal model shipped beside it (dot relation, product fusion, gate at 0), same recipe.
+PAPER_WEIGHTS = Path(__file__).resolve().parent / "weights" / "paper_ianet_r18.pt"
+#: Fine-tuning epochs on the demo split, from the pretrained backbone (the paper's regime).
+FINETUNE_EPOCHS = 8
 
 
 def _sha_file(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
-def demo_config(smoke: Optional[bool] = None, **overrides) -> TrainConfig:
-    """The demo model's training configuration (module docstring); smoke mode makes it tiny."""
+def demo_config(smoke: Optional[bool] = None, mechanism: str = "demo", **overrides) -> TrainConfig:
+    """The demo model's training configuration (module docstring); smoke mode makes it tiny.
+
+    ``mechanism="paper"`` is the paper-literal model shipped beside it: the same run without the levers.
+    Both fine-tune the shipped pretrained backbone (:mod:`ianet_viz.course.pretrain`)."""
+    from .pretrain import pretrained_backbone
+
+    if mechanism not in ("demo", "paper"):
+        raise ValueError(f"mechanism must be 'demo' or 'paper', got {mechanism!r}")
     smoke = smoke_env() if smoke is None else smoke
     size = dict(synthetic_identities=24, synthetic_images=8, epochs=2, max_steps_per_epoch=6, batch_size=16) if smoke \
-        else dict(synthetic_identities=100, synthetic_images=12, epochs=12, batch_size=32)
+        else dict(synthetic_identities=100, synthetic_images=12, epochs=FINETUNE_EPOCHS, batch_size=32)
+    name = ("demo" if mechanism == "demo" else "paper") + ("-smoke" if smoke else "")
     cfg = dict(
         dataset="synthetic", backbone="resnet18", height=128, width=64, ia_stages=(2, 3), recipe="paper",
-        seed=0, num_workers=0, output=str(Path(RUNS_DIR) / ("demo-smoke" if smoke else "demo")),
-        **DEMO_MECHANISM, **size,
+        seed=0, num_workers=0, output=str(Path(RUNS_DIR) / name), pretrained=str(pretrained_backbone()),
+        **(DEMO_MECHANISM if mechanism == "demo" else {}), **size,
     )
     cfg.update(overrides)
     return TrainConfig(**cfg)
@@ -78,6 +90,12 @@ def load_shipped(device: str = "cpu", path=WEIGHTS, expected: Optional[str] = No
             "restore them with `git checkout -- ianet_viz/course/weights` or reinstall the package, or "
             "retrain them with `python -m ianet_viz.course.demo --export`.")
     return load_model(path, device=device)
+
+
+def paper_model(device: str = "cpu", path=PAPER_WEIGHTS) -> Tuple[nn.Module, Path]:
+    """``(model in eval mode, its file)``: the shipped paper-literal model (dot relation, product
+    fusion, gate at 0), trained exactly as the demo model but without its levers."""
+    return load_shipped(device, path), Path(path)
 
 
 def demo_model(smoke: Optional[bool] = None, device: str = "cpu", progress: bool = True, retrain: bool = False,

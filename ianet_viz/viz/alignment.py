@@ -20,6 +20,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from ..measures import part_area_shares
 from .overlay import to_numpy
 
 def part_labels() -> Dict[int, str]:
@@ -40,27 +41,7 @@ def cell_label_areas(masks: np.ndarray, hw: Sequence[int], n_labels: Optional[in
     ``masks`` is ``[B, img_h, img_w]`` (or ``[img_h, img_w]``) of integer labels. A pixel belongs to
     cell ``(floor(y * H / img_h), floor(x * W / img_w))``, the same mapping as the overlays.
     """
-    masks = to_numpy(masks)
-    if masks.ndim == 2:
-        masks = masks[None]
-    if masks.ndim != 3:
-        raise ValueError(f"part masks must be [B, img_h, img_w] label maps, got shape {masks.shape}")
-    masks = masks.astype(np.int64)
-    if masks.min() < 0:
-        raise ValueError("part mask labels must be non-negative integers")
-    b, img_h, img_w = masks.shape
-    h, w = int(hw[0]), int(hw[1])
-    if img_h < h or img_w < w:
-        raise ValueError(f"masks ({img_h}x{img_w}) are smaller than the map ({h}x{w})")
-    n_labels = int(masks.max()) + 1 if n_labels is None else int(n_labels)
-    rows = (np.arange(img_h) * h // img_h)  # floor(y * H / img_h)
-    cols = (np.arange(img_w) * w // img_w)
-    cell = rows[:, None] * w + cols[None, :]  # [img_h, img_w]
-    counts = np.zeros((b, h * w, n_labels), dtype=np.float64)
-    for i in range(b):
-        np.add.at(counts[i], (cell.ravel(), masks[i].ravel()), 1.0)
-    counts /= counts.sum(-1, keepdims=True)
-    return counts.reshape(b, h, w, n_labels)
+    return part_area_shares(to_numpy(masks), hw, n_labels)
 
 
 def cell_labels(masks: np.ndarray, hw: Sequence[int]) -> np.ndarray:

@@ -132,7 +132,10 @@ def export_weights(run, path=WEIGHTS) -> str:
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     keep = {k: metrics[k] for k in ("mAP", "rank1", "rank5", "rank10", "epoch") if k in metrics}
     out = {k: state[k] for k in ("format", "config", "num_classes", "epoch")}
-    out["config"] = dict(out["config"], data_root=None, output="runs/demo")  # no local paths in a shipped file
+    # no local paths in a shipped file: the pretrained backbone is named by its file name
+    pre = out["config"].get("pretrained")
+    out["config"] = dict(out["config"], data_root=None, output=f"runs/{Path(run).name}",
+                         pretrained=Path(pre).name if pre else None)
     out.update(model=model, metrics=keep)
     path = Path(path)
     atomic_save(out, path)  # creates the folder; a crash never leaves half a weights file
@@ -146,12 +149,16 @@ def main(argv=None) -> int:
     p.add_argument("--smoke", action="store_true", help="the tiny smoke-mode model")
     p.add_argument("--export", action="store_true",
                    help="train the full demo run (resumable) and write it as the shipped weights")
-    p.add_argument("--to", default=str(WEIGHTS), metavar="FILE",
+    p.add_argument("--paper", action="store_true",
+                   help="the paper-literal model (dot relation, product fusion, gate 0) instead of the demo model")
+    p.add_argument("--to", default=None, metavar="FILE",
                    help="where --export writes (default: the package's weights, replacing them)")
     args = p.parse_args(argv)
     if args.export:
-        _, run = demo_model(smoke=False, retrain=True)
-        print(f"demo run in {run}; weights {args.to}: sha256 {export_weights(run, args.to)}")
+        mechanism = "paper" if args.paper else "demo"
+        to = args.to or str(PAPER_WEIGHTS if args.paper else WEIGHTS)
+        _, run = demo_model(smoke=False, retrain=True, mechanism=mechanism)
+        print(f"{mechanism} run in {run}; weights {to}: sha256 {export_weights(run, to)}")
         return 0
     _, run = demo_model(smoke=args.smoke or None, retrain=args.smoke, progress=not args.smoke)
     print(f"demo model from {run}")

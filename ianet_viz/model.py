@@ -6,7 +6,9 @@
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import urllib.error
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
@@ -109,29 +111,66 @@ def cached_imagenet_weights(backbone: str = "resnet50") -> Optional[Path]:
 def _hub_file_hint(backbone: str) -> str:
     url, hub = _imagenet_weights(backbone).url, _hub_path(backbone)
     return (
-        f"download {url} on a machine with internet access and put it at {hub} "
-        f"(torch hub cache), or pass pretrained='/path/to/{hub.name}'"
+        f"download {url} on a machine with internet access and put it at {hub} (the torch hub "
+        f"cache, where it is found by itself), or anywhere and pass --pretrained /path/to/{hub.name} "
+        "(the `pretrained` argument in Python)"
     )
+
+
+#: torchvision's weight files are named ``<arch>-<first hex digits of their sha256>.pth``
+#: (``resnet50-0676ba61.pth``); torch.hub checks that prefix only while downloading.
+_HASHED_NAME = re.compile(r"^[A-Za-z0-9_]+-([0-9a-f]{8,64})\.pth$")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_weights_hash(path: Union[str, os.PathLike], backbone: str = "resnet50") -> None:
+    """Refuse a file whose name carries a sha256 prefix (torchvision's naming) that its content lacks.
+
+    torch.hub checks the hash only when it downloads, and then trusts any file of the right name in
+    its cache: a partial copy or an HTML error page saved under that name would load as garbage or
+    fail deep inside ``torch.load``. Files named otherwise (your own weights) are not checked.
+    """
+    path = Path(path)
+    match = _HASHED_NAME.match(path.name)
+    if match is None:
+        return
+    digest = _sha256(path)
+    if not digest.startswith(match.group(1)):
+        raise PretrainedWeightsError(
+            f"{path} is not the file its name promises: its sha256 starts {digest[:len(match.group(1))]}, "
+            f"the name says {match.group(1)} (a partial download, an error page, or another file). Delete "
+            f"it, then {_hub_file_hint(backbone)}; or use --pretrained none for random initialisation."
+        )
 
 
 def load_backbone_weights(net: nn.Module, pretrained: Union[str, os.PathLike], backbone: str) -> None:
     """Load ImageNet weights into a torchvision ResNet: "imagenet" via the weights API, or a file."""
     if str(pretrained) == "imagenet":
         weights = _imagenet_weights(backbone)
+        if _hub_path(backbone).is_file():  # a cached file: torch.hub would load it unchecked
+            check_weights_hash(_hub_path(backbone), backbone)
         try:
             state = weights.get_state_dict(progress=False, check_hash=True)
         except (urllib.error.URLError, OSError, RuntimeError) as err:
             raise PretrainedWeightsError(
                 f"could not load ImageNet weights for {backbone} ({type(err).__name__}: {err}). "
-                f"Offline? {_hub_file_hint(backbone)}; or use pretrained=None for random init."
+                f"Offline? {_hub_file_hint(backbone)}; or use --pretrained none for random initialisation."
             ) from err
     else:
         path = Path(pretrained).expanduser()
         if not path.is_file():
             raise PretrainedWeightsError(
-                f"pretrained weights file not found: {path}. Pass 'imagenet', None, or an existing "
-                f".pth file; for ImageNet weights offline: {_hub_file_hint(backbone)}"
+                f"pretrained weights file not found: {path}. Pass --pretrained imagenet, none, or an "
+                f"existing .pth file; for ImageNet weights offline: {_hub_file_hint(backbone)}"
             )
+        check_weights_hash(path, backbone)
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:

@@ -174,7 +174,40 @@ def test_pretrained_offline_says_where_to_put_the_file(monkeypatch, tmp_path):
     with pytest.raises(ianet_viz.PretrainedWeightsError) as err:
         build_ianet("resnet18", pretrained="imagenet")
     msg = str(err.value)
-    assert "resnet18-f37072fd.pth" in msg and str(tmp_path) in msg and "pretrained=None" in msg
+    assert "resnet18-f37072fd.pth" in msg and str(tmp_path) in msg
+    # the hint is for the command line, where an offline instructor meets it
+    assert "--pretrained /path/to/resnet18-f37072fd.pth" in msg and "--pretrained none" in msg
+    assert "pretrained=None" not in msg
+
+
+def test_weights_file_is_checked_against_the_hash_in_its_name(monkeypatch, tmp_path):
+    """torch.hub checks the sha256 prefix of torchvision's file names only while downloading: a
+    cached file of the right name is loaded unchecked. build_ianet checks it, and refuses a fake."""
+    import hashlib
+
+    import torchvision
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    fake = tmp_path / "checkpoints" / "resnet18-f37072fd.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), fake)  # loadable, wrong content
+    for pretrained in ("imagenet", fake):
+        with pytest.raises(ianet_viz.PretrainedWeightsError, match="not the file its name promises") as err:
+            build_ianet("resnet18", pretrained=pretrained)
+        assert "Delete it" in str(err.value) and "--pretrained" in str(err.value)
+    # a file whose content matches the prefix in its name loads
+    ref = torchvision.models.resnet18(weights=None)
+    blob = tmp_path / "blob.pth"
+    torch.save(ref.state_dict(), blob)
+    digest = hashlib.sha256(blob.read_bytes()).hexdigest()
+    named = tmp_path / f"resnet18-{digest[:8]}.pth"
+    blob.rename(named)
+    model = build_ianet("resnet18", pretrained=named, ia_stages=())
+    torch.testing.assert_close(model.backbone.layer1[0].conv1.weight, ref.layer1[0].conv1.weight)
+    # names without a hash (your own files) are not checked
+    plain = tmp_path / "my_weights.pth"
+    torch.save(ref.state_dict(), plain)
+    build_ianet("resnet18", pretrained=plain, ia_stages=())
 
 
 def test_pretrained_from_local_file(tmp_path):

@@ -318,7 +318,7 @@ def test_ablation_flags_reach_the_model():
 
     args = build_parser().parse_args([
         "--backbone", "resnet18", "--ia-stages", "2", "--multi", "max", "--relation", "location",
-        "--per-block", "--sia-scale", "0.5", "--arrangement", "sia",
+        "--per-block", "--sia-scale", "0.5", "--arrangement", "sia", "--pretrained", "none",
     ])
     cfg = config_from_args(args)
     assert (cfg.multi, cfg.use_appearance, cfg.use_location, cfg.per_block, cfg.sia_scale) == ("max", False, True, True, 0.5)
@@ -333,7 +333,8 @@ def test_ia_bn_weight_decay_groups_only_the_gate():
     from ianet_viz.train.__main__ import build_parser, config_from_args
     from ianet_viz.train.engine import build_model, param_groups
 
-    cfg = config_from_args(build_parser().parse_args(["--backbone", "resnet18", "--ia-bn-weight-decay", "0"]))
+    cfg = config_from_args(build_parser().parse_args(["--backbone", "resnet18", "--ia-bn-weight-decay", "0",
+                                                      "--pretrained", "none"]))
     assert cfg.ia_bn_weight_decay == 0.0
     model = build_model(cfg, num_classes=3)
     groups = param_groups(model, cfg)
@@ -369,3 +370,108 @@ def test_demo_model_trains_once_then_loads(tmp_path, monkeypatch):
     again, _ = demo_model(**kw)
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
+
+
+# ----------------------------------------------------------------------------- the instructor's path
+
+def test_pretrained_auto_is_imagenet_for_real_datasets_only():
+    """The paper starts from ImageNet: --pretrained auto (the default) does so for the photographed
+    datasets, never for the offline course's synthetic people and vtest crops."""
+    from ianet_viz.train.__main__ import build_parser, config_from_args
+
+    for name in ("market1501", "dukemtmcreid", "cuhk03", "msmt17"):
+        for recipe in ("paper", "modern"):
+            assert TrainConfig(dataset=name, recipe=recipe).resolved().pretrained == "imagenet"
+    for name in ("synthetic", "vtest"):
+        assert TrainConfig(dataset=name).resolved().pretrained is None
+    assert TrainConfig(dataset="market1501", pretrained="none").resolved().pretrained is None
+    assert TrainConfig(dataset="market1501", pretrained="w.pth").resolved().pretrained == "w.pth"
+    assert config_from_args(build_parser().parse_args([])).pretrained == "auto"
+    assert config_from_args(build_parser().parse_args(["--pretrained", "none"])).pretrained is None
+
+
+def test_resume_keeps_the_start_of_the_run_and_needs_no_weights_file(synth_root, tmp_path):
+    """A resumed run's weights come from its checkpoint: 'auto' keeps the start the checkpoint records,
+    and the weights file it started from is not read again (it may be gone, or offline)."""
+    import torchvision
+
+    weights = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    kw = dict(epochs=2, max_steps_per_epoch=1, ia_stages=(3,), milestones=())
+    train(tiny_config(synth_root, tmp_path / "run", pretrained=str(weights), **kw), callback=lambda rec: False)
+    weights.unlink()
+    resumed = train(tiny_config(synth_root, tmp_path / "run", resume=True, **kw))  # pretrained="auto"
+    assert resumed.config.pretrained == str(weights) == load_checkpoint(tmp_path / "run")["config"]["pretrained"]
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+
+
+def test_batch_size_is_global_and_per_gpu_is_converted(monkeypatch):
+    assert TrainConfig(batch_size_per_gpu=16).resolved().batch_size == 16
+    monkeypatch.setenv("WORLD_SIZE", "4")  # what torchrun sets
+    c = TrainConfig(batch_size_per_gpu=16).resolved()
+    assert (c.batch_size, c.batch_size_per_gpu) == (64, None)  # the run records the global batch only
+    assert TrainConfig(batch_size=64, batch_size_per_gpu=16).resolved().batch_size == 64
+    with pytest.raises(ValueError, match="give only one of --batch-size and --batch-size-per-gpu"):
+        TrainConfig(batch_size=32, batch_size_per_gpu=16).resolved()
+
+
+def test_sync_batchnorm_converts_every_batchnorm_and_keeps_the_parameters():
+    from ianet_viz import build_ianet
+    from ianet_viz.train.engine import sync_batchnorm
+
+    model = build_ianet("resnet18", num_classes=4, ia_stages=(3,))
+    n_bn = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    params = {id(p) for p in model.parameters()}
+    converted = sync_batchnorm(model)
+    assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in converted.modules()) == n_bn
+    assert {id(p) for p in converted.parameters()} == params  # an optimiser built before still holds them
+    assert set(converted.state_dict()) == set(build_ianet("resnet18", num_classes=4, ia_stages=(3,)).state_dict())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, world, port, root, out, result_dir):
+    """One gloo rank (torch.multiprocessing.spawn): records the images of every training step."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    from ianet_viz.train import engine
+
+    seen, build = [], engine.build_model
+
+    def build_and_watch(cfg, num_classes):
+        model = build(cfg, num_classes)
+        model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]) if m.training else None)
+        return model
+
+    engine.build_model = build_and_watch
+    try:  # --sync-bn on CPUs: a clear error before any work (SyncBatchNorm is CUDA only)
+        train(tiny_config(root, out, sync_bn=True))
+        sync_error = ""
+    except ValueError as err:
+        sync_error = str(err)
+    train(tiny_config(root, out, batch_size_per_gpu=4, max_steps_per_epoch=2, ia_stages=(3,)))
+    Path(result_dir, f"rank{rank}.json").write_text(json.dumps({"steps": seen, "sync_error": sync_error}))
+
+
+@pytest.mark.slow
+def test_ddp_two_gloo_ranks_share_the_global_batch(synth_root, tmp_path):
+    """2 CPU ranks (gloo, torch.multiprocessing.spawn): --batch-size-per-gpu 4 is a global batch of 8,
+    each rank trains on 4 images per step, and the run records the global batch."""
+    import torch.multiprocessing as mp
+
+    run = tmp_path / "ddp"
+    mp.spawn(_ddp_worker, args=(2, _free_port(), synth_root, str(run), str(tmp_path)), nprocs=2)
+    for rank in (0, 1):
+        got = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert got["steps"] == [4, 4], f"rank {rank} trained on {got['steps']} images per step"
+        assert "--sync-bn needs CUDA" in got["sync_error"]
+    assert read_log(run)[0]["images"] == 16  # 2 steps x global batch 8
+    saved = load_checkpoint(run)["config"]
+    assert (saved["batch_size"], saved["batch_size_per_gpu"]) == (8, None)

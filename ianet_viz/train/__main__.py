@@ -45,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CUHK03: classic 1367/100 split with the single-gallery-shot protocol (default: 767/700)")
     g = p.add_argument_group("model (passed to ianet_viz.build_ianet)")
     g.add_argument("--backbone", default=d.backbone, choices=("resnet18", "resnet34", "resnet50", "resnet101"))
-    g.add_argument("--pretrained", default="none", help="none, imagenet, or a path to a weights file")
+    g.add_argument("--pretrained", default=d.pretrained,
+                   help="auto (imagenet for market1501, dukemtmcreid, cuhk03, msmt17; none for synthetic "
+                        "and vtest), imagenet (torchvision's file, downloaded once into the torch hub cache "
+                        "when missing), none (random init), or a path to a weights file (offline)")
     g.add_argument("--ia-stages", nargs="+", default=["2", "3"], metavar="STAGE",
                    help="stages followed by an IA block, e.g. 2 3; 'none' for the plain ResNet baseline")
     g.add_argument("--arrangement", default=d.arrangement, choices=("sia", "cia", "sia+cia", "cia+sia", "parallel"))
@@ -75,7 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paper: CE, Adam 3e-4, batch 32, flip; modern: + label smoothing, triplet/PK, "
                         "warm-up, random erasing, BNNeck")
     g.add_argument("--epochs", type=int, default=d.epochs)
-    g.add_argument("--batch-size", type=int, default=None, help="default: 32 (paper), 64 (modern)")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="global batch: images per optimiser step over all processes (under torchrun each of "
+                        "N processes gets batch/N); default: 32 (paper), 64 (modern)")
+    g.add_argument("--batch-size-per-gpu", type=int, default=None,
+                   help="images per step per process instead; the global batch is this x N processes")
+    g.add_argument("--sync-bn", action="store_true",
+                   help="torchrun/DDP on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)")
     g.add_argument("--lr", type=float, default=None, help="default: 3e-4 (paper), 3.5e-4 (modern)")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--ia-bn-weight-decay", type=float, default=None,
@@ -112,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--num-workers", type=int, default=d.num_workers)
     g.add_argument("--no-pin-memory", dest="pin_memory", action="store_false")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    g.add_argument("--log-every", type=int, default=d.log_every,
+                   help="steps per logging interval (the loss is read from the GPU once per interval)")
     return p
 
 

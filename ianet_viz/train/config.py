@@ -15,8 +15,22 @@ def _runs_dir() -> Path:
 
 
 DATASETS = ("market1501", "dukemtmcreid", "cuhk03", "msmt17", "synthetic", "vtest")
+#: The photographed datasets: ``pretrained="auto"`` starts them from ImageNet, as the paper (and the
+#: bag of tricks of the modern recipe) does. Synthetic people and the vtest crops start from scratch:
+#: they are the offline course, where nothing may download.
+REAL_DATASETS = ("market1501", "dukemtmcreid", "cuhk03", "msmt17")
 RECIPES = ("paper", "modern")
 AMP_MODES = ("none", "bf16", "fp16")
+
+def start_weights(pretrained: Optional[str], dataset: str) -> Optional[str]:
+    """What ``pretrained`` means for ``dataset``: "auto" is "imagenet" for :data:`REAL_DATASETS` and
+    ``None`` (random initialisation) otherwise; "none" and "" are ``None``; the rest is kept."""
+    if pretrained in ("", "none"):
+        return None
+    if pretrained == "auto":
+        return "imagenet" if dataset in REAL_DATASETS else None
+    return None if pretrained is None else str(pretrained)
+
 
 #: Values each recipe fills in for the fields left at ``None``.
 #: ``paper``: Hou et al. 2019 (CE, Adam 3e-4, batch 32, flip, 256x128).
@@ -43,6 +57,7 @@ PRIOR_FIELDS = frozenset({"sigma", "sigma_rule"})
 RESUME_MAY_DIFFER = frozenset({
     "epochs", "output", "resume", "overwrite", "device", "num_workers", "progress", "eval_every",
     "eval_batch_size", "flip_test", "compile", "channels_last", "amp", "data_root", "pin_memory",
+    "log_every",
 })
 
 
@@ -65,7 +80,8 @@ class TrainConfig:
     cuhk03_classic_split: bool = False  # 1367/100 split + single-gallery-shot protocol (else 767/700)
     # model
     backbone: str = "resnet50"
-    pretrained: Optional[str] = None  # None, "imagenet" or a path
+    # "auto": "imagenet" for REAL_DATASETS, None (random init) otherwise; None, "imagenet" or a path
+    pretrained: Optional[str] = "auto"
     ia_stages: Tuple[int, ...] = (2, 3)
     arrangement: str = "sia+cia"
     ks: Tuple[int, ...] = (1, 2, 3)
@@ -87,7 +103,9 @@ class TrainConfig:
     # optimisation
     recipe: str = "paper"
     epochs: int = 60
-    batch_size: Optional[int] = None
+    batch_size: Optional[int] = None  # the global batch: images per step over all DDP processes
+    # per process instead (DDP): resolved() turns it into batch_size = this x processes (WORLD_SIZE)
+    batch_size_per_gpu: Optional[int] = None
     lr: Optional[float] = None
     weight_decay: float = 5e-4
     # weight decay of the IA blocks' BatchNorm, the zero-initialised gate of eq. 9 that decay pulls
@@ -109,6 +127,7 @@ class TrainConfig:
     erasing_p: Optional[float] = None
     bnneck_frozen_bias: Optional[bool] = None
     max_steps_per_epoch: Optional[int] = None  # for smoke runs
+    sync_bn: bool = False  # DDP: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only)
     seed: int = 0
     # evaluation
     eval_every: int = 0  # 0: only after the last epoch
@@ -126,6 +145,7 @@ class TrainConfig:
     num_workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     pin_memory: bool = True
     progress: bool = True
+    log_every: int = 50  # steps per logging interval: the loss is read from the device once per interval
 
     # ------------------------------------------------------------------ helpers
     def resolved(self) -> "TrainConfig":
@@ -138,7 +158,9 @@ class TrainConfig:
             raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
         if self.metric not in ("cosine", "euclidean"):
             raise ValueError(f"metric must be 'cosine' or 'euclidean', got {self.metric!r}")
-        c = dataclasses.replace(self)
+        # torchrun says how many processes share the batch (WORLD_SIZE, read again by init_distributed)
+        c = dataclasses.replace(self.with_global_batch(int(os.environ.get("WORLD_SIZE", "1"))))
+        c.pretrained = start_weights(c.pretrained, c.dataset)
         for key, value in RECIPE_DEFAULTS[c.recipe].items():
             if getattr(c, key) is None:
                 setattr(c, key, value)
@@ -155,7 +177,7 @@ class TrainConfig:
                 raise ValueError(f"sigma must be a pair (sigma1, sigma2), got {c.sigma!r}")
         if c.sampler not in ("random", "pk"):
             raise ValueError(f"sampler must be 'random' or 'pk', got {c.sampler!r}")
-        for name in ("epochs", "batch_size", "height", "width", "num_instances", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "height", "width", "num_instances", "eval_batch_size", "log_every"):
             v = getattr(c, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -195,6 +217,21 @@ class TrainConfig:
                 v = tuple(v)
             kwargs[k] = v
         return cls(**kwargs)
+
+    def with_global_batch(self, world_size: int) -> "TrainConfig":
+        """``batch_size_per_gpu`` turned into the global ``batch_size`` (= per GPU x ``world_size``).
+
+        The run records the global batch only, so its config means the same on any number of GPUs."""
+        per = self.batch_size_per_gpu
+        if per is None:
+            return self
+        if not isinstance(per, int) or isinstance(per, bool) or per < 1:
+            raise ValueError(f"batch_size_per_gpu must be a positive integer, got {per!r}")
+        if self.batch_size is not None and self.batch_size != per * world_size:
+            raise ValueError(
+                f"batch_size {self.batch_size} (global) and batch_size_per_gpu {per} x {world_size} "
+                f"process(es) disagree: give only one of --batch-size and --batch-size-per-gpu")
+        return dataclasses.replace(self, batch_size=per * world_size, batch_size_per_gpu=None)
 
     @property
     def run_dir(self) -> Path:

@@ -26,7 +26,7 @@ from torch import nn
 
 from .checkpoint import (CHECKPOINT_NAME, atomic_write, atomic_write_json, load_checkpoint,
                          restore_rng_state, save_checkpoint)
-from .config import TrainConfig, config_differences
+from .config import TrainConfig, config_differences, start_weights
 from .loaders import build_train_loader, load_dataset, relabel, set_loader_epoch
 from .distributed import DistInfo, barrier, cleanup_distributed, init_distributed
 from .retrieval import autocast_context, evaluate, resolve_device
@@ -76,9 +76,7 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     """:func:`ianet_viz.build_ianet` with the model options of ``cfg``."""
     from ..model import build_ianet
 
-    pretrained = cfg.pretrained
-    if pretrained in (None, "", "none"):
-        pretrained = None
+    pretrained = start_weights(cfg.pretrained, cfg.dataset)
     return build_ianet(
         backbone=cfg.backbone, num_classes=num_classes, pretrained=pretrained,
         ia_stages=tuple(cfg.ia_stages), arrangement=cfg.arrangement, last_stride=cfg.last_stride,
@@ -175,10 +173,18 @@ def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[
     cfg = config if config is not None else TrainConfig()
     if overrides:
         cfg = replace(cfg, **overrides)
-    cfg = cfg.resolved()
+    state = None
+    ckpt_path = Path(cfg.output) / CHECKPOINT_NAME
+    if cfg.resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path)
+        if cfg.pretrained == "auto":  # a resumed run keeps the start it had (its weights come from the checkpoint)
+            cfg = replace(cfg, pretrained=state["config"].get("pretrained"))
+    if cfg.sync_bn and int(os.environ.get("WORLD_SIZE", "1")) > 1 and resolve_device(cfg.device).type != "cuda":
+        raise ValueError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU version); "
+                         "leave it out on the CPU")
     info = init_distributed(cfg.device)
     try:
-        return _train(cfg, info, callback, monitor)
+        return _train(cfg.resolved(), info, callback, monitor, state)
     finally:
         cleanup_distributed(info)
 
@@ -204,7 +210,14 @@ def load_init_weights(model: nn.Module, path) -> List[str]:
 MECHANISM_NAME = "mechanism.jsonl"
 
 
-def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None) -> TrainResult:
+def sync_batchnorm(model: nn.Module) -> nn.Module:
+    """Every BatchNorm of ``model`` as a SyncBatchNorm: under DDP each process otherwise normalises
+    with the statistics of its own share of the batch (batch / N images), which gets noisy for small
+    shares. The parameters stay the same objects (an optimiser built before still holds them)."""
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+
+def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None) -> TrainResult:
     if info.enabled and torch.cuda.is_available() and cfg.device in ("auto", "cuda"):
         device = torch.device("cuda", info.local_rank)
     else:
@@ -218,12 +231,10 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None) -> TrainRes
     log_path = run_dir / LOG_NAME
     metrics_path = run_dir / METRICS_NAME
 
-    state = None
     if cfg.resume:
-        if not ckpt_path.is_file():
+        if state is None:
             raise FileNotFoundError(
                 f"--resume: no checkpoint at {ckpt_path}; start a new run without --resume")
-        state = load_checkpoint(ckpt_path)
         diffs = config_differences(state["config"], cfg.to_dict())
         if diffs:
             raise ValueError(
@@ -249,11 +260,14 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None) -> TrainRes
     loader, sampler = build_train_loader(cfg, train_items, info.rank, info.world_size, pin)
 
     seed_everything(cfg.seed)  # the model's initial weights depend on the seed only
-    model = build_model(cfg, num_classes)
+    # a resumed run's weights come from its checkpoint: no ImageNet file needed (nor downloaded)
+    model = build_model(cfg if state is None else replace(cfg, pretrained=None), num_classes)
     if cfg.bnneck_frozen_bias and hasattr(model, "neck"):
         model.neck.bias.requires_grad_(False)  # BNNeck (Luo et al. 2019): no shift before the classifier
     if state is None and cfg.init_from:
         load_init_weights(model, cfg.init_from)
+    if cfg.sync_bn and info.enabled:
+        model = sync_batchnorm(model)
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)

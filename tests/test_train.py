@@ -475,3 +475,14 @@ def test_ddp_two_gloo_ranks_share_the_global_batch(synth_root, tmp_path):
     assert read_log(run)[0]["images"] == 16  # 2 steps x global batch 8
     saved = load_checkpoint(run)["config"]
     assert (saved["batch_size"], saved["batch_size_per_gpu"]) == (8, None)
+
+
+def test_one_epoch_is_the_same_for_any_worker_count(synth_root, tmp_path):
+    """The augmentation (flip, random erasing) is seeded per drawn image, not per worker: the same
+    epoch with 0 and with 2 loader workers trains the same weights, so num_workers may change on a
+    resume (it is in RESUME_MAY_DIFFER)."""
+    kw = dict(recipe="modern", num_instances=2, max_steps_per_epoch=2, ia_stages=(3,), erasing_p=0.5)
+    a = train(tiny_config(synth_root, tmp_path / "w0", num_workers=0, **kw)).model.state_dict()
+    b = train(tiny_config(synth_root, tmp_path / "w2", num_workers=2, **kw)).model.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

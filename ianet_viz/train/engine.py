@@ -1,9 +1,10 @@
 """The training loop: one function, :func:`train`, used by the CLI and the notebooks.
 
 Reproducibility and resume. All randomness of epoch ``e`` is a function of ``(seed, e, rank)``:
-the batch sampler draws its order from ``(seed, e)``, the global torch/numpy/python RNGs (data
-augmentation in the main process) are re-seeded from ``(seed, e, rank)`` at the start of every
-epoch, and the DataLoader's generator (which seeds the worker processes) likewise. The
+the batch sampler draws its order from ``(seed, e)``, the augmentation of every drawn image is
+seeded from ``(seed, e, image index)`` (:class:`~.loaders.SeededAugmentation`, so the worker count
+changes nothing), and the global torch/numpy/python RNGs are re-seeded from ``(seed, e, rank)`` at
+the start of every epoch, as is the DataLoader's generator (which seeds the worker processes). The
 checkpoint, written atomically at the end of every epoch, holds the model, the optimizer, the
 LR scheduler, the epoch, the config, the sampler state and every RNG state, so ``resume=True``
 continues exactly where the run stopped: on CPU one epoch plus a resumed second epoch gives the

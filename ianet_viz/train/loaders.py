@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from .config import DATASETS, TrainConfig
 from .samplers import PKSampler, RandomBatchSampler, epoch_seed
 from .transforms import build_transforms
 
 __all__ = ["load_dataset", "relabel", "build_train_loader", "build_test_loader", "seed_worker",
-           "set_loader_epoch"]
+           "set_loader_epoch", "SeededAugmentation", "sample_seed"]
 
 _CLASSES = {
     "market1501": "Market1501",
@@ -84,10 +85,65 @@ def relabel(items: Sequence[Tuple[str, int, int]]) -> Tuple[List[Tuple[str, int,
 
 def seed_worker(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: seed numpy and python ``random`` from the worker's torch seed
-    (which the DataLoader derives from its generator, itself seeded per epoch)."""
+    (which the DataLoader derives from its generator, itself seeded per epoch). The training
+    augmentation does not depend on it: :class:`SeededAugmentation` seeds every sample."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     random.seed(seed)
+
+
+def sample_seed(seed: int, epoch: int, index: int, copy: int = 0) -> int:
+    """The augmentation seed of one drawn sample: a function of (seed, epoch, index, copy) only."""
+    return int(np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(index), int(copy), 3])
+               .generate_state(1)[0])
+
+
+class SeededAugmentation(Dataset):
+    """A training dataset whose random augmentation (flip, erasing) is seeded per drawn sample.
+
+    Seeding the workers instead ties every random draw to the worker that happens to load the
+    sample, so the same run with 2 workers or with 0 would train on other flips: a resume with
+    another ``--num-workers`` would not be exact. Here ``ds[(index, epoch, copy)]`` runs the
+    transform under a torch RNG seeded from (seed, epoch, index, copy) (torchvision's random
+    transforms draw from torch's global RNG), and restores the RNG after: any worker, in any order,
+    computes the same image. ``copy`` tells apart repeats of one image in a batch (the PK sampler
+    repeats the images of identities with fewer than K). :class:`DrawKeys` makes those keys.
+    """
+
+    def __init__(self, dataset, seed: int):
+        self.dataset = dataset
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        index, epoch, copy = key
+        with torch.random.fork_rng(devices=[]):  # CPU RNG only; put back afterwards
+            torch.manual_seed(sample_seed(self.seed, epoch, index, copy))
+            return self.dataset[index]
+
+
+class DrawKeys:
+    """Wraps a batch sampler: every index becomes the key ``(index, epoch, copy)`` of
+    :class:`SeededAugmentation`. The epoch travels in the key, not in the dataset, so persistent
+    workers (which keep their own copy of the dataset) see it too."""
+
+    def __init__(self, batch_sampler):
+        self.batch_sampler = batch_sampler
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self):
+        epoch = self.batch_sampler.epoch
+        for batch in self.batch_sampler:
+            copies: Counter = Counter()
+            keys = []
+            for i in batch:
+                keys.append((i, epoch, copies[i]))
+                copies[i] += 1
+            yield keys
 
 
 def build_train_loader(cfg: TrainConfig, train_items, rank: int = 0, world_size: int = 1,
@@ -113,19 +169,24 @@ def build_train_loader(cfg: TrainConfig, train_items, rank: int = 0, world_size:
         sampler = RandomBatchSampler(len(train_items), cfg.batch_size, seed=cfg.seed, rank=rank,
                                      world_size=world_size)
     transform = build_transforms(cfg.height, cfg.width, train=True, erasing_p=cfg.erasing_p)
-    dataset = ImageDataset(train_items, transform=transform)
+    dataset = SeededAugmentation(ImageDataset(train_items, transform=transform), cfg.seed)
     generator = torch.Generator()
+    workers = cfg.num_workers > 0
     loader = DataLoader(
-        dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=pin_memory,
-        worker_init_fn=seed_worker, generator=generator, persistent_workers=False,
+        dataset, batch_sampler=DrawKeys(sampler), num_workers=cfg.num_workers, pin_memory=pin_memory,
+        worker_init_fn=seed_worker, generator=generator,
+        # the workers live across epochs (no restart per epoch, which costs seconds with big
+        # datasets) and keep 4 batches each in flight, so the GPU finds the next batch ready
+        persistent_workers=workers, prefetch_factor=4 if workers else None,
     )
     return loader, sampler
 
 
 def set_loader_epoch(loader: DataLoader, sampler, seed: int, epoch: int, rank: int = 0) -> None:
     """Make epoch ``epoch`` of ``loader`` a function of (seed, epoch, rank): the batch order (the
-    sampler) and the worker seeds (the loader's generator, from which every worker's torch seed,
-    and through :func:`seed_worker` its numpy and python seeds, are derived)."""
+    sampler; the augmentation follows it, see :class:`SeededAugmentation`) and the worker seeds (the
+    loader's generator, from which every new worker's torch seed, and through :func:`seed_worker` its
+    numpy and python seeds, are derived; persistent workers keep the seeds of their first epoch)."""
     sampler.set_epoch(epoch)
     loader.generator.manual_seed(epoch_seed(seed, epoch, rank, 1))
 

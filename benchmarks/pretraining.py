@@ -110,21 +110,22 @@ def accuracy_rows(csv: Path) -> List[Dict]:
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[Dict]]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--old", default=None, help="the previous demo weights file, for the probe (optional)")
-    p.add_argument("--n", type=int, default=96, help="held-out query images (the probe fits on the first 2/3)")
+    p.add_argument("--n", type=int, default=64, help="held-out query images for the mechanism numbers")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--write", action="store_true", help="write the section into benchmarks/RESULTS.md")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from ianet_viz.course.mechanism import held_out_people
-    from ianet_viz.course.probe import held_out_root
+    from ianet_viz.course.probe import held_out_root, probe_people
     from ianet_viz.settings import RUNS_DIR
 
-    x, masks = held_out_people(held_out_root(), (128, 64), n=args.n)
+    x, masks, n_train = probe_people()
+    qx, qmasks = held_out_people(held_out_root(), (128, 64), n=args.n)
     nets = models(args.old)
     tables = {
         "pretraining": pretraining_rows(Path(RUNS_DIR) / "pretrain"),
-        "probe": probe_rows(nets, x, masks, n_train=2 * len(masks) // 3),
-        "mechanism": mechanism_rows(nets, x[:32], masks[:32]),
+        "probe": probe_rows(nets, x, masks, n_train),
+        "mechanism": mechanism_rows(nets, qx, qmasks),
         "accuracy": accuracy_rows(RESULTS_DIR / "mechanism.csv"),
     }
     for name, rows in tables.items():
@@ -140,8 +141,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, List[Dict]]:
 NOTES = """\
 The probe is balanced accuracy (mean recall over the 7 labels: background, head, torso, arms, legs,
 shoes, bag; chance 0.143) of a linear classifier of each cell's majority part label, fitted on the
-first two thirds of the held-out people and scored on the others (different identities).
-"position" knows only where the cell is, "feat+pos" both. Mechanism numbers use 32 of those people;
+gallery images of the first two thirds of the held-out identities and scored on the others'.
+"position" knows only where the cell is, "feat+pos" both. Mechanism numbers use 64 query images;
 "S / matched" is S's part lift divided by that of a Gaussian of the same self-weight (issue 17 asks
 >= 1.25 with every branch adding >= 0.05 and a stage-2 self-weight <= 0.35)."""
 

@@ -65,3 +65,12 @@ def test_part_probe_position_control():
     assert res["features"] < 0.6
     with pytest.raises(ValueError, match="n_train"):
         P.part_probe(feats, masks, n_train=6)
+
+
+def test_probe_people_cut_between_people():
+    from ianet_viz.reid import Market1501
+
+    x, masks, cut = P.probe_people()
+    pids = [pid for _, pid, _ in sorted(Market1501(P.held_out_root()).gallery)]
+    assert len(x) == len(masks) == len(pids) and 0 < cut < len(pids)
+    assert not set(pids[:cut]) & set(pids[cut:])  # fitted and scored on different people

@@ -34,8 +34,9 @@ LOCAL_SIGMA = (1.0, 1.0)
 
 
 def held_out_people(root, size: Sequence[int], n: int = 32, split: str = "query") -> Tuple[torch.Tensor, np.ndarray]:
-    """``(x [n, 3, H, W], masks [n, H, W])``: the first ``n`` synthetic people of ``split`` (test
-    identities, never trained on) with their part masks, at the model input ``size``."""
+    """``(x [n, 3, H, W], masks [n, H, W])``: the first ``n`` synthetic people of ``split`` ("query" or
+    "gallery": test identities, never trained on), sorted by identity, with their part masks, at the
+    model input ``size``."""
     from PIL import Image
 
     from ..reid import Market1501
@@ -43,7 +44,7 @@ def held_out_people(root, size: Sequence[int], n: int = 32, split: str = "query"
 
     root = Path(root)
     items = sorted(getattr(Market1501(root), split))[:n]
-    mask_dir = root / "masks" / split
+    mask_dir = root / "masks" / (Path(items[0][0]).parent.name if items else split)
     if not mask_dir.is_dir():
         raise FileNotFoundError(f"no part masks in {mask_dir}: generate the data with "
                                 "python -m ianet_viz.synthetic (it writes masks/<split>/)")

@@ -134,3 +134,18 @@ def part_probe(features: torch.Tensor, masks: np.ndarray, n_train: int, n_labels
     XP = torch.cat([X, P], 1)  # does appearance add to where the cell is?
     out["features+position"] = probe_accuracy(fit_probe(XP[:cut], y[:cut], n_labels), XP[cut:], y[cut:])
     return out
+
+
+def probe_people(size: Sequence[int] = (128, 64), split: str = "gallery", share: float = 2 / 3):
+    """``(x, masks, n_train)``: the held-out people of ``split`` sorted by identity, and where to cut
+    them so that the probe is fitted and scored on different people (at a person boundary near ``share``)."""
+    from ..reid import Market1501
+    from .mechanism import held_out_people
+
+    root = held_out_root(size)
+    pids = [pid for _, pid, _ in sorted(getattr(Market1501(root), split))]
+    x, masks = held_out_people(root, size, n=len(pids), split=split)
+    cut = int(len(pids) * share)
+    while 0 < cut < len(pids) and pids[cut] == pids[cut - 1]:
+        cut += 1
+    return x, masks, cut

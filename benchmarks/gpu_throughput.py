@@ -16,6 +16,13 @@ training step, synchronised after every step so that the time blocked in ``next(
 host-to-device copy is time the GPU sits idle for lack of a batch: the wait.
 (Real JPEG decoding costs more than this; the figure is a lower bound on the wait.)
 
+Then the training loop itself: ``ianet_viz.train.train`` (the engine the CLI runs) on a
+Market-1501-layout folder of random JPEGs written to memory (``/dev/shm`` where there is one), for
+2 epochs of ``--engine-steps`` steps; the second epoch is reported (the first starts the workers and
+lets cuDNN pick its kernels): its images/s and the seconds it spent waiting for the loader
+(``data_wait`` of the run's log: JPEG decoding, resizing and augmentation in ``--workers`` workers,
+with the engine's own prefetching). The engine reads the loss from the GPU once per logging interval.
+
 Without CUDA the script prints a clear SKIPPED message and exits 0 (``--device cpu`` runs the same
 code on the CPU, for tests only).
 
@@ -31,8 +38,14 @@ time limit, split it:
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -181,6 +194,46 @@ def loader_wait(cfg: Dict, args, device: str) -> Dict:
     return out
 
 
+def write_market_folder(root: Path, n_train: int, size, num_ids: int = 64, seed: int = 0) -> Path:
+    """Random smooth JPEGs in the Market-1501 layout: ``n_train`` training images of ``num_ids``
+    identities over 6 cameras, 16 query images (camera 1) and 32 gallery images (camera 2)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    h, w = size
+
+    def write(folder: Path, i: int, pid: int, cam: int) -> None:
+        small = rng.integers(0, 256, (max(h // 8, 1), max(w // 8, 1), 3), dtype=np.uint8)
+        Image.fromarray(small).resize((w, h), Image.BILINEAR).save(folder / f"{pid:04d}_c{cam}s1_{i:06d}_00.jpg")
+
+    for name, count in (("bounding_box_train", n_train), ("query", 16), ("bounding_box_test", 32)):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for i in range(count):
+            if name == "bounding_box_train":
+                write(folder, i, 1 + i % num_ids, 1 + (i // num_ids) % 6)
+            else:
+                write(folder, i, 1 + i % 16, 1 if name == "query" else 2)
+    return root
+
+
+def engine_throughput(cfg: Dict, args, device: str, root: Path) -> Dict:
+    """``ianet_viz.train.train`` on the folder ``root``: images/s and loader wait of its second epoch."""
+    from ianet_viz.train import TrainConfig, train
+
+    run = train(TrainConfig(
+        dataset="market1501", data_root=str(root), pretrained=None, backbone=args.backbone,
+        height=args.size[0], width=args.size[1], **MODELS[cfg["model"]], epochs=2, batch_size=cfg["batch"],
+        max_steps_per_epoch=args.engine_steps, num_workers=args.workers, device=device,
+        amp="bf16" if cfg["precision"] == "bf16" else "none", channels_last=cfg["channels_last"],
+        progress=False, output=str(root / "run"), overwrite=True, eval_batch_size=64))
+    last = run.history[-1]
+    out = dict(cfg)
+    out.update({"workers": args.workers, "steps": last["steps"], "engine img/s": last["images_per_s"],
+                "loader wait s": last["data_wait"], "wait share": last["data_wait"] / last["time"]})
+    return out
+
+
 def configs(args) -> List[Dict]:
     comp = {"off": (False,), "on": (True,), "both": (False, True)}[args.compile]
     fmts = {"channels_last": (True,), "nchw": (False,), "both": (True, False)}[args.memory_format]
@@ -217,7 +270,22 @@ def run(args, device: str) -> Dict:
                 cfg = dict(model=m, batch=b, precision="bf16" if "bf16" in args.precisions else args.precisions[0],
                            channels_last=True, compile=False)
                 loader_rows.append(loader_wait(cfg, args, device))
-    return {"rows": rows, "loader": loader_rows}
+    engine_rows = []
+    if args.workers >= 0 and args.engine_steps > 0:
+        shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        root = Path(tempfile.mkdtemp(prefix="ianet-gpu-throughput-", dir=shm))
+        try:
+            write_market_folder(root, max(args.batches) * args.engine_steps, args.size)
+            for m in args.models:
+                for b in args.batches:
+                    cfg = dict(model=m, batch=b, precision="bf16" if "bf16" in args.precisions else args.precisions[0],
+                               channels_last=args.memory_format != "nchw", compile=False)
+                    engine_rows.append(engine_throughput(cfg, args, device, root))
+                    print(f"engine.train {m:<9} batch {b:<4} {engine_rows[-1]['engine img/s']:8.1f} img/s, "
+                          f"loader wait {engine_rows[-1]['loader wait s']:.2f} s", flush=True)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+    return {"rows": rows, "loader": loader_rows, "engine": engine_rows}
 
 
 def _row_text(r: Dict) -> str:
@@ -235,6 +303,11 @@ def tables(out: Dict) -> str:
         lines += ["", "with a DataLoader (in-memory uint8 dataset, workers do float conversion, normalise, flip):",
                   format_table(out["loader"], ["model", "batch", "precision", "workers", "img/s with loader",
                                                "wait ms/step", "wait share"])]
+    if out.get("engine"):
+        lines += ["", "ianet_viz.train.train itself (JPEGs in memory, decoded and augmented in the workers; "
+                      "second epoch):",
+                  format_table(out["engine"], ["model", "batch", "precision", "channels_last", "workers", "steps",
+                                               "engine img/s", "loader wait s", "wait share"])]
     return "\n".join(lines)
 
 
@@ -253,6 +326,8 @@ def parser():
     p.add_argument("--workers", type=int, default=8, help="DataLoader workers for the wait measurement")
     p.add_argument("--loader-steps", type=int, default=None, help="steps through the DataLoader (default 30)")
     p.add_argument("--dataset-size", type=int, default=4096, help="images held in memory for the loader run")
+    p.add_argument("--engine-steps", type=int, default=None,
+                   help="steps per epoch of the engine.train run (default 30; 0 skips it)")
     p.add_argument("--num-classes", type=int, default=751)
     p.add_argument("--section", default="gpu_throughput",
                    help="RESULTS.md section name (e.g. gpu_throughput_compiled when runs are split)")
@@ -273,6 +348,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args.windows = args.windows or (2 if q else 5)
     args.warmup = args.warmup if args.warmup is not None else (1 if q else 5)
     args.loader_steps = args.loader_steps if args.loader_steps is not None else (2 if q else 30)
+    args.engine_steps = args.engine_steps if args.engine_steps is not None else (2 if q else 30)
     if q:
         args.workers = min(args.workers, 1)
         args.dataset_size = min(args.dataset_size, 64)

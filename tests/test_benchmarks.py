@@ -116,6 +116,9 @@ def test_gpu_throughput_code_path_on_cpu():
     assert len(out["rows"]) == 2 and all(r["img/s"] > 0 for r in out["rows"])
     assert all("vs baseline" in r for r in out["rows"] if r["model"] == "IANet")
     assert len(out["loader"]) == 2 and all(0 <= r["wait share"] <= 1 for r in out["loader"])
+    # the training loop itself (ianet_viz.train.train) on JPEGs in memory: images/s and loader wait
+    assert len(out["engine"]) == 2 and all(r["engine img/s"] > 0 and r["steps"] == 2 for r in out["engine"])
+    assert all(0 <= r["wait share"] <= 1 and r["loader wait s"] >= 0 for r in out["engine"])
 
 
 def test_notebooks_times_a_tiny_notebook(tmp_path):

@@ -296,6 +296,11 @@ def test_batch_hard_triplet_matches_naive_loop():
     f = feat.clone().float().requires_grad_(True)
     batch_hard_triplet_loss(f, pids).backward()
     assert f.grad is not None and f.grad.abs().sum() > 0
+    # no anchor with a positive: 0, still attached to the graph (and no NaN gradient)
+    f = feat.clone().float().requires_grad_(True)
+    none = batch_hard_triplet_loss(f[:4], torch.arange(4))
+    none.backward()
+    assert none.item() == 0 and torch.equal(f.grad, torch.zeros_like(f))
 
 
 def test_modern_loss_uses_label_smoothing_and_triplet():
@@ -486,3 +491,43 @@ def test_one_epoch_is_the_same_for_any_worker_count(synth_root, tmp_path):
     b = train(tiny_config(synth_root, tmp_path / "w2", num_workers=2, **kw)).model.state_dict()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+# the files whose code runs the training step on the device (the data pipeline runs on the CPU by design)
+_STEP_CODE = ("engine.py", "losses.py", "model.py", "modules.py", "functional.py", "kernels.py")
+
+
+@pytest.mark.parametrize("log_every, reads", [(2, 2), (4, 1)])
+def test_training_loop_reads_the_device_once_per_logging_interval(synth_root, tmp_path, monkeypatch,
+                                                                  log_every, reads):
+    """Every .item() / float() / .tolist() / bool() of a device tensor makes the CPU wait for the GPU.
+    The loop adds up loss and accuracy on the device and reads them once per logging interval:
+    4 steps with --log-every 2 are 2 reads, with --log-every 4 one (the modern recipe: triplet too)."""
+    from ianet_viz.train import engine
+
+    calls = []
+    counting = [True]
+
+    def counted(name):
+        real = getattr(torch.Tensor, name)
+
+        def wrapper(self, *a, **k):
+            caller = sys._getframe(1).f_code.co_filename
+            if counting[0] and "ianet_viz" in caller and caller.endswith(_STEP_CODE):
+                calls.append((name, os.path.basename(caller), sys._getframe(1).f_lineno))
+            return real(self, *a, **k)
+        return wrapper
+
+    for name in ("item", "tolist", "numpy", "cpu", "__float__", "__int__", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, counted(name))
+    real_evaluate = engine.evaluate
+
+    def evaluate_uncounted(*a, **k):  # evaluation reads its features back by design
+        counting[0] = False
+        return real_evaluate(*a, **k)
+
+    monkeypatch.setattr(engine, "evaluate", evaluate_uncounted)
+    result = train(tiny_config(synth_root, tmp_path / "run", recipe="modern", num_instances=2, ia_stages=(3,),
+                               batch_size=4, max_steps_per_epoch=4, log_every=log_every))
+    assert result.history[0]["steps"] == 4
+    assert len(calls) == reads, calls

@@ -13,7 +13,9 @@ same weights and metrics as two uninterrupted epochs.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import random
 import time
@@ -28,7 +30,7 @@ from torch import nn
 from .checkpoint import (CHECKPOINT_NAME, atomic_write, atomic_write_json, load_checkpoint,
                          restore_rng_state, save_checkpoint)
 from .config import TrainConfig, config_differences, start_weights
-from .loaders import build_train_loader, load_dataset, relabel, set_loader_epoch
+from .loaders import DevicePrefetcher, build_train_loader, load_dataset, relabel, set_loader_epoch
 from .distributed import DistInfo, barrier, cleanup_distributed, init_distributed
 from .retrieval import autocast_context, evaluate, resolve_device
 from .losses import ReIDLoss
@@ -161,7 +163,8 @@ def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[
     """Train IANet as described by ``config`` (plus keyword ``overrides``), evaluate, write the run.
 
     Writes to ``config.output``: ``checkpoint.pt`` (every epoch, atomically), ``log.jsonl`` (one
-    JSON record per epoch: epoch, loss, acc, lr, time, and mAP/rank-k when evaluated) and
+    JSON record per epoch: epoch, loss, acc, lr, time, images_per_s, data_wait (seconds spent
+    waiting for the loader), and mAP/rank-k when evaluated) and
     ``metrics.json`` (the last evaluation: mAP, rank1, rank5, rank10, mINP, cmc, epoch, config).
 
     ``callback(record)`` is called after each epoch (after the checkpoint); returning ``False``
@@ -209,6 +212,23 @@ def load_init_weights(model: nn.Module, path) -> List[str]:
 
 
 MECHANISM_NAME = "mechanism.jsonl"
+
+#: What the training loop adds up on the device during a logging interval (sums over the images).
+_SLOTS = {name: i for i, name in enumerate(("loss", "correct", "images", "ce", "triplet", "nonfinite"))}
+
+
+def _read_interval(sums: torch.Tensor, step_losses: List[torch.Tensor], info: DistInfo
+                   ) -> Tuple[List[float], List[float]]:
+    """The one host sync of a logging interval: the interval's sums (over all ranks under DDP) and
+    each step's loss (the mean over ranks), read back from the device together."""
+    buf = torch.cat([sums, torch.stack(step_losses)])
+    if info.enabled:
+        import torch.distributed as dist
+
+        dist.all_reduce(buf)
+    values = buf.tolist()  # the CPU waits here for the device, once per interval
+    k = len(sums)
+    return values[:k], [v / info.world_size for v in values[k:]]
 
 
 def sync_batchnorm(model: nn.Module) -> nn.Module:
@@ -357,39 +377,24 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
     epoch_bar = _pbar(progress, total=cfg.epochs, initial=start_epoch, desc="training", unit="epoch")
     try:
         for epoch in range(start_epoch, cfg.epochs):
-            seed_everything(epoch_seed(cfg.seed, epoch, info.rank, 0))  # main-process augmentation
+            seed_everything(epoch_seed(cfg.seed, epoch, info.rank, 0))  # main-process randomness
             set_loader_epoch(loader, sampler, cfg.seed, epoch, info.rank)
             lr = optimizer.param_groups[0]["lr"]
             model.train()
             t0 = time.perf_counter()
-            sums = torch.zeros(4, dtype=torch.float64)  # loss, correct, images, triplet
-            ce_sum = 0.0
+            totals = [0.0] * len(_SLOTS)  # the epoch's sums, on the host, one interval at a time
+            sums = torch.zeros(len(_SLOTS), dtype=torch.float64, device=device)  # this interval's
+            step_losses: List[torch.Tensor] = []
             bar = _pbar(progress, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                         leave=False, unit="batch")
-            for step, batch in enumerate(loader):
-                if step >= steps_per_epoch:
-                    break
-                imgs = batch[0].to(device, non_blocking=True)
-                pids = torch.as_tensor(batch[1]).to(device, non_blocking=True)
-                if cfg.channels_last:
-                    imgs = imgs.contiguous(memory_format=torch.channels_last)
+            batches = DevicePrefetcher(itertools.islice(loader, steps_per_epoch), device, cfg.channels_last)
+            for step, (imgs, pids) in enumerate(batches):
                 with autocast_context(device, cfg.amp):
                     if criterion.needs_features:
                         logits, feat = train_model(imgs, return_features=True)
                     else:
                         logits, feat = train_model(imgs), None
                 loss, parts = criterion(logits.float(), pids, None if feat is None else feat.float())
-                bad = torch.tensor([0.0 if torch.isfinite(loss).item() else 1.0])
-                if info.enabled:
-                    import torch.distributed as dist
-
-                    bad = bad.to(device)
-                    dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-                if bad.item() > 0:
-                    raise TrainingDiverged(
-                        f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}; training "
-                        f"stopped. The last good checkpoint ({ckpt_path}, epoch {epoch}) is kept. "
-                        "Try a lower --lr, --amp none, or check the data.")
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
@@ -398,32 +403,48 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 else:
                     loss.backward()
                     optimizer.step()
-                n = imgs.shape[0]
-                correct = (logits.detach().argmax(1) == pids).sum().item()
-                sums += torch.tensor([loss.item() * n, correct, n, float(parts.get("triplet", 0.0)) * n],
-                                     dtype=torch.float64)
-                ce_sum += float(parts["ce"]) * n
+                # add up on the device: reading a number (.item(), float()) makes the CPU wait
+                # until the GPU has finished every queued kernel, and the GPU then waits for the CPU
+                with torch.no_grad():
+                    value, n = loss.detach().double(), imgs.shape[0]
+                    sums[_SLOTS["loss"]] += value * n
+                    sums[_SLOTS["correct"]] += (logits.detach().argmax(1) == pids).sum()
+                    sums[_SLOTS["images"]] += n
+                    sums[_SLOTS["ce"]] += parts["ce"].double() * n
+                    if "triplet" in parts:
+                        sums[_SLOTS["triplet"]] += parts["triplet"].double() * n
+                    sums[_SLOTS["nonfinite"]] += (~torch.isfinite(value)).double()
+                    step_losses.append(value)
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{correct / n:.2f}")
+                if (step + 1) % cfg.log_every and step + 1 < steps_per_epoch:
+                    continue
+                # the end of a logging interval: the loop's one read from the device
+                got, losses = _read_interval(sums, step_losses, info)
+                sums.zero_()
+                first = step + 2 - len(losses)  # 1-based step of the interval's first loss
+                step_losses = []
+                if got[_SLOTS["nonfinite"]] > 0:  # noticed at the end of its interval: the weights
+                    # in memory may have taken a few bad steps, the checkpoint on disk has not
+                    bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+                    raise TrainingDiverged(
+                        f"loss became {losses[bad]} at epoch {epoch + 1}, step {first + bad}; training "
+                        f"stopped. The last good checkpoint ({ckpt_path}, epoch {epoch}) is kept. "
+                        "Try a lower --lr, --amp none, or check the data.")
+                totals = [a + b for a, b in zip(totals, got)]
+                n_seen = max(got[_SLOTS["images"]], 1.0)
+                bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{got[_SLOTS['correct']] / n_seen:.2f}")
             bar.close()
             scheduler.step()
-            if info.enabled:
-                import torch.distributed as dist
-
-                s = torch.cat([sums, torch.tensor([ce_sum], dtype=torch.float64)]).to(device)
-                dist.all_reduce(s)
-                s = s.cpu()
-                sums, ce_sum = s[:4], float(s[4])
             seconds = time.perf_counter() - t0
-            n_img = max(float(sums[2]), 1.0)
+            n_img = max(totals[_SLOTS["images"]], 1.0)
             record: Dict[str, Any] = {
-                "epoch": epoch + 1, "loss": float(sums[0]) / n_img, "ce": ce_sum / n_img,
-                "acc": float(sums[1]) / n_img, "lr": lr, "time": seconds,
+                "epoch": epoch + 1, "loss": totals[_SLOTS["loss"]] / n_img, "ce": totals[_SLOTS["ce"]] / n_img,
+                "acc": totals[_SLOTS["correct"]] / n_img, "lr": lr, "time": seconds,
                 "images": int(n_img), "images_per_s": n_img / seconds if seconds > 0 else None,
-                "steps": steps_per_epoch,
+                "steps": steps_per_epoch, "data_wait": batches.wait_s,
             }
             if criterion.needs_features:
-                record["triplet"] = float(sums[3]) / n_img
+                record["triplet"] = totals[_SLOTS["triplet"]] / n_img
             last = epoch + 1 == cfg.epochs
             if last or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0):
                 m = run_eval(epoch + 1)

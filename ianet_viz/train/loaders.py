@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from pathlib import Path
 from typing import List, Sequence, Tuple
@@ -16,7 +17,7 @@ from .samplers import PKSampler, RandomBatchSampler, epoch_seed
 from .transforms import build_transforms
 
 __all__ = ["load_dataset", "relabel", "build_train_loader", "build_test_loader", "seed_worker",
-           "set_loader_epoch", "SeededAugmentation", "sample_seed"]
+           "set_loader_epoch", "SeededAugmentation", "sample_seed", "DevicePrefetcher"]
 
 _CLASSES = {
     "market1501": "Market1501",
@@ -189,6 +190,50 @@ def set_loader_epoch(loader: DataLoader, sampler, seed: int, epoch: int, rank: i
     numpy and python seeds, are derived; persistent workers keep the seeds of their first epoch)."""
     sampler.set_epoch(epoch)
     loader.generator.manual_seed(epoch_seed(seed, epoch, rank, 1))
+
+
+class DevicePrefetcher:
+    """``(images, pids)`` of every batch of ``batches``, on ``device``; on CUDA the next batch is
+    copied while the current step runs.
+
+    On CUDA the copy of batch i+1 goes on a side stream as soon as batch i is handed out, so it
+    overlaps with step i's kernels (pinned memory + ``non_blocking``); the main stream waits for a
+    copy only where it uses that batch. Elsewhere it is a plain loop. ``wait_s`` adds up the time
+    spent waiting for the loader (no batch ready): time in which the device may run dry.
+    """
+
+    def __init__(self, batches, device, channels_last: bool = False):
+        self.batches = batches
+        self.device = torch.device(device)
+        self.channels_last = channels_last
+        self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
+        self.wait_s = 0.0
+
+    def _load(self, it):
+        t0 = time.perf_counter()
+        batch = next(it, None)
+        self.wait_s += time.perf_counter() - t0
+        if batch is None:
+            return None
+        with torch.cuda.stream(self.stream):  # stream None (not CUDA): the current stream, as usual
+            imgs = batch[0].to(self.device, non_blocking=True)
+            pids = torch.as_tensor(batch[1]).to(self.device, non_blocking=True)
+            if self.channels_last:
+                imgs = imgs.contiguous(memory_format=torch.channels_last)
+        return imgs, pids
+
+    def __iter__(self):
+        it = iter(self.batches)
+        ahead = self._load(it)
+        while ahead is not None:
+            imgs, pids = ahead
+            if self.stream is not None:
+                main = torch.cuda.current_stream(self.device)
+                main.wait_stream(self.stream)  # the step's kernels start after this batch's copy
+                imgs.record_stream(main)  # and its memory is not reused while the step reads it
+                pids.record_stream(main)
+            ahead = self._load(it)  # start the next copy before this step is queued
+            yield imgs, pids
 
 
 def build_test_loader(items, height: int, width: int, batch_size: int = 128, num_workers: int = 0,

@@ -38,11 +38,12 @@ def batch_hard_triplet_loss(feat: torch.Tensor, pids: torch.Tensor, margin: Opti
     d_ap = dist.masked_fill(~pos_mask, float("-inf")).max(1).values
     d_an = dist.masked_fill(~neg_mask, float("inf")).min(1).values
     ok = pos_mask.any(1) & neg_mask.any(1)
-    if not ok.any():
-        loss = feat.sum() * 0.0  # keeps the graph; no valid triplet in this batch
-    else:
-        diff = d_ap[ok] - d_an[ok]
-        loss = F.softplus(diff).mean() if margin is None else F.relu(diff + margin).mean()
+    # the mean over the valid anchors, without asking the GPU whether there are any (an `if` on a
+    # tensor waits for the device); masked rows hold -inf, which relu/softplus turn into 0, and a
+    # batch without a valid triplet gives 0, still attached to the graph
+    diff = d_ap - d_an
+    per_anchor = F.softplus(diff) if margin is None else F.relu(diff + margin)
+    loss = torch.where(ok, per_anchor, 0.0).sum() / ok.sum().clamp_min(1)
     if return_stats:
         return loss, {"d_ap": d_ap[ok].detach(), "d_an": d_an[ok].detach()}
     return loss

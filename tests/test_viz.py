@@ -152,8 +152,12 @@ def test_select_matches_recorder_by_hand(model, viewer):
     assert image_artists == viewer.image_artists
     assert {k: list(ax.get_children()) for k, ax in viewer.panel_axes.items()} == children
     assert list(viewer.panel_fig.get_children()) == fig_children
-    np.testing.assert_allclose(viewer.panel_artists["S"]["point"].get_data(), ([x], [y]))
     assert (row, col) == pixel_to_cell(y, x, SIZE, (8, 4)) == (4, 1)
+    # the pedestrian: a ring on the pixel; each panel: the outline of the selected cell (16 x 16 pixels)
+    np.testing.assert_allclose(viewer.image_artists["point"].get_data(), ([x], [y]))
+    for key in ("point", "point_edge"):
+        np.testing.assert_allclose(viewer.panel_artists["S"][key].get_data(),
+                                   ([16, 32, 32, 16, 16], [64, 64, 80, 80, 64]))
     assert viewer.selected == (4, 1) and viewer.image_index == 1
     rec = _recorded(model, viewer.x[1:2])
     m = row * 4 + col
@@ -161,9 +165,13 @@ def test_select_matches_recorder_by_hand(model, viewer):
         S = rec.maps["stage3"][key]
         expected = relation_row(S, 0, rec.shapes["stage3"], (y, x), SIZE)
         np.testing.assert_allclose(viewer.heat(key), expected, rtol=1e-4, atol=1e-6, err_msg=key)
-        # the heat image holds the row at cell resolution, drawn with nearest neighbours
+        # the heat image holds the row at cell resolution, drawn with nearest neighbours, in units of
+        # weight x M on the one log scale of every panel (floored at 0.1 of uniform)
         heat = viewer.panel_artists[key]["heat"]
         assert heat.get_array().shape == (8, 4) and heat.get_interpolation() == "nearest"
+        row_s = (S[0] if S.dim() == 3 else S)[m].reshape(8, 4).numpy()
+        np.testing.assert_allclose(heat.get_array(), np.maximum(row_s * 32, 0.1), rtol=1e-4, atol=1e-6)
+        assert heat.norm is viewer.panel_artists["S"]["heat"].norm and (heat.norm.vmin, heat.norm.vmax) == (0.1, 32)
         # the panel states the self-weight S[i, i] of the selected cell
         s_ii = float((S[0] if S.dim() == 3 else S)[m, m])
         assert viewer.self_weight(key) == pytest.approx(s_ii, rel=1e-5, abs=1e-7), key
@@ -400,17 +408,33 @@ def test_still_shows_the_current_state(viewer, tmp_path):
     for ax, key in zip(image_axes[1:], shown):
         assert ax.get_title() == f"{PANEL_TITLES[key]}\n{viewer.panel_text(key)}"
         assert viewer.panel_text(key).startswith("self ") and np.isfinite(viewer.self_weight(key))
-        np.testing.assert_allclose(ax.images[1].get_array(), viewer.heat(key))  # the photo, then the row
+        # the photo, then the row in units of weight x M (16 x 8 map: M = 128) on the shared log scale
+        np.testing.assert_allclose(ax.images[1].get_array(), np.maximum(viewer.heat(key) * 128, 0.1), rtol=1e-5)
         assert ax.images[1].get_interpolation() == "nearest"
-    for ax in image_axes:
+        assert (ax.images[1].norm.vmin, ax.images[1].norm.vmax) == (0.1, 128)
+    colorbars = [ax for ax in fig.axes if ax not in image_axes]
+    assert len(colorbars) == 1 and "1 = uniform" in colorbars[0].get_ylabel()
+    y0, y1 = row * 128 / 16, (row + 1) * 128 / 16  # the selected cell, in pixels
+    x0, x1 = col * 64 / 8, (col + 1) * 64 / 8
+    for k, ax in enumerate(image_axes):
         np.testing.assert_array_equal(ax.images[0].get_array(), viewer.display[2])
-        # the selected point: marker lines at (x, y), drawn as a white ring in the PNG
+        if k == 0:  # the pedestrian: a ring at (x, y), white in the PNG
+            for line in ax.lines:
+                np.testing.assert_allclose(line.get_xydata(), [[x, y]])
+            px, py = ax.transData.transform((x, y))
+            cy, cx = int(round(h - py)), int(round(px))
+            window = png[cy - 8:cy + 9, cx - 8:cx + 9].astype(int)
+            assert (window.min(-1) > 235).sum() >= 8, "no white ring at the selected point"
+            continue
+        # a panel: the outline of the selected cell, white in the PNG, and the cell's inside left uncovered
         for line in ax.lines:
-            np.testing.assert_allclose(line.get_xydata(), [[x, y]])
-        px, py = ax.transData.transform((x, y))
-        cy, cx = int(round(h - py)), int(round(px))
-        window = png[cy - 8:cy + 9, cx - 8:cx + 9].astype(int)
-        assert (window.min(-1) > 235).sum() >= 8, "no white ring at the selected point"
+            np.testing.assert_allclose(line.get_xydata(), [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]])
+        (ax0, ay0), (ax1, ay1) = ax.transData.transform((x0, y0)), ax.transData.transform((x1, y1))
+        top, left = int(round(h - ay0)), int(round(ax0))
+        edge = png[top - 1:top + 2, left + 3:int(round(ax1)) - 3].astype(int)
+        assert (edge.min(-1) > 200).mean() > 0.5, "no white outline on the selected cell"
+        inside = png[top + 4:int(round(h - ay1)) - 4, left + 4:int(round(ax1)) - 4].astype(int)
+        assert inside.size and (inside.min(-1) > 200).mean() < 0.05, "the marker covers the selected cell"
     # the live figures are untouched by the still
     assert viewer.selected == (row, col) and viewer.panel_axes["S_A_1"].get_visible() is False
     plt.close(fig)
@@ -530,6 +554,63 @@ def test_figures_build(model, people, tmp_path):
     for i, fig in enumerate(figs):
         fig.savefig(tmp_path / f"fig{i}.png")
         assert "Hou et al. 2019" in (fig._suptitle.get_text() if fig._suptitle else "") or i == len(figs) - 1
+    # every heat map comes with a colour bar; relation maps with the one log scale of weight x M
+    bars = {i: [ax.get_ylabel() for ax in fig.axes if getattr(ax, "_colorbar", None) is not None]
+            for i, fig in enumerate(figs)}
+    for i in (0, 1, 2, 3, 6, 7):  # fig8 (twice), fig4 (twice), the S^L shapes, the retrieval grid with fields
+        assert any("1 = uniform" in label for label in bars[i]), (i, bars[i])
+    assert any("panel max" in label for label in bars[0])  # fig8's CIA channels
+    assert not bars[4]  # a line plot (Fig. 7) has no heat map
+    # S^L's shapes are eq. 3-4, not Fig. 7 (the paper's Fig. 7 is an accuracy curve)
+    assert figs[6]._suptitle.get_text().startswith("eq. 3-4 (Hou et al. 2019)")
+    plt.close("all")
+
+
+def test_relation_scale_is_absolute_and_titles_take_a_label(model, people):
+    """One colour scale: a uniform row is 1 on every panel, whatever M; a one-cell row is M. Figure
+    functions take a label for their title (a random-init model says so)."""
+    from ianet_viz.viz.style import relation_norm, relative_weights
+
+    for h, w in ((8, 4), (16, 8)):
+        uniform = np.full((h, w), 1.0 / (h * w))
+        np.testing.assert_allclose(relative_weights(uniform), 1.0)
+        one = np.zeros((h, w))
+        one[2, 1] = 1.0
+        rel = relative_weights(one)
+        assert rel[2, 1] == h * w and rel.min() == pytest.approx(0.1)  # floored: a log scale has no 0
+        norm = relation_norm(h * w)
+        assert norm(1.0) == pytest.approx(np.log(10) / np.log(h * w * 10))  # uniform: one decade above the floor
+        assert norm(float(h * w)) == pytest.approx(1.0)
+    images, masks = people
+    fig = F.fig4(model, images[0], size=SIZE, label="random init")
+    assert fig._suptitle.get_text().endswith("(random init)")
+    fig = F.fig8(model, images[:1], size=SIZE, n_channels=1, title="my title", label="random init")
+    assert fig._suptitle.get_text() == "my title (random init)"
+    fig = F.plot_location_shapes(8, 4, (1, 20), title="priors")
+    assert fig._suptitle.get_text() == "priors"
+    # a wide prior is nearly flat on the shared scale: its colours all sit near uniform (1)
+    flat = fig.axes[1].images[0].get_array()
+    assert float(flat.max()) / float(flat.min()) < 1.2
+    items = [(img, pid, cam) for img, pid, cam in zip(images, (1, 2, 1), (0, 0, 1))]
+    fig = RG.retrieval_grid(np.array([[0.0, 0.5, 0.2]]), items, items, [0], topk=2, size=SIZE, label="random init")
+    assert fig._suptitle.get_text().endswith("(random init)")
+    plt.close("all")
+
+
+def test_fig7_marks_the_papers_sigma_with_a_label():
+    from ianet_viz.viz.ablation import plot_sigma_differences
+
+    lines = {"mAP": [{"row": f"s1={s:g}", "diff": 0.1 * s, "lo": -1.0, "hi": 1.0} for s in (0.5, 1, 2, 5)]}
+    lines["rank1"] = lines["mAP"]
+    fig = plot_sigma_differences({"location only": lines}, xs={f"s1={s:g}": s for s in (0.5, 1, 2, 5)},
+                                 paper_sigma1=2.5, paper_label="paper's σ1, scaled", paper_note="paper: a peak at 5")
+    for ax in fig.axes:
+        dashed = [ln for ln in ax.lines if ln.get_linestyle() == "--"]
+        assert len(dashed) == 1 and dashed[0].get_xdata()[0] == 2.5
+        assert "paper's σ1, scaled" in [t.get_text() for t in ax.texts]
+    assert "paper: a peak at 5" in [t.get_text() for t in fig.texts]
+    fig = F.plot_sigma_sweep([dict(sigma1=s, rank1=0.5, mAP=0.3, seed=0) for s in (1, 2.5, 5)], paper_sigma1=2.5)
+    assert any("paper's" in t.get_text() for t in fig.axes[0].texts)
     plt.close("all")
 
 

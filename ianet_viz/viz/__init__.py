@@ -10,7 +10,11 @@
 * :mod:`.alignment`: ``part_alignment`` / ``alignment_table``, Fig. 8's claim as a number.
 * :mod:`.inputs`: images -> model input + display images (the maps come from :mod:`ianet_viz.recorder`).
 * :mod:`.style`: ``viz_style()`` and the shared colours (opaque light figures: legible in the
-  light and the dark JupyterLab theme).
+  light and the dark JupyterLab theme), and the one colour scale of relation maps: ``relation_norm``
+  (weight x M on a log scale, 1 = uniform) with ``relative_weights`` and ``relation_colorbar``.
+
+Every heat map comes with a colour bar; relation maps that are compared share one scale; the query
+cell is outlined, not covered; every figure function takes a ``title`` / ``label`` (say "random init").
 """
 from .alignment import (Table, alignment_table, cell_label_areas, cell_labels, mean_over_parts, part_alignment,
                         part_labels)
@@ -20,7 +24,7 @@ from .inputs import load_image, prepare
 from .overlay import (cell_center, display_image, field_label, field_stats, overlay, pixel_to_cell, relation_grid,
                       relation_row, upsample)
 from .retrieval import ranked, receptive_field_overlay, retrieval_grid
-from .style import CMAP, paper_title, viz_style
+from .style import CMAP, paper_title, relation_colorbar, relation_norm, relative_weights, viz_style
 from .viewer import ReceptiveFieldViewer
 
 __all__ = [
@@ -33,5 +37,5 @@ __all__ = [
     "retrieval_grid", "receptive_field_overlay", "ranked",
     "part_alignment", "alignment_table", "mean_over_parts", "cell_labels", "cell_label_areas", "part_labels", "Table",
     "prepare", "load_image",
-    "viz_style", "paper_title", "CMAP",
+    "viz_style", "paper_title", "CMAP", "relation_norm", "relative_weights", "relation_colorbar",
 ]

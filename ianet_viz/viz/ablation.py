@@ -8,10 +8,11 @@ a bar that crosses zero is a row this scale cannot tell from the baseline.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from .figures import paper_marker
 from .style import new_figure, paper_title, viz_style
 
 _COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
@@ -27,14 +28,18 @@ def _ci(line: Mapping) -> tuple:
 
 
 def plot_sigma_differences(series: Mapping[str, Mapping[str, Sequence[Mapping]]], xs: Mapping[str, float],
-                           figure: str = "Fig. 7", title: str = "", paper_sigma1: float = 5.0):
+                           figure: str = "Fig. 7", title: str = "", paper_sigma1: Optional[float] = None,
+                           paper_label: Optional[str] = None, paper_note: str = ""):
     """Fig. 7 as differences to the baseline: one panel per metric (mAP, top-1), x = sigma1 (log
     scale), one line per series, each point its mean paired difference with a 95 % CI bar.
 
     ``series``: ``{name: {"mAP": lines, "rank1": lines}}`` (difference-table lines, baseline line
-    allowed and skipped); ``xs``: ``{row shown: sigma1}``.
+    allowed and skipped); ``xs``: ``{row shown: sigma1}``. ``paper_sigma1``: the paper's choice on
+    this axis (5 cells at the paper's 256 x 128 input; ``ianet_viz.stage_sigma(3, input_size=...)[0]``
+    at another input), a dashed line labelled ``paper_label``; ``paper_note``: a line under the
+    figure, e.g. what the paper reports there.
     """
-    fig = new_figure(figsize=(8.4, 3.2))
+    fig = new_figure(figsize=(8.4, 3.4 if paper_note else 3.2))
     with viz_style():
         axes = fig.subplots(1, 2)
         for ax, (metric, label) in zip(axes, _METRICS):
@@ -52,13 +57,15 @@ def plot_sigma_differences(series: Mapping[str, Mapping[str, Sequence[Mapping]]]
             ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
             ax.minorticks_off()
             if paper_sigma1 is not None and min(ticks) <= paper_sigma1 <= max(ticks):
-                ax.axvline(paper_sigma1, color="#7f7f7f", linestyle="--", linewidth=1)
+                paper_marker(ax, paper_sigma1, paper_label)
             ax.set_xlabel(r"$\sigma_1$ (cells of the stage-3 map, $\sigma_2 = 2\sigma_1$)")
             ax.set_ylabel(label)
             ax.set_title(f"{label.split(' (')[0]} against the baseline (0), 95 % CI")
         axes[0].legend(loc="best")
         paper_title(fig, figure, title or "accuracy against the location prior's width")
-        fig.tight_layout()
+        if paper_note:
+            fig.text(0.5, 0.01, paper_note, ha="center", va="bottom", fontsize=7.5, color="#404040")
+        fig.tight_layout(rect=(0, 0.06 if paper_note else 0, 1, 1))
     return fig
 
 

@@ -29,7 +29,8 @@ from ..recorder import record, sia_inputs
 from .alignment import cell_label_areas, part_labels
 from .inputs import prepare, sia_scale
 from .overlay import display_image, field_label, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
-from .style import CHANNEL_CMAP, CMAP, POINT_COLORS, clean_axis, new_figure, panel_max_colorbar, paper_title, viz_style
+from .style import (CELL_MARKER, CELL_MARKER_EDGE, CHANNEL_CMAP, CMAP, LABEL_SIZE, POINT_COLORS, activation_colorbar, clean_axis, new_figure,
+                    panel_max_colorbar, paper_title, relation_colorbar, relation_norm, relative_weights, viz_style)
 
 #: The five Fig. 8 query points, top to bottom.
 FIG8_POINTS = ("head", "torso", "belt/bag", "legs", "shoes")
@@ -61,21 +62,29 @@ def plot_receptive_fields(
     panel_width: float = 1.5,
     alpha: float = 0.55,
     interpolation: str = "nearest",
-    colorbar: bool = False,
+    colorbar: bool = True,
     dpi: Optional[float] = None,
+    scale: str = "relative",
 ):
     """The image with the point, then one overlay per map: row ``point`` of each ``[B, M, M]``
     (or ``[M, M]``) map.
 
-    Each panel is upsampled with ``interpolation`` (nearest: one block per cell) and its title
-    states the self-weight ``S[i, i]`` of the query cell and the peak relative to uniform. Each
-    panel is scaled to its own maximum; ``colorbar=True`` adds the shared "0 .. max" colour bar."""
+    Each panel is upsampled with ``interpolation`` (nearest: one block per cell), the query cell is
+    outlined (its colour stays visible), and the title states the self-weight ``S[i, i]`` of the
+    query cell and the peak relative to uniform. Colours: ``scale="relative"`` (default) draws every
+    panel on one log scale of weight x M (1 = uniform, :func:`~ianet_viz.viz.style.relation_norm`),
+    so panels compare; ``scale="panel"`` scales each panel to its own maximum. A colour bar comes
+    with either (``colorbar=False`` leaves it out)."""
+    if scale not in ("relative", "panel"):
+        raise ValueError(f"scale must be 'relative' or 'panel', got {scale!r}")
     img = display_image(image)
     image_hw = img.shape[:2]
     row, col = pixel_to_cell(point[0], point[1], image_hw, hw)
+    m = int(hw[0]) * int(hw[1])
+    norm = relation_norm(m) if scale == "relative" else None
     n = len(maps) + 1
     aspect = image_hw[0] / image_hw[1]
-    bar = 0.7 if colorbar else 0.0
+    bar = 0.95 if colorbar else 0.0
     fig = new_figure(figsize=(panel_width * n + bar, panel_width * aspect + 0.9), dpi=dpi)
     with viz_style():
         axes = fig.subplots(1, n, squeeze=False)[0]
@@ -84,17 +93,22 @@ def plot_receptive_fields(
         for ax, (key, S) in zip(axes[1:], maps.items()):
             grid = relation_grid(S, index, row, col, hw)
             name = (titles or {}).get(key, _key_title(key))
-            overlay(ax, img, upsample(grid, image_hw, interpolation), point, alpha=alpha,
+            heat = relative_weights(grid) if norm is not None else grid
+            overlay(ax, img, upsample(heat, image_hw, interpolation), point, alpha=alpha, norm=norm, hw=hw,
                     title=f"{name}\n{field_label(grid, row, col)}")
             ax.title.set_fontsize(8)
         if suptitle:
-            fig.suptitle(suptitle, **({"fontsize": 9} if colorbar else {}))
+            fig.suptitle(suptitle, fontsize=9)
         right = 1 - (bar + 0.05) / fig.get_figwidth()
         fig.subplots_adjust(left=0.01, right=right, bottom=0.02, top=0.78, wspace=0.06)
         if colorbar:
             box = axes[0].get_position()
             w = fig.get_figwidth()
-            panel_max_colorbar(fig, cax=fig.add_axes((1 - 0.55 / w, box.y0 + 0.1 * box.height, 0.1 / w, 0.75 * box.height)))
+            cax = fig.add_axes((1 - 0.8 / w, box.y0 + 0.1 * box.height, 0.1 / w, 0.75 * box.height))
+            if norm is not None:
+                relation_colorbar(fig, m, cax=cax)
+            else:
+                panel_max_colorbar(fig, cax=cax)
     return fig
 
 
@@ -119,6 +133,8 @@ def fig4(
     fusion: str = "renorm",
     with_location: bool = False,
     also_product: bool = False,
+    title: Optional[str] = None,
+    label: str = "",
 ):
     """Fig. 4: the receptive field of one point for each context size K and the multi-context map.
 
@@ -128,6 +144,8 @@ def fig4(
     ``multi`` as the block does (eq. 2: product, or the geometric mean of the demo model; renormalised).
     With ``with_location=True`` every map is fused with the block's S_L (eq. 5); with
     ``also_product=True`` a block that fuses otherwise also gets the paper's product of the same factors.
+    ``title`` replaces the figure's title; ``label`` is added to it in parentheses (say what the model
+    is: "random init", "demo model"). The panels share one colour scale (weight x M, log) and its bar.
     """
     x, display = prepare([image], size, transform)
     img_h, img_w = display[0].shape[:2]
@@ -150,10 +168,13 @@ def fig4(
         s_l = Fn.location_relation(hw[0], hw[1], sigma)
         maps = OrderedDict((k, Fn.semantic_relation(v, s_l, fusion)) for k, v in maps.items())
     loc = " + $S^L$" if with_location else ""
-    return plot_receptive_fields(
-        display[0], maps, hw, point, titles=titles,
-        suptitle=f"Fig. 4 (Hou et al. 2019): single- vs multi-context receptive field{loc}, {block}",
-    )
+    text = title or f"Fig. 4 (Hou et al. 2019): single- vs multi-context receptive field{loc}, {block}"
+    return plot_receptive_fields(display[0], maps, hw, point, titles=titles, suptitle=_with_label(text, label))
+
+
+def _with_label(text: str, label: str) -> str:
+    """``text (label)``; ``text`` alone when there is no label."""
+    return f"{text} ({label})" if label else text
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,11 +234,15 @@ def sigma_sweep_stats(table) -> List[Dict[str, float]]:
     return out
 
 
-def plot_sigma_sweep(table, paper_sigma1: Optional[float] = 5.0, title_note: str = ""):
+def plot_sigma_sweep(table, paper_sigma1: Optional[float] = 5.0, title_note: str = "",
+                     paper_label: Optional[str] = None):
     """Fig. 7: top-1 and mAP against sigma1 (sigma2 = 2 sigma1), mean +- std over seeds.
 
     ``table``: a list of dicts, csv.DictReader rows, a CSV path or a DataFrame with columns
     ``sigma1, rank1, mAP, seed`` (fractions or percent). Individual seeds are drawn as dots.
+    ``paper_sigma1``: where the paper's choice lies on this sweep's axis (5 cells at 256 x 128 input;
+    scale it to the input, ``ianet_viz.stage_sigma(3, input_size=...)[0]``), drawn as a dashed line
+    with ``paper_label`` (default "paper's σ1 = ..."); ``None`` draws none.
     """
     stats = sigma_sweep_stats(table)
     s = np.array([r["sigma1"] for r in stats])
@@ -233,9 +258,7 @@ def plot_sigma_sweep(table, paper_sigma1: Optional[float] = 5.0, title_note: str
                 vals = r[f"{key}_values"]
                 ax.scatter([r["sigma1"]] * len(vals), vals, s=9, color=color, alpha=0.45, linewidths=0, zorder=3)
             if paper_sigma1 is not None and s.min() <= paper_sigma1 <= s.max():
-                ax.axvline(paper_sigma1, color="#7f7f7f", linestyle="--", linewidth=1)
-                ax.annotate("paper (5, 10)", (paper_sigma1, 0.0), xycoords=("data", "axes fraction"),
-                            xytext=(3, 3), textcoords="offset points", fontsize=7, color="#595959")
+                paper_marker(ax, paper_sigma1, paper_label)
             ax.set_xlabel(r"$\sigma_1$ (cells, $\sigma_2 = 2\sigma_1$)")
             ax.set_ylabel(label)
             ax.set_xticks(s)
@@ -247,6 +270,13 @@ def plot_sigma_sweep(table, paper_sigma1: Optional[float] = 5.0, title_note: str
     return fig
 
 
+def paper_marker(ax, sigma1: float, label: Optional[str] = None) -> None:
+    """A dashed vertical line at the paper's sigma1 on a Fig. 7 axis, with its label."""
+    ax.axvline(sigma1, color="#595959", linestyle="--", linewidth=1)
+    ax.annotate(label or f"paper's $\\sigma_1$ = {sigma1:g}", (sigma1, 1.0), xycoords=("data", "axes fraction"),
+                xytext=(3, -3), textcoords="offset points", fontsize=LABEL_SIZE, color="#404040", va="top")
+
+
 def _sigma_pair(s) -> Tuple[float, float]:
     if isinstance(s, (tuple, list)):
         return float(s[0]), float(s[1])
@@ -254,27 +284,40 @@ def _sigma_pair(s) -> Tuple[float, float]:
 
 
 def plot_location_shapes(h: int, w: int, sigmas: Sequence = (1, 2, 5, 10, 20), point: Optional[Tuple[int, int]] = None,
-                         panel_width: float = 1.45):
+                         panel_width: float = 1.45, title: Optional[str] = None, scale: str = "relative"):
     """S_L rows (eq. 3-4) on an ``h x w`` map for each sigma, side by side.
 
     ``sigmas``: sigma1 values (sigma2 = 2 sigma1) or ``(sigma1, sigma2)`` pairs; ``point`` is the query
-    cell ``(row, col)`` (default: the centre). Drawn at cell resolution, each panel scaled to its own
-    maximum (the self-weight and the peak, relative to a uniform map, are in the title).
+    cell ``(row, col)`` (default: the centre), outlined. Drawn at cell resolution on one log colour
+    scale of weight x M (``scale="relative"``, 1 = uniform: a nearly flat prior looks flat) or each
+    panel to its own maximum (``scale="panel"``); the self-weight and the peak are in the titles.
+    ``title`` replaces the default, which cites eq. 3-4 (this is the prior's shape, not Fig. 7).
     """
+    if scale not in ("relative", "panel"):
+        raise ValueError(f"scale must be 'relative' or 'panel', got {scale!r}")
     sig = [_sigma_pair(s) for s in sigmas]
     row, col = (h // 2, w // 2) if point is None else point
-    fig = new_figure(figsize=(panel_width * len(sig) + 0.7, panel_width * h / w + 1.1))
+    norm = relation_norm(h * w) if scale == "relative" else None
+    fig = new_figure(figsize=(panel_width * len(sig) + 0.95, panel_width * h / w + 1.1))
     with viz_style():
         axes = fig.subplots(1, len(sig), squeeze=False)[0]
         for ax, (s1, s2) in zip(axes, sig):
             grid = relation_grid(Fn.location_relation(h, w, (s1, s2)), 0, row, col, (h, w))
-            ax.imshow(grid, cmap=CMAP, vmin=0, vmax=grid.max(), interpolation="nearest", extent=(0, w, h, 0))
-            ax.plot([col + 0.5], [row + 0.5], marker="+", color="#56B4E9", markersize=8, markeredgewidth=1.5)
+            if norm is not None:
+                ax.imshow(relative_weights(grid), cmap=CMAP, norm=norm, interpolation="nearest", extent=(0, w, h, 0))
+            else:
+                ax.imshow(grid, cmap=CMAP, vmin=0, vmax=grid.max(), interpolation="nearest", extent=(0, w, h, 0))
+            xs, ys = [col, col + 1, col + 1, col, col], [row, row, row + 1, row + 1, row]
+            ax.plot(xs, ys, **CELL_MARKER_EDGE)
+            ax.plot(xs, ys, **CELL_MARKER)
             clean_axis(ax)
             ax.set_title(f"$\\sigma$ = ({s1:g}, {s2:g})\n{field_label(grid, row, col)}", fontsize=8)
-        panel_max_colorbar(fig, ax=list(axes), fraction=0.025, pad=0.02)
-        paper_title(fig, "Fig. 7", f"$S^L$ of the centre cell ({h}x{w} map)")
-        fig.subplots_adjust(left=0.01, right=0.88, bottom=0.03, top=1 - 0.62 / fig.get_figheight(), wspace=0.1)
+        if norm is not None:
+            relation_colorbar(fig, h * w, ax=list(axes), fraction=0.025, pad=0.02)
+        else:
+            panel_max_colorbar(fig, ax=list(axes), fraction=0.025, pad=0.02)
+        paper_title(fig, "" if title else "eq. 3-4", title or f"the location prior $S^L$ of the centre cell, {h}x{w} map")
+        fig.subplots_adjust(left=0.01, right=0.86, bottom=0.03, top=1 - 0.62 / fig.get_figheight(), wspace=0.1)
     return fig
 
 
@@ -380,6 +423,8 @@ def fig8(
     channels: Optional[Sequence[int]] = None,
     panel_width: float = 1.05,
     return_info: bool = False,
+    title: Optional[str] = None,
+    label: str = "",
 ):
     """Fig. 8: per image, five points with their receptive fields and ``n_channels`` CIA channels.
 
@@ -390,6 +435,10 @@ def fig8(
     * ``key``: the relation map shown ("S" as in the paper; "S_A" without the location prior).
     * channels: the ``cia_out`` channels most concentrated on ``part`` (:func:`select_channels`),
       or the given ``channels``.
+    * colours: the fields on one log scale of weight x M (1 = uniform), the channels each to their own
+      maximum; a colour bar for each. Each field outlines its query cell and prints its self-weight
+      and peak under the panel.
+    * ``title`` replaces the figure's title; ``label`` is added to it in parentheses ("random init").
     ``return_info=True`` returns ``(fig, {"points", "channels", "channel_scores"})``.
     """
     x, display = prepare(images, size, transform)
@@ -419,7 +468,16 @@ def fig8(
             chans, scores = select_channels(cia_out, region, n_channels)
     ncols = 1 + len(FIG8_POINTS) + len(chans)
     aspect = image_hw[0] / image_hw[1]
-    fig = new_figure(figsize=(panel_width * ncols + 0.2, (panel_width * aspect + 0.42) * n + 0.7))
+    m = int(hw[0]) * int(hw[1])
+    norm = relation_norm(m)
+    bars = 0.75 * (2 if chans else 1)
+    wspace, gap, top_in, bottom_in = 0.05, 0.55, 0.55, 0.62  # inches: between rows (numbers + title), margins
+    fig_w = panel_width * ncols + 0.2 + bars
+    left, right = 0.01, 1 - (bars + 0.1) / fig_w
+    img_w_in = (right - left) * fig_w / (ncols + (ncols - 1) * wspace)  # the width of one panel
+    img_h_in = img_w_in * aspect
+    fig_h = n * img_h_in + (n - 1) * gap + top_in + bottom_in
+    fig = new_figure(figsize=(fig_w, fig_h))
     with viz_style():
         axes = fig.subplots(n, ncols, squeeze=False)
         for i in range(n):
@@ -431,10 +489,10 @@ def fig8(
             for j, ((name, (py, px)), color) in enumerate(zip(pts.items(), POINT_COLORS)):
                 row, col = pixel_to_cell(py, px, image_hw, hw)
                 grid = relation_grid(S, i, row, col, hw)
-                overlay(axes[i, 1 + j], display[i], upsample(grid, image_hw), (py, px), marker_color=color,
+                ax = axes[i, 1 + j]
+                overlay(ax, display[i], relative_weights(grid), (py, px), norm=norm, hw=hw, marker_color=color,
                         title=(f"{name}" if i == 0 else None))
-                axes[i, 1 + j].text(0.03, 0.02, field_label(grid, row, col, "\n"), transform=axes[i, 1 + j].transAxes,
-                                    fontsize=6.5, color="white", va="bottom", linespacing=1.0)
+                ax.set_xlabel(field_label(grid, row, col, "\n"), fontsize=LABEL_SIZE, labelpad=2, linespacing=1.1)
             for j, c in enumerate(chans):
                 ch = to_numpy(cia_out[i, c]).astype(np.float32)
                 ch = np.maximum(ch, 0.0)
@@ -442,12 +500,24 @@ def fig8(
                 overlay(axes[i, 1 + len(FIG8_POINTS) + j], display[i], heat, None, cmap=CHANNEL_CMAP, alpha=0.6,
                         title=(f"CIA ch {c}" if i == 0 else f"ch {c}"))
         src = "given points" if given_points else ("part masks" if rmasks is not None else "fixed relative heights")
-        paper_title(fig, "Fig. 8", f"receptive fields ({_key_title(key)}, {block}) of five points"
-                    + (f" and CIA channels most on the {part}" if chans else ""))
-        fig.text(0.5, 0.005, f"points from {src}; in each field: self = the weight the query cell keeps for itself "
-                 "(S[i, i]), then the peak weight relative to uniform",
+        default = (f"receptive fields ({_key_title(key)}, {block}) of five points"
+                   + (f" and CIA channels most on the {part}" if chans else ""))
+        if title:
+            fig.suptitle(_with_label(title, label))
+        else:
+            paper_title(fig, "Fig. 8", _with_label(default, label))
+        fig.text(0.5, 0.005, f"points from {src}; under each field: self = the weight the query cell (outlined) keeps "
+                 "for itself, S[i, i]; peak = the largest weight relative to uniform",
                  ha="center", va="bottom", fontsize=7, color="#595959")
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.035, top=1 - 0.55 / fig.get_figheight(), wspace=0.05, hspace=0.18)
+        w = fig_w
+        fig.subplots_adjust(left=left, right=right, bottom=bottom_in / fig_h, top=1 - top_in / fig_h, wspace=wspace,
+                            hspace=gap / img_h_in)
+        top_box, bottom_box = axes[0, 0].get_position(), axes[-1, 0].get_position()
+        y0, height = bottom_box.y0, top_box.y1 - bottom_box.y0
+        relation_colorbar(fig, m, cax=fig.add_axes((1 - (bars - 0.05) / w, y0 + 0.15 * height, 0.1 / w, 0.7 * height)))
+        if chans:
+            activation_colorbar(fig, cax=fig.add_axes((1 - (bars / 2 - 0.05) / w, y0 + 0.15 * height, 0.1 / w,
+                                                       0.7 * height)))
     if return_info:
         return fig, {"points": points, "channels": chans, "channel_scores": scores}
     return fig

@@ -13,11 +13,11 @@ Conventions (shared by the viewer, the figures and the tests):
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .style import CMAP, MARKER, MARKER_EDGE, clean_axis
+from .style import CELL_MARKER, CELL_MARKER_EDGE, CMAP, MARKER, MARKER_EDGE, clean_axis
 
 ArrayLike = Union[np.ndarray, "torch.Tensor"]  # noqa: F821
 
@@ -165,6 +165,16 @@ def display_image(image) -> np.ndarray:
     return np.clip(arr, 0.0, 1.0)
 
 
+def cell_outline(y: float, x: float, image_hw: Sequence[int], hw: Sequence[int]) -> Tuple[List[float], List[float]]:
+    """``(xs, ys)`` of the closed outline of the cell that contains pixel ``(y, x)``, in pixels."""
+    row, col = pixel_to_cell(y, x, image_hw, hw)
+    img_h, img_w = image_hw
+    h, w = hw
+    y0, y1 = row * img_h / h, (row + 1) * img_h / h
+    x0, x1 = col * img_w / w, (col + 1) * img_w / w
+    return [x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0]
+
+
 def overlay(
     ax,
     image,
@@ -174,6 +184,8 @@ def overlay(
     cmap: str = CMAP,
     alpha: float = 0.6,
     vmax: Optional[float] = None,
+    norm=None,
+    hw: Optional[Sequence[int]] = None,
     colorbar: bool = False,
     title: Optional[str] = None,
     marker_color: Optional[str] = None,
@@ -184,9 +196,16 @@ def overlay(
     Returns the artists ``{"image", "heat", "point", "point_edge", "colorbar"}`` so that callers
     (the viewer) can update them with ``set_data`` instead of re-plotting. The image is drawn with
     ``extent=(0, img_w, img_h, 0)``: axis data coordinates are the continuous pixel coordinates of
-    :func:`pixel_to_cell`. The heat colour scale runs from 0 to the map's maximum (``vmax``).
-    ``heat`` may be at image resolution or at cell resolution ``[H, W]`` (it is stretched over the
-    image); ``interpolation`` is how it is drawn: "nearest" (default) keeps the cells' blocks crisp.
+    :func:`pixel_to_cell`. ``heat`` may be at image resolution or at cell resolution ``[H, W]`` (it is
+    stretched over the image); ``interpolation`` is how it is drawn: "nearest" (default) keeps the
+    cells' blocks crisp.
+
+    Colours: with ``norm`` (e.g. :func:`~ianet_viz.viz.style.relation_norm`, for ``heat`` in units of
+    weight x M from :func:`~ianet_viz.viz.style.relative_weights`) every panel drawn with the same
+    norm has one scale; without it the scale runs from 0 to the map's maximum (``vmax``).
+
+    The marker: with ``hw`` (the map's cells) the outline of the query's cell, which leaves the
+    cell's colour visible; without, a ring on the point (for a photo). ``marker_color`` colours it.
     """
     img = display_image(image)
     img_h, img_w = img.shape[:2]
@@ -195,11 +214,12 @@ def overlay(
     artists["image"] = ax.imshow(img, extent=extent, interpolation="bilinear")
     if heat is not None:
         heat = np.asarray(heat, dtype=np.float32)
-        top = float(heat.max()) if vmax is None else float(vmax)
-        artists["heat"] = ax.imshow(
-            heat, extent=extent, cmap=cmap, alpha=alpha, vmin=0.0, vmax=top if top > 0 else 1.0,
-            interpolation=interpolation,
-        )
+        if norm is not None:
+            scale = dict(norm=norm)
+        else:
+            top = float(heat.max()) if vmax is None else float(vmax)
+            scale = dict(vmin=0.0, vmax=top if top > 0 else 1.0)
+        artists["heat"] = ax.imshow(heat, extent=extent, cmap=cmap, alpha=alpha, interpolation=interpolation, **scale)
         if colorbar:
             cb = ax.figure.colorbar(artists["heat"], ax=ax, fraction=0.08, pad=0.03)
             cb.set_label("relation weight", fontsize=8)
@@ -207,12 +227,21 @@ def overlay(
             artists["colorbar"] = cb
     if point is not None:
         y, x = point
-        edge = dict(MARKER_EDGE)
-        ring = dict(MARKER)
-        if marker_color is not None:
-            ring["markeredgecolor"] = marker_color
-        (artists["point_edge"],) = ax.plot([x], [y], linestyle="none", **edge)
-        (artists["point"],) = ax.plot([x], [y], linestyle="none", **ring)
+        if hw is not None:
+            xs, ys = cell_outline(y, x, (img_h, img_w), hw)
+            ring = dict(CELL_MARKER)
+            if marker_color is not None:
+                ring["color"] = marker_color
+            (artists["point_edge"],) = ax.plot(xs, ys, **CELL_MARKER_EDGE)
+            (artists["point"],) = ax.plot(xs, ys, **ring)
+            artists["cells"] = ((img_h, img_w), tuple(int(v) for v in hw))
+        else:
+            edge = dict(MARKER_EDGE)
+            ring = dict(MARKER)
+            if marker_color is not None:
+                ring["markeredgecolor"] = marker_color
+            (artists["point_edge"],) = ax.plot([x], [y], linestyle="none", **edge)
+            (artists["point"],) = ax.plot([x], [y], linestyle="none", **ring)
     ax.set_xlim(0, img_w)
     ax.set_ylim(img_h, 0)
     clean_axis(ax)
@@ -221,16 +250,30 @@ def overlay(
     return artists
 
 
-def move_point(artists: Dict[str, object], y: float, x: float) -> None:
-    """Move the query marker drawn by :func:`overlay`."""
+def move_point(artists: Dict[str, object], y: float, x: float, hw: Optional[Sequence[int]] = None) -> None:
+    """Move the query marker drawn by :func:`overlay`: a cell outline (on the ``hw`` grid, default
+    the grid it was drawn on) or a ring."""
+    cells = artists.get("cells")
+    if cells is not None:
+        image_hw, old_hw = cells
+        hw = old_hw if hw is None else tuple(int(v) for v in hw)
+        artists["cells"] = (image_hw, hw)
+        xs, ys = cell_outline(y, x, image_hw, hw)
+    else:
+        xs, ys = [x], [y]
     for key in ("point", "point_edge"):
         if key in artists:
-            artists[key].set_data([x], [y])
+            artists[key].set_data(xs, ys)
 
 
 def update_heat(artists: Dict[str, object], heat: np.ndarray, vmax: Optional[float] = None) -> None:
-    """Replace the heat map drawn by :func:`overlay` (``set_data`` + colour limits, no re-plot)."""
+    """Replace the heat map drawn by :func:`overlay` (``set_data``, no re-plot). A heat drawn with a
+    fixed ``norm`` keeps it; one scaled to its maximum gets new colour limits (0 to ``vmax``)."""
     im = artists["heat"]
     im.set_data(heat)
+    import matplotlib.colors as mcolors
+
+    if isinstance(im.norm, mcolors.LogNorm):  # the fixed relation scale: nothing to rescale
+        return
     top = float(np.max(heat)) if vmax is None else float(vmax)
     im.set_clim(0.0, top if top > 0 else 1.0)

@@ -10,7 +10,7 @@ face colour itself).
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Iterator, Optional
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
@@ -28,9 +28,18 @@ MATCH = "#009E73"
 MISMATCH = "#D55E00"
 #: Colours for the five Fig. 8 query points (head, torso, belt/bag, legs, shoes): Okabe-Ito.
 POINT_COLORS = ("#56B4E9", "#E69F00", "#F0E442", "#009E73", "#CC79A7")
-#: Marker drawn on the query point: a white ring with a dark edge shows on any heat colour.
+#: Marker drawn on the query point of a photo: a white ring with a dark edge shows on any colour.
 MARKER = dict(marker="o", markersize=7, markerfacecolor="none", markeredgecolor="white", markeredgewidth=1.8)
 MARKER_EDGE = dict(marker="o", markersize=9, markerfacecolor="none", markeredgecolor="black", markeredgewidth=1.0)
+#: Marker of the query cell on a heat map: the cell's outline (white over a dark edge), so the cell's
+#: own colour stays visible (a ring or a cross on the cell would hide the one lit cell of a sharp map).
+CELL_MARKER = dict(color="white", linewidth=1.3, solid_joinstyle="miter")
+CELL_MARKER_EDGE = dict(color="black", linewidth=2.6, solid_joinstyle="miter")
+#: Font size of the numbers printed with a heat map (self-weight, peak): legible at a notebook's width.
+LABEL_SIZE = 7.5
+#: The relation colour scale (:func:`relation_norm`): weight x M on a log scale from a tenth of
+#: uniform (below: the darkest colour) up to M, one cell holding the whole row.
+RELATIVE_MIN = 0.1
 
 PAPER = "Hou et al. 2019"
 
@@ -116,6 +125,48 @@ def clean_axis(ax) -> None:
         spine.set_visible(False)
 
 
+def relation_norm(m: int, vmax: Optional[float] = None):
+    """The one colour scale of relation maps: weights in units of ``weight x M`` (1 = uniform,
+    ``M`` = the whole row on one cell), log-scaled from :data:`RELATIVE_MIN` to ``vmax`` (default
+    ``M``). Every panel drawn with it has the same colours for the same weight relative to uniform,
+    so a near-uniform map looks flat and a peaked one peaked (a scale per panel makes both look
+    peaked). Feed it :func:`relative_weights`."""
+    import matplotlib.colors as mcolors
+
+    top = float(m if vmax is None else vmax)
+    return mcolors.LogNorm(vmin=RELATIVE_MIN, vmax=max(top, RELATIVE_MIN * 10), clip=True)
+
+
+def relative_weights(grid, m: Optional[int] = None):
+    """``grid * M``, floored at :data:`RELATIVE_MIN` (a log scale has no 0): what :func:`relation_norm`
+    draws. ``m`` is the number of cells of the map (default ``grid.size``: ``grid`` is one row
+    ``[H, W]`` at cell resolution; pass ``m`` for a row upsampled to the image)."""
+    import numpy as np
+
+    g = np.asarray(grid, dtype=np.float32)
+    return np.maximum(g * float(g.size if m is None else m), RELATIVE_MIN).astype(np.float32)
+
+
+def relation_colorbar(fig, m: int, vmax: Optional[float] = None, **kwargs):
+    """The colour bar of :func:`relation_norm`: log ticks in units of weight x M, "1 = uniform".
+    ``kwargs`` go to ``fig.colorbar`` (``cax=...``, or ``ax=...`` with ``fraction``, ``pad``)."""
+    norm = relation_norm(m, vmax)
+    sm = mpl.cm.ScalarMappable(norm=norm, cmap=CMAP)
+    cb = fig.colorbar(sm, **kwargs)
+    set_relation_ticks(cb, norm.vmax)
+    return cb
+
+
+def set_relation_ticks(cb, top: float) -> None:
+    """Ticks of a relation colour bar that runs up to ``top``: 0.1, 1 (uniform), 10, ... and ``top``."""
+    ticks = [t for t in (0.1, 1.0, 10.0, 100.0, 1000.0) if t < top * 0.7] + [top]
+    cb.set_ticks(ticks)
+    cb.set_ticklabels([("≤0.1" if t == RELATIVE_MIN else f"{t:g}") for t in ticks])
+    cb.ax.minorticks_off()
+    cb.ax.tick_params(labelsize=7, length=2)
+    cb.set_label("weight × M (1 = uniform, log)", fontsize=7)
+
+
 def panel_max_colorbar(fig, **kwargs):
     """One colour bar for panels that are each scaled to their own maximum: ``CMAP`` from "0" to
     "max". ``kwargs`` go to ``fig.colorbar`` (``cax=...``, or ``ax=...`` with ``fraction``, ``pad``)."""
@@ -124,4 +175,15 @@ def panel_max_colorbar(fig, **kwargs):
     cb.ax.set_yticklabels(["0", "max"])
     cb.ax.tick_params(labelsize=7, length=2)
     cb.set_label("weight / panel max", fontsize=7)
+    return cb
+
+
+def activation_colorbar(fig, **kwargs):
+    """The colour bar of channel maps (CIA outputs), each scaled to its own maximum:
+    ``CHANNEL_CMAP`` from "0" to "max" of the rectified activation."""
+    sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CHANNEL_CMAP)
+    cb = fig.colorbar(sm, ticks=[0, 1], **kwargs)
+    cb.ax.set_yticklabels(["0", "max"])
+    cb.ax.tick_params(labelsize=7, length=2)
+    cb.set_label("relu(channel) / panel max", fontsize=7)
     return cb

@@ -15,8 +15,10 @@ is shown the model runs once under :class:`~ianet_viz.recorder.RelationRecorder`
 every block are cached (per image and block); after that a selection only slices a cached row.
 
 What a click redraws. Each panel draws its row at cell resolution with nearest-neighbour
-upsampling (one block per cell: a one-cell map looks like one cell, and the cell grid shows) and
-states the row's self-weight ``S[i, i]`` and peak under its title. What does not change with the
+upsampling (one block per cell: a one-cell map looks like one cell, and the cell grid shows), on one
+log colour scale shared by all panels (weight x M, 1 = uniform: panels compare), outlines the
+selected cell (its colour stays visible) and states the row's self-weight ``S[i, i]`` and peak under
+its title. What does not change with the
 selected point is drawn once and cached as a background: the titles and the colour bar, and on top
 of them the photos of the current image. A click restores that background and draws only the heat
 images, the markers and the one line of numbers per panel (blitting, :class:`~ianet_viz.viz.blit.Blitter`), with
@@ -35,6 +37,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from matplotlib.cm import ScalarMappable
 from torch import nn
 
 from ..recorder import SIA_KEYS, record, sia_blocks
@@ -42,7 +45,7 @@ from .inputs import item_label, prepare
 from .overlay import (cell_center, field_label, move_point, overlay, pixel_to_cell, relation_grid, update_heat,
                       upsample)
 from .blit import Blitter, png_bytes
-from .style import PAPER, new_figure, panel_max_colorbar, viz_style
+from .style import CMAP, PAPER, new_figure, relation_norm, relative_weights, set_relation_ticks, viz_style
 
 PANELS = SIA_KEYS  # ("S_A_1", "S_A_2", "S_A_3", "S_A", "S_L", "S")
 PANEL_TITLES = {
@@ -218,6 +221,7 @@ class ReceptiveFieldViewer:
         image = self.display[self.image_index]
         y, x = self.selected_yx
         zero = np.zeros((1, 1), dtype=np.float32)
+        self._norm = relation_norm(10)  # its top becomes the block's M at the first selection
         with viz_style():
             # the pedestrian: the axes fill the whole figure, so canvas pixels map linearly to image pixels
             self.image_fig = self._make_figure((fig_h / aspect, fig_h))
@@ -232,14 +236,16 @@ class ReceptiveFieldViewer:
             for key in PANELS:
                 ax = self.panel_fig.add_axes((0, 0, 0.1, 0.1))
                 self.panel_axes[key] = ax
-                arts = overlay(ax, image, zero, (y, x), alpha=self.alpha,
+                arts = overlay(ax, image, zero, (y, x), alpha=self.alpha, norm=self._norm, hw=(1, 1),
                                interpolation="nearest" if self.interpolation == "nearest" else "bilinear")
                 ax.set_title(PANEL_TITLES[key], fontsize=8, pad=10)
                 arts["text"] = ax.text(0.5, 1.0, "", transform=ax.transAxes, ha="center", va="bottom",
                                        fontsize=7, color="#404040")
                 self.panel_artists[key] = arts
-            # one colour bar for all panels: each panel's scale runs from 0 to its own maximum
-            panel_max_colorbar(self.panel_fig, cax=self.panel_fig.add_axes((0.95, 0.12, 0.012, 0.62)))
+            # one colour scale for all panels (weight x M, log; its top follows the block's M) and its bar
+            self._colorbar = self.panel_fig.colorbar(ScalarMappable(norm=self._norm, cmap=CMAP),
+                                                     cax=self.panel_fig.add_axes((0.915, 0.12, 0.012, 0.62)))
+            set_relation_ticks(self._colorbar, self._norm.vmax)
             self.suptitle = self.panel_fig.suptitle("", fontsize=9, y=0.985)
         self._blitters = (
             Blitter(self.image_fig, [self.image_artists["image"]],
@@ -253,7 +259,7 @@ class ReceptiveFieldViewer:
     def _layout_panels(self) -> None:
         shown = VIEWS[self.view][1]
         n = len(PANELS)
-        left, right, bottom, top = 0.01, 0.93, 0.02, 0.78
+        left, right, bottom, top = 0.01, 0.9, 0.02, 0.78
         slot = (right - left) / n
         for key, ax in self.panel_axes.items():
             if key in shown:
@@ -311,24 +317,27 @@ class ReceptiveFieldViewer:
             for arts in self.panel_artists.values():
                 arts["image"].set_data(self.display[i])
         row, col = pixel_to_cell(y, x, self.image_hw, hw)
+        m = int(hw[0]) * int(hw[1])
+        if self._norm.vmax != m:  # another map size: the colour bar's top is the new M (a full redraw)
+            self._norm.vmax = float(m)
+            set_relation_ticks(self._colorbar, self._norm.vmax)
+            self._full = True
         for key, arts in self.panel_artists.items():
             if key in maps:
                 grid = relation_grid(maps[key], 0, row, col, hw)
                 text = field_label(grid, row, col)
-                top = float(grid.max())
                 self._self[key] = float(grid[row, col])
             else:
                 grid = np.zeros(hw, dtype=np.float32)
                 text = "(not in this model)"
-                top = 0.0
                 self._self[key] = float("nan")
             self._grids[key] = grid
-            update_heat(arts, grid if self.interpolation == "nearest" else upsample(grid, self.image_hw, self.interpolation),
-                        vmax=top)
+            heat = relative_weights(grid)
+            update_heat(arts, heat if self.interpolation == "nearest" else upsample(heat, self.image_hw, self.interpolation))
             if text != self._texts.get(key):
                 arts["text"].set_text(text)
                 self._texts[key] = text
-            move_point(arts, y, x)
+            move_point(arts, y, x, hw)
         move_point(self.image_artists, y, x)
         self.selected = (row, col)
         self.selected_yx = (y, x)

@@ -121,6 +121,17 @@ class SIA(_Taps):
         """The scale SIA applies to its logits: the learnable temperature when there is one."""
         return self.log_scale.exp() if self.log_scale is not None else self.scale
 
+    def scale_text(self) -> str:
+        """The logit scale in words, for every relation: ``logit_scale()`` is a tensor (learned
+        temperature), a number, or ``None`` (the paper's dot relation with the default scale), so
+        printing it needs no ``.detach()`` guesswork."""
+        s = self.logit_scale()
+        if isinstance(s, torch.Tensor):
+            return f"temperature {float(s.detach()):.2f} (learned)"
+        if self.relation == "cosine":
+            return f"temperature {Fn.COSINE_TEMPERATURE if s is None else float(s):g}"
+        return "scale 1/(sqrt(C) K^2)" if s is None else f"scale {float(s):g}"
+
     def residual(self, f: torch.Tensor) -> torch.Tensor:
         """``BN(E_S)``: the part that the block adds to its input."""
         wanted = self._maps_wanted()  # a Python bool, also while torch.fx traces

@@ -2,6 +2,8 @@
 
 * :func:`demo_model`, :func:`demo_config` (:mod:`.demo`): a small IANet-R18 trained once on synthetic
   pedestrians (``python -m ianet_viz.course.demo``), loaded by notebooks 01 and 03-06.
+* :func:`course_model` (:mod:`.active`): the model notebooks 04-06 look at, the demo model unless
+  ``IANET_MODEL`` names another (``paper``, a run folder, a weights file).
 * :func:`run_sweep`, :func:`sweep_config`, :func:`summarise`, :func:`read_results`,
   ``SWEEP_SCALES`` (:mod:`.sweep`): seeds x configurations, for notebooks 05, 06 and
   ``benchmarks.experiments``.
@@ -11,10 +13,11 @@
 * :func:`mechanism_report`, :func:`monitor` (:mod:`.mechanism`): do the IA gates open, does SIA
   gather, does it gather a body part; per block, logged over training by ``train(..., monitor=...)``.
 """
+from .active import CourseModel, course_model
 from .demo import demo_config, demo_model, paper_model
 from .mechanism import mechanism_report, monitor
 from .sweep import SWEEP_SCALES, read_results, run_sweep, summarise, sweep_config
 from .timing import benchmark_select
 
-__all__ = ["demo_config", "demo_model", "paper_model", "SWEEP_SCALES", "sweep_config", "run_sweep", "summarise", "read_results",
-           "benchmark_select", "mechanism_report", "monitor"]
+__all__ = ["course_model", "CourseModel", "demo_config", "demo_model", "paper_model", "SWEEP_SCALES", "sweep_config",
+           "run_sweep", "summarise", "read_results", "benchmark_select", "mechanism_report", "monitor"]

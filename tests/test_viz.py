@@ -696,3 +696,26 @@ def test_mean_over_parts_is_the_mean_lift_of_all_query_cells():
     assert mean_over_parts(table, ["S"])["S"] == pytest.approx(np.mean(lifts))
     with pytest.raises(KeyError, match="not in the table"):
         mean_over_parts(table, ["S_A"])
+
+
+def test_architecture_figure_follows_the_model():
+    """Fig. 6 drawn by code: one IA box per IA stage, the stage sizes of the input, the neck marked
+    as this package's (dashed), and errors for what build_ianet would refuse."""
+    from ianet_viz.viz import plot_architecture
+
+    fig = plot_architecture("resnet50", (2, 3), (256, 128))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert sum(t == "IA\nblock" for t in texts) == 2
+    assert "stage 3\n1024x16x8" in texts and "stage 4\n2048x16x8\nlast stride 1" in texts
+    neck = [p for p in fig.axes[0].patches if p.get_linestyle() == "--"]
+    assert len(neck) == 1 and any("this\npackage" in t for t in texts)
+    assert fig._suptitle.get_text().startswith("Fig. 6 (Hou et al. 2019)")
+    small = plot_architecture("resnet18", (3,), (128, 64), neck=False)
+    texts = [t.get_text() for t in small.axes[0].texts]
+    assert sum(t == "IA\nblock" for t in texts) == 1 and "stage 2\n128x16x8" in texts
+    assert not [p for p in small.axes[0].patches if p.get_linestyle() == "--"]
+    with pytest.raises(ValueError, match="backbone"):
+        plot_architecture("vgg16")
+    with pytest.raises(ValueError, match="ia_stages"):
+        plot_architecture(ia_stages=(5,))
+    plt.close("all")

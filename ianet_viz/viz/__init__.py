@@ -6,6 +6,7 @@
 * :mod:`.figures`: Fig. 4 (context sizes), Fig. 7 (sigma sweep, S_L shapes), Fig. 8 (five body
   points + CIA channels).
 * :mod:`.ablation`: ablations as paired differences to the baseline with 95 % CIs (Fig. 7, Tab. 4 forms).
+* :mod:`.architecture`: ``plot_architecture``, the paper's Fig. 6 (the network and one IA block) drawn by code.
 * :mod:`.retrieval`: the ranked retrieval grid, with receptive fields if asked.
 * :mod:`.alignment`: ``part_alignment`` / ``alignment_table``, Fig. 8's claim as a number.
 * :mod:`.inputs`: images -> model input + display images (the maps come from :mod:`ianet_viz.recorder`).
@@ -18,6 +19,7 @@ cell is outlined, not covered; every figure function takes a ``title`` / ``label
 """
 from .alignment import (Table, alignment_table, cell_label_areas, cell_labels, mean_over_parts, part_alignment,
                         part_labels)
+from .architecture import plot_architecture
 from .figures import (FIG8_POINTS, appearance_by_k, fig4, fig8, height_points, part_points, plot_location_shapes,
                       plot_receptive_fields, plot_sigma_sweep, select_channels, sigma_sweep_stats)
 from .inputs import load_image, prepare
@@ -28,7 +30,7 @@ from .style import CMAP, paper_title, relation_colorbar, relation_norm, relative
 from .viewer import ReceptiveFieldViewer
 
 __all__ = [
-    "ReceptiveFieldViewer",
+    "ReceptiveFieldViewer", "plot_architecture",
     "relation_row", "relation_grid", "overlay", "upsample", "pixel_to_cell", "cell_center", "display_image",
     "field_stats", "field_label",
     "fig4", "appearance_by_k", "plot_receptive_fields",

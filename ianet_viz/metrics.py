@@ -16,19 +16,20 @@ Tie rule (stable, documented): when two gallery entries have the same distance, 
 the smaller gallery index ranks first, exactly as a stable sort of each row would order them.
 
 :func:`evaluate_rank` computes exactly the numbers of the classic per-query loop (torchreid's
-``eval_market1501`` with a stable sort), without sorting gallery indices at all. AP, INP and
-CMC depend only on the rank of each true match among the kept gallery entries, and that rank
-is a count: the number of kept entries with a smaller distance (plus, for equal distances, the
-kept entries with a smaller gallery index). So, per chunk of queries, the junk entries are
-overwritten with the largest value of the dtype, the *values* of each row are sorted (no
-argsort, no index gather: numpy's vectorised sort), and each true match's rank is found by a
-binary search of its own distance in its row. Exact ties with a true match (rare in float
-data, common with integer distances) are then counted directly on that row. Queries are
-processed in chunks, so memory stays bounded (about 16 MB per chunk at Market-1501 scale).
-At that scale it takes ~0.15 s of CPU, about 11x less than torchreid's compiled (Cython)
-evaluator and 300x less than its Python one (``python -m benchmarks.evaluation``). It takes
-torchreid's arguments too (``use_metric_cuhk03``, ``use_cython``), and returns fast-reid's
-per-query AP and INP with ``return_per_query=True``.
+``eval_market1501`` with a stable sort) without sorting anything of the size of a row. AP, INP
+and CMC depend only on the rank of each true match among the kept gallery entries (AP = mean
+over the matches, ranks ascending, of ``(i + 1) / (rank_i + 1)``), and that rank is a count:
+the kept entries with a smaller distance, plus, at an equal distance, those with a smaller
+gallery index. A query has a few true matches (Market-1501: 14.6 on average), so the counts
+take a few comparison passes over its row, then work on the entries below its hardest match
+only (:func:`_match_ranks`). Junk entries (same pid and camera) are counted like the others
+and subtracted. Queries are processed in chunks, so memory stays bounded (a 4 MB mask and a
+copy of the chunk's rows, 16 MB in float32, at Market-1501 scale). The previous implementation,
+which sorts the values of every row and binary-searches each match, is kept as the private
+twin :func:`_evaluate_rank_sorted` for the tests and ``benchmarks/evaluation.py``; timings and
+ratios to torchreid's compiled (Cython) evaluator are in ``benchmarks/RESULTS.md``, section
+evaluation. It takes torchreid's arguments too (``use_metric_cuhk03``, ``use_cython``), and
+returns fast-reid's per-query AP and INP with ``return_per_query=True``.
 
 :func:`evaluate_cuhk03` is the CUHK03 single-gallery-shot protocol: CMC averaged
 over ``repeats`` random draws of one gallery image per identity.
@@ -57,8 +58,13 @@ __all__ = [
 ]
 
 # Number of distance-matrix entries processed at once (per chunk of queries).
-# 4M entries -> a 16 MB copy of float32 distances per chunk; Market-1501 uses ~250 queries per chunk.
+# 4M entries -> a 4 MB boolean buffer per chunk; Market-1501 uses ~250 queries per chunk.
 _CHUNK_ELEMENTS = 4_000_000
+# _match_ranks counts with full comparison passes while more than this fraction of a chunk lies
+# at or below the current thresholds, then on the gathered entries only (a pass costs ~0.5 ns per
+# entry, a gathered entry a few ns per level; 0.1-0.2 was fastest on Market-sized synthetic data
+# from a good to a random model, benchmarks/evaluation.py).
+_SPARSE_FRACTION = 0.2
 
 
 def _to_numpy(x: ArrayLike, name: str) -> np.ndarray:
@@ -128,6 +134,11 @@ def _fill_value(dtype: np.dtype):
     return np.iinfo(dtype).max
 
 
+def _count_rows(mask: np.ndarray) -> np.ndarray:
+    """Number of True entries in each row of a 2-D bool array (int64)."""
+    return np.add.reduce(mask.view(np.uint8), axis=1, dtype=np.uint32).astype(np.int64)
+
+
 def _search_sorted_rows(flat: np.ndarray, width: int, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
     """For each ``(row, value)``: the number of entries of that sorted row strictly below ``value``.
 
@@ -148,8 +159,9 @@ def _search_sorted_rows(flat: np.ndarray, width: int, rows: np.ndarray, values: 
     return lo
 
 
-def _match_ranks(distmat, pos_rows, pos_cols, junk_rows, junk_cols, chunk_size):
-    """0-based rank of every true match among the kept gallery entries of its query.
+def _match_ranks_sorted(distmat, pos_rows, pos_cols, junk_rows, junk_cols, chunk_size):
+    """The same ranks as :func:`_match_ranks`, by sorting the values of every row (the previous
+    implementation, kept as the naive twin of :func:`_evaluate_rank_sorted`).
 
     ``rank(q, c)`` = number of kept ``j`` with ``d[q, j] < d[q, c]``, or ``d[q, j] == d[q, c]``
     and ``j < c`` (ties broken by gallery index: the order of a stable sort).
@@ -189,9 +201,120 @@ def _match_ranks(distmat, pos_rows, pos_cols, junk_rows, junk_cols, chunk_size):
     return ranks
 
 
-def _per_query_stats(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size=None):
+def _match_ranks(distmat, pos_rows, pos_cols, junk_rows, junk_cols, chunk_size):
+    """0-based rank of every true match among the kept gallery entries of its query, by counting.
+
+    Tie rule: ``rank(q, c)`` = number of kept ``j`` with ``d[q, j] < d[q, c]``, or
+    ``d[q, j] == d[q, c]`` and ``j < c``: the lexicographic order of ``(distance, gallery index)``,
+    which is the order a stable sort of the row gives.
+
+    No row is sorted. Each match's rank is a count over its row. The matches of a row are taken
+    from its hardest (largest ``(distance, index)``) to its easiest: "level" ``s`` is a row's
+    ``s``-th hardest match, with threshold ``t_s``, and
+
+        rank = #{j : d[q, j] < t_s} + #{j < c : d[q, j] == t_s}     (then minus the junk before it)
+
+    Per chunk of queries (fewest matches first, so a chunk's rows need about as many levels), the
+    counts come from one comparison pass over the chunk per level while many entries lie at or
+    below the thresholds (a bad model, or the hardest matches); once few do (``_SPARSE_FRACTION``),
+    those entries are gathered as (value, index) pairs and each further level keeps the ones
+    ``<= t_s``: a subset of the previous level's, as thresholds only decrease. Cost: a few passes
+    over the matrix plus the sum of the match ranks for a good model; about ``matches`` passes
+    (~0.5 ns per entry each) for random distances. Exact ties with a threshold (rare in float data,
+    common with integer distances) are found by the ``<`` / ``<=`` counts (dense) or the entries
+    equal to the threshold (sparse), and broken by gallery index. Junk entries stay in the counts:
+    each junk entry before a match (same lexicographic order) is subtracted at the end.
+    """
+    num_q, num_g = distmat.shape
+    n = pos_rows.shape[0]
+    t_all = distmat[pos_rows, pos_cols]
+    # matches ascending by (row, distance, gallery index): the stable-sort order within each row
+    order = np.lexsort((pos_cols, t_all, pos_rows))
+    rows_s, cols_s, t_s = pos_rows[order], pos_cols[order], t_all[order]
+    ranks_s = np.empty(n, dtype=np.int64)
+    ptr = np.searchsorted(rows_s, np.arange(num_q + 1))
+    n_match = np.diff(ptr)
+    # queries with a match, fewest matches first: a chunk then holds rows with similar numbers
+    # of matches (levels), and queries without one cost nothing
+    queries = np.argsort(n_match, kind="stable")
+    queries = queries[n_match[queries] > 0]
+    for start in range(0, queries.shape[0], chunk_size):
+        qs = queries[start : start + chunk_size]
+        c = qs.shape[0]
+        m = n_match[qs]
+        levels = int(m.max())
+        # which[q, s]: index (into the sorted matches) of row q's s-th hardest match. A row with
+        # fewer matches repeats its easiest one, so thresholds never increase along s (the sets
+        # stay nested); those repeated levels are computed and dropped.
+        lev = np.minimum(np.arange(levels)[None, :], m[:, None] - 1)
+        which = ptr[qs][:, None] + m[:, None] - 1 - lev
+        thr = t_s[which]  # [c, levels], non-increasing along a row
+        thr_col = cols_s[which]
+        block = np.ascontiguousarray(distmat[qs])  # a C-ordered copy of the chunk's rows
+        buf = np.empty(block.shape, dtype=bool)
+        dense, flat = True, None
+        for s in range(levels):
+            t_col = thr[:, s : s + 1]
+            if dense:
+                # one comparison pass per threshold over the chunk: cheap while many entries lie
+                # below the threshold (a bad model, or the first, hardest levels)
+                n_le = _count_rows(np.less_equal(block, t_col, out=buf))
+                n_lt = _count_rows(np.less(block, t_col, out=buf))
+                below = n_lt
+                tied = n_le - n_lt > 1  # the match itself is one of the equal entries
+                if tied.any():
+                    q = np.flatnonzero(tied)
+                    before = np.arange(num_g)[None, :] < thr_col[q, s][:, None]
+                    below = below.copy()
+                    below[q] += _count_rows((block[q] == t_col[q]) & before)
+                if int(n_le.sum()) <= _SPARSE_FRACTION * c * num_g:
+                    dense = False
+            else:
+                if flat is None:
+                    # switch to the sparse form: the (value, flat index) pairs of the entries at
+                    # or below this level's thresholds; flatnonzero + take rather than boolean
+                    # indexing (several times faster here)
+                    flat = np.flatnonzero(np.less_equal(block, t_col, out=buf))
+                    x = block.reshape(-1).take(flat)
+                    r = flat // num_g
+                    t_rep = thr[:, s].take(r)
+                else:
+                    r = flat // num_g
+                    t_rep = thr[:, s].take(r)
+                    keep = np.flatnonzero(x <= t_rep)
+                    x, flat, r, t_rep = x.take(keep), flat.take(keep), r.take(keep), t_rep.take(keep)
+                size = np.diff(np.searchsorted(r, np.arange(c + 1)))  # r ascends
+                eq = x == t_rep
+                # each row holds its match itself, equal to its threshold; only a tie adds more
+                if np.count_nonzero(eq) == c:
+                    below = size - 1
+                else:  # ties: the entries equal to the threshold at or after the match's index don't count
+                    ef = flat[eq]
+                    er = ef // num_g
+                    after = np.bincount(er, weights=(ef - er * num_g) >= thr_col[er, s], minlength=c)
+                    below = size - after.astype(np.int64)
+            live = m > s
+            ranks_s[which[live, s]] = below[live]
+    if junk_rows.shape[0]:
+        # subtract the junk entries that precede a match in (distance, index) order
+        nj = n_match[junk_rows]
+        rep = np.repeat(np.arange(junk_rows.shape[0]), nj)
+        offset = np.arange(rep.shape[0]) - np.repeat(np.cumsum(nj) - nj, nj)
+        mi = ptr[junk_rows][rep] + offset
+        jd = distmat[junk_rows, junk_cols][rep]
+        jc = junk_cols[rep]
+        before = (jd < t_s[mi]) | ((jd == t_s[mi]) & (jc < cols_s[mi]))
+        ranks_s -= np.bincount(mi[before], minlength=n)
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[order] = ranks_s
+    return ranks
+
+
+def _per_query_stats(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size=None, ranker=None):
     """``first`` (0-based rank of the first match), ``ap``, ``inp``, all [Q] (NaN / -1 where a
-    query has no true match left after removing its junk), and the ``valid`` mask."""
+    query has no true match left after removing its junk), and the ``valid`` mask.
+
+    ``ranker`` computes the match ranks: :func:`_match_ranks` (default) or :func:`_match_ranks_sorted`."""
     num_q, num_g = distmat.shape
     if chunk_size is None:
         chunk_size = max(1, _CHUNK_ELEMENTS // num_g)
@@ -200,7 +323,8 @@ def _per_query_stats(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size=Non
     rows, cols = _same_pid_pairs(q_pids, g_pids)
     junk = g_camids[cols] == q_camids[rows]
     pos_rows, pos_cols = rows[~junk], cols[~junk]
-    ranks = _match_ranks(distmat, pos_rows, pos_cols, rows[junk], cols[junk], int(chunk_size))
+    ranker = _match_ranks if ranker is None else ranker
+    ranks = ranker(distmat, pos_rows, pos_cols, rows[junk], cols[junk], int(chunk_size))
     # order the matches of each query by rank: the k-th (0-based) match has precision (k+1)/(rank+1)
     order = np.lexsort((ranks, pos_rows))
     pos_rows, ranks = pos_rows[order], ranks[order]
@@ -269,10 +393,36 @@ def evaluate_rank(
         ValueError: on inconsistent shapes, NaN distances, or when no query has a
         valid match in the gallery.
     """
+    return _evaluate(_match_ranks, distmat, q_pids, g_pids, q_camids, g_camids, max_rank,
+                     use_metric_cuhk03, return_minp, return_per_query, chunk_size)
+
+
+def _evaluate_rank_sorted(
+    distmat: ArrayLike,
+    q_pids: ArrayLike,
+    g_pids: ArrayLike,
+    q_camids: ArrayLike,
+    g_camids: ArrayLike,
+    max_rank: int = 50,
+    use_metric_cuhk03: bool = False,
+    use_cython: bool = True,
+    *,
+    return_minp: bool = False,
+    return_per_query: bool = False,
+    chunk_size: int | None = None,
+):
+    """:func:`evaluate_rank` with the ranks found by sorting the values of every row (the previous
+    implementation): the naive twin the tests and ``benchmarks/evaluation.py`` compare against."""
+    return _evaluate(_match_ranks_sorted, distmat, q_pids, g_pids, q_camids, g_camids, max_rank,
+                     use_metric_cuhk03, return_minp, return_per_query, chunk_size)
+
+
+def _evaluate(ranker, distmat, q_pids, g_pids, q_camids, g_camids, max_rank, use_metric_cuhk03,
+              return_minp, return_per_query, chunk_size):
     distmat, q_pids, g_pids, q_camids, g_camids = _check_inputs(
         distmat, q_pids, g_pids, q_camids, g_camids, max_rank
     )
-    first, ap, inp, valid = _per_query_stats(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size)
+    first, ap, inp, valid = _per_query_stats(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size, ranker)
     num_valid = int(valid.sum())
     if num_valid == 0:
         warnings.warn("evaluate_rank: no query has a valid match in the gallery", RuntimeWarning)

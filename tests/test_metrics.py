@@ -8,8 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from ianet_viz import metrics
 from ianet_viz.reference import classic_eval_market1501
 from ianet_viz.metrics import (
+    _evaluate_rank_sorted,
+    _match_ranks,
+    _match_ranks_sorted,
+    _same_pid_pairs,
     compute_distance_matrix,
     cosine_distance,
     euclidean_distance,
@@ -186,6 +191,83 @@ def test_random_cases_against_naive_loop(seed, kind):
                                    return_minp=True, chunk_size=chunk)
         np.testing.assert_array_equal(c2, cmc)
         assert m2 == pytest.approx(mAP, abs=1e-12) and i2 == pytest.approx(mINP, abs=1e-12)
+
+
+def clustered_problem(seed, num_q=80, num_g=500, num_ids=30, num_cams=3, noise=1.0, dim=16):
+    """Distances from features (identity centre + noise): a model that ranks matches early, so
+    the counting leaves its comparison passes for the gathered entries after a level or two."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((num_ids + 5, dim))
+    q_pids = rng.integers(0, num_ids + 5, num_q)  # ids >= num_ids are not in the gallery
+    g_pids = rng.integers(0, num_ids, num_g)
+    q_camids, g_camids = rng.integers(0, num_cams, num_q), rng.integers(0, num_cams, num_g)
+    qf = centres[q_pids] + noise * rng.standard_normal((num_q, dim))
+    gf = centres[g_pids] + noise * rng.standard_normal((num_g, dim))
+    return cosine_distance(qf, gf), q_pids, g_pids, q_camids, g_camids
+
+
+def _with_kind(distmat, kind, rng):
+    if kind == "inf":  # masked pairs at +inf, a few at -inf
+        d = distmat.copy()
+        d[rng.random(d.shape) < 0.2] = np.inf
+        d[rng.random(d.shape) < 0.05] = -np.inf
+        return d
+    return _tied(distmat, kind, rng)
+
+
+def _ranks(fn, distmat, q_pids, g_pids, q_camids, g_camids, chunk_size):
+    rows, cols = _same_pid_pairs(q_pids, g_pids)
+    junk = g_camids[cols] == q_camids[rows]
+    return fn(distmat, rows[~junk], cols[~junk], rows[junk], cols[junk], chunk_size)
+
+
+# the counting uses comparison passes ("dense") while more than _SPARSE_FRACTION of a chunk lies at
+# or below the thresholds, then the gathered entries ("sparse"): 0.0 never leaves the passes, 1.0
+# leaves them after the first level, 0.2 is the default
+@pytest.mark.parametrize("sparse_fraction", [0.0, 0.2, 1.0])
+@pytest.mark.parametrize("kind", ["none", "few", "int", "inf"])
+@pytest.mark.parametrize("problem", ["random", "clustered", "short_gallery"])
+def test_counting_equals_sorted_twin(problem, kind, sparse_fraction, monkeypatch):
+    """evaluate_rank (counting, no row sort) == _evaluate_rank_sorted (the previous, sorting one):
+    the same match ranks, hence the same CMC, mAP, mINP, per-query AP and INP."""
+    monkeypatch.setattr(metrics, "_SPARSE_FRACTION", sparse_fraction)
+    seed = {"random": 0, "clustered": 1, "short_gallery": 2}[problem]
+    rng = np.random.default_rng(200 + seed)
+    if problem == "clustered":
+        args = list(clustered_problem(seed))
+    elif problem == "random":
+        args = list(random_problem(seed, num_q=60, num_g=300, num_ids=25, num_cams=3))
+    else:  # gallery shorter than max_rank
+        args = list(random_problem(seed, num_q=40, num_g=12, num_ids=4, num_cams=2))
+    args[0] = _with_kind(args[0], kind, rng)
+    distmat, q_pids, g_pids, q_camids, g_camids = args
+    # the problem has what the protocol must handle: junk, skipped queries, and, for the tied
+    # kinds, true matches at the same distance as another entry of their row
+    same = q_pids[:, None] == g_pids[None]
+    junk = same & (q_camids[:, None] == g_camids[None])
+    assert junk.any() and (~(same & ~junk).any(1)).any() and (same & ~junk).any()
+    if kind in ("few", "int", "inf"):
+        tied = [np.count_nonzero(distmat[q] == distmat[q, c]) > 1 for q, c in zip(*np.nonzero(same & ~junk))]
+        assert any(tied)
+    max_rank = 50
+    assert problem != "short_gallery" or distmat.shape[1] < max_rank
+    for chunk in (None, 1, 7):
+        want_ranks = _ranks(_match_ranks_sorted, *args, chunk_size=chunk or 1000)
+        got_ranks = _ranks(_match_ranks, *args, chunk_size=chunk or 1000)
+        np.testing.assert_array_equal(got_ranks, want_ranks)
+        got = evaluate_rank(*args, max_rank=max_rank, return_minp=True, return_per_query=True, chunk_size=chunk)
+        want = _evaluate_rank_sorted(*args, max_rank=max_rank, return_minp=True, return_per_query=True,
+                                     chunk_size=chunk)
+        assert got[0].shape == (max_rank,)
+        np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1e-9)
+        assert abs(got[1] - want[1]) <= 1e-9 and abs(got[2] - want[2]) <= 1e-9
+        np.testing.assert_array_equal(np.isnan(got[3]), np.isnan(want[3]))
+        np.testing.assert_allclose(got[3], want[3], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(got[4], want[4], rtol=0, atol=1e-9)
+    # and both agree with the classic per-query loop (independent code)
+    ref = classic_eval_market1501(*args, max_rank=max_rank, kind="stable")
+    np.testing.assert_allclose(got[0], ref[0], atol=1e-6)
+    assert got[1] == pytest.approx(ref[1], abs=1e-12) and got[2] == pytest.approx(ref[2], abs=1e-12)
 
 
 def test_tie_rule_is_gallery_index_order():

@@ -75,3 +75,136 @@ def test_cells_define_no_measurement_code(path):
                       "code into the package (with a test) and import it"
     stale = CELL_FUNCTIONS.get(path.name, set()) - defined
     assert not stale, f"CELL_FUNCTIONS lists {sorted(stale)} for {path.name}, which no longer defines them"
+
+
+# ------------------------------------------------------------------------------ widget state
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _shown_and_reachable(nb, models):
+    """Widget ids displayed by the outputs, and every id they refer to ("IPY_MODEL_<id>")."""
+    shown = {o["data"][WIDGET_VIEW]["model_id"] for c in nb.cells if c.cell_type == "code"
+             for o in c.get("outputs", []) if WIDGET_VIEW in o.get("data", {})}
+    seen, todo = set(), [m for m in shown if m in models]
+    while todo:
+        mid = todo.pop()
+        if mid not in seen:
+            seen.add(mid)
+            todo += [r for r in re.findall(r"IPY_MODEL_([0-9a-f]+)", str(models[mid].get("state", {}))) if r in models]
+    return shown, seen
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_widget_state_of_closed_figures(path):
+    """A committed notebook keeps the widget models of the widgets its outputs still show (the live
+    viewer and its parts), and nothing else: no canvas of a figure that was closed, no orphan model.
+    ``python notebooks/regenerate.py`` (or ``--strip-widgets``) writes them that way."""
+    nb = nbformat.read(str(path), as_version=4)
+    models = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    shown, live = _shown_and_reachable(nb, models)
+    stale = {mid: models[mid].get("model_name") for mid in set(models) - live}
+    assert not stale, f"{path.name} carries {len(stale)} widget models no output shows (closed figures' " \
+                      f"canvases among them): {sorted(set(stale.values()))}; run python notebooks/regenerate.py " \
+                      f"--strip-widgets {path.relative_to(path.parent.parent)}"
+    missing = shown - set(models)
+    assert not missing, f"{path.name} displays widgets whose state it does not carry: {sorted(missing)}"
+
+
+def _load_regenerate():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("regenerate", NOTEBOOKS[0].parent / "regenerate.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_regenerate_drops_closed_and_orphan_widgets():
+    regen = _load_regenerate()
+    nb = nbformat.v4.new_notebook()
+    view = lambda mid: nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {"model_id": mid}, "text/plain": "w"})
+    nb.cells = [nbformat.v4.new_code_cell("viewer", outputs=[view("a1")]),
+                nbformat.v4.new_code_cell("closed figure", outputs=[view("c1")])]
+    state = {"a1": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_b1"]}},
+             "b1": {"model_name": "MPLCanvasModel", "state": {"layout": "IPY_MODEL_b2"}},
+             "b2": {"model_name": "LayoutModel", "state": {}},
+             "c1": {"model_name": "MPLCanvasModel", "state": {}},  # shown, but closed during the run
+             "d1": {"model_name": "MPLCanvasModel", "state": {}}}  # a closed figure no output shows
+    nb.metadata["widgets"] = {WIDGET_STATE: {"state": state, "version_major": 2, "version_minor": 0}}
+    kept, dropped = regen.clean_widget_state(nb, closed={"c1"})
+    assert (kept, dropped) == (3, 2)
+    assert set(nb.metadata["widgets"][WIDGET_STATE]["state"]) == {"a1", "b1", "b2"}
+    assert WIDGET_VIEW not in nb.cells[1].outputs[0]["data"] and nb.cells[1].outputs[0]["data"]["text/plain"] == "w"
+    nb.cells = nb.cells[1:]  # nothing live left: no widget metadata at all
+    regen.clean_widget_state(nb)
+    assert "widgets" not in nb.metadata
+
+
+# ------------------------------------------------------------------------------ numbers in the prose
+#: Decimal numbers in markdown with at least 3 significant digits must be printed by an output of the
+#: same notebook (equal after rounding to the markdown's decimals, or as a percentage of a printed
+#: fraction). Numbers that no output prints, with the reason:
+PAPER_NUMBERS = {
+    "94.4", "83.1",  # the paper: IANet on Market-1501, top-1 / mAP (ianet_viz.course.paper)
+    "90.4", "76.2",  # the paper: its ResNet-50 baseline (ianet_viz.course.paper)
+    "4.06", "4.09",  # the paper's cost claim (GMac), Sec. 4
+}
+NUMBER_ALLOW = {
+    "01_sia_cia_derivation.ipynb": {"2.72"},  # e, the bound of a softmax over [0, 1]
+    "02_ianet_architecture.ipynb": {"4.094"},  # 4.06 + 0.034: the paper's total plus the printed SIA cost
+}
+DECIMAL = re.compile(r"(?<![\w.])(\d+\.\d+)(?![\w.]*\d)")
+
+
+def significant_digits(number: str) -> int:
+    return len(number.replace(".", "").lstrip("0"))
+
+
+def output_numbers(nb) -> set:
+    texts = []
+    for c in nb.cells:
+        if c.cell_type != "code":
+            continue
+        for o in c.get("outputs", []):
+            if o.get("output_type") == "stream":
+                texts.append(o.get("text", ""))
+            for key in ("text/plain", "text/html", "text/markdown"):
+                v = o.get("data", {}).get(key)
+                if v is not None:
+                    texts.append(v if isinstance(v, str) else "".join(v))
+    return {float(s) for s in re.findall(r"\d+\.\d+|\d+", "\n".join(texts))}
+
+
+def unprinted_numbers(nb, allow=frozenset()):
+    """``[(cell, number)]``: decimals of 3+ significant digits in markdown that no output prints."""
+    printed = output_numbers(nb)
+    missing = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "markdown":
+            continue
+        for number in DECIMAL.findall(re.sub(r"```.*?```", "", c.source, flags=re.S)):
+            if significant_digits(number) < 3 or number in allow:
+                continue
+            d, x = len(number.split(".")[1]), float(number)
+            if not any(abs(round(v, d) - x) < 1e-9 or abs(round(100 * v, d) - x) < 1e-9 for v in printed):
+                missing.append((i, number))
+    return missing
+
+
+def test_unprinted_numbers_catches_a_mismatch():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("mAP 52.5 %, self-weight 0.234, entropy 0.91, sigma 2.5"),
+                nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output("stream", text="mAP 0.5249 self 0.2338\n")])]
+    assert unprinted_numbers(nb) == []  # 52.5 = 100 x 0.5249 rounded; 0.234 = 0.2338 rounded; 2-digit ones skipped
+    nb.cells[0].source = "mAP 52.7 %, self-weight 0.243"
+    assert unprinted_numbers(nb) == [(0, "52.7"), (0, "0.243")]
+    assert unprinted_numbers(nb, allow={"52.7"}) == [(0, "0.243")]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_markdown_numbers_come_from_the_outputs(path):
+    nb = nbformat.read(str(path), as_version=4)
+    missing = unprinted_numbers(nb, PAPER_NUMBERS | NUMBER_ALLOW.get(path.name, set()))
+    assert not missing, f"{path.name}: numbers in markdown that no output of the notebook prints (cell, number): " \
+                        f"{missing}; rerun the notebook and update the prose, or add a paper number with its source"

@@ -719,3 +719,18 @@ def test_architecture_figure_follows_the_model():
     with pytest.raises(ValueError, match="ia_stages"):
         plot_architecture(ia_stages=(5,))
     plt.close("all")
+
+
+def test_outline_cell_on_a_map_and_on_a_photo():
+    from ianet_viz.viz import outline_cell
+
+    fig, ax = plt.subplots()
+    edge, line = outline_cell(ax, 2, 1)  # a map at cell resolution: cell (2, 1) spans x 0.5..1.5, y 1.5..2.5
+    np.testing.assert_allclose(line.get_xydata(), [[0.5, 1.5], [1.5, 1.5], [1.5, 2.5], [0.5, 2.5], [0.5, 1.5]])
+    np.testing.assert_allclose(edge.get_xydata(), line.get_xydata())
+    _, line = outline_cell(ax, 4, 1, hw=(8, 4), extent=(0, 64, 128, 0), color="red")  # stretched over 128 x 64
+    np.testing.assert_allclose(line.get_xydata(), [[16, 64], [32, 64], [32, 80], [16, 80], [16, 64]])
+    assert line.get_color() == "red"
+    with pytest.raises(ValueError, match="hw"):
+        outline_cell(ax, 0, 0, extent=(0, 1, 1, 0))
+    plt.close(fig)

@@ -23,8 +23,8 @@ from .architecture import plot_architecture
 from .figures import (FIG8_POINTS, appearance_by_k, fig4, fig8, height_points, part_points, plot_location_shapes,
                       plot_receptive_fields, plot_sigma_sweep, select_channels, sigma_sweep_stats)
 from .inputs import load_image, prepare
-from .overlay import (cell_center, display_image, field_label, field_stats, overlay, pixel_to_cell, relation_grid,
-                      relation_row, upsample)
+from .overlay import (cell_center, display_image, field_label, field_stats, outline_cell, overlay, pixel_to_cell,
+                      relation_grid, relation_row, upsample)
 from .retrieval import ranked, receptive_field_overlay, retrieval_grid
 from .style import CMAP, paper_title, relation_colorbar, relation_norm, relative_weights, viz_style
 from .viewer import ReceptiveFieldViewer
@@ -32,7 +32,7 @@ from .viewer import ReceptiveFieldViewer
 __all__ = [
     "ReceptiveFieldViewer", "plot_architecture",
     "relation_row", "relation_grid", "overlay", "upsample", "pixel_to_cell", "cell_center", "display_image",
-    "field_stats", "field_label",
+    "field_stats", "field_label", "outline_cell",
     "fig4", "appearance_by_k", "plot_receptive_fields",
     "plot_sigma_sweep", "sigma_sweep_stats", "plot_location_shapes",
     "fig8", "part_points", "height_points", "select_channels", "FIG8_POINTS",

@@ -250,6 +250,25 @@ def overlay(
     return artists
 
 
+def outline_cell(ax, row: int, col: int, hw: Optional[Sequence[int]] = None, extent: Optional[Sequence[float]] = None,
+                 color: Optional[str] = None):
+    """Outline cell ``(row, col)`` on an ``imshow`` of a map: the query marker that leaves the cell's
+    colour visible. Without ``extent`` the map is drawn at cell resolution with imshow's default
+    extent (cell ``(r, c)`` spans ``c - 0.5 .. c + 0.5``); with ``extent=(left, right, bottom, top)``
+    (imshow's) the ``hw`` cells fill it, e.g. a map stretched over a photo. Returns the two lines."""
+    if extent is None:
+        x0, y0, cw, ch = col - 0.5, row - 0.5, 1.0, 1.0
+    else:
+        if hw is None:
+            raise ValueError("outline_cell needs hw (the map's cells) with an extent")
+        left, right, bottom, top = (float(v) for v in extent)
+        cw, ch = (right - left) / int(hw[1]), (bottom - top) / int(hw[0])
+        x0, y0 = left + col * cw, top + row * ch
+    xs, ys = [x0, x0 + cw, x0 + cw, x0, x0], [y0, y0, y0 + ch, y0 + ch, y0]
+    ring = dict(CELL_MARKER, **({"color": color} if color else {}))
+    return ax.plot(xs, ys, **CELL_MARKER_EDGE)[0], ax.plot(xs, ys, **ring)[0]
+
+
 def move_point(artists: Dict[str, object], y: float, x: float, hw: Optional[Sequence[int]] = None) -> None:
     """Move the query marker drawn by :func:`overlay`: a cell outline (on the ``hw`` grid, default
     the grid it was drawn on) or a ring."""

@@ -9,6 +9,12 @@ call without ``--part`` (everything is read back) writes the CSV and the RESULTS
 
     python -m benchmarks.protocols --part 0/2 &  python -m benchmarks.protocols --part 1/2; wait
     python -m benchmarks.protocols --write
+
+Another setting (``ianet_viz.course.protocols.Setting``) runs the same protocol elsewhere, e.g. on a GPU
+machine; its runs go to ``runs/notebooks/protocols-<tag>/``, its CSV to ``results/protocols-<tag>.csv``
+(copy that file to the notebooks' machine: 05 and 06 read it back when IANET_MODEL has that setting):
+
+    python -m benchmarks.protocols --dataset market1501 --data-root ~/datasets --backbone resnet50 --size 256x128 --device cuda --num-workers 8 --write
 """
 from __future__ import annotations
 
@@ -16,8 +22,6 @@ import argparse
 from typing import Dict, List, Optional, Sequence
 
 from benchmarks.common import RESULTS_DIR, command_line, describe_device, format_table, section, update_results, write_csv
-
-CSV_NAME = "protocols.csv"
 
 
 def tables() -> Dict[str, Dict[str, str]]:
@@ -60,12 +64,27 @@ the demo model's mechanism (cosine relation, geometric-mean fusion, gates from 0
 product fusion is the 'prod (paper)' row of Tab. 4b."""
 
 
+SETTING_NOTE = """
+This sweep ran in another setting than the notes above describe: the dataset, backbone and input size
+of its title (``--dataset``, ``--backbone``, ``--size``), with the same protocol, seeds and mechanism;
+'adds' and 'self S' were measured on synthetic people at its input size (real data has no part masks)."""
+
+
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default=None, help="comma list (default: ianet_viz.course.protocols.PROTOCOL_SEEDS)")
     p.add_argument("--part", default="0/1", help="K/N: train only every N-th run, starting at K")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--write", action="store_true", help="write results/protocols.csv and the RESULTS.md section")
+    p.add_argument("--write", action="store_true",
+                   help="write results/protocols[-<setting>].csv and the RESULTS.md section")
+    p.add_argument("--dataset", default="synthetic", help="the setting's dataset (default: synthetic pedestrians)")
+    p.add_argument("--data-root", default=None, help="where the dataset is (default: IANET_DATA_DIR/<dataset>)")
+    p.add_argument("--backbone", default="resnet18")
+    p.add_argument("--size", default="128x64", help="input HEIGHTxWIDTH, e.g. 256x128")
+    p.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu, cuda, cuda:1")
+    p.add_argument("--pretrained", default=None, help="backbone weights: none (default, as the CPU protocol) or imagenet")
+    p.add_argument("--epochs", type=int, default=None, help="default: the cpu scale's (6)")
+    p.add_argument("--num-workers", type=int, default=None, help="data-loader processes (default 0)")
     args = p.parse_args(argv)
     import torch
 
@@ -73,24 +92,34 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     from ianet_viz.course import run_sweep
 
     torch.set_num_threads(args.threads)
+    setting = P.Setting(args.dataset, args.backbone, P.parse_size(args.size))
+    extra = setting.overrides(data_root=args.data_root, pretrained=args.pretrained, epochs=args.epochs,
+                              device=args.device, num_workers=args.num_workers)
     seeds = P.PROTOCOL_SEEDS if args.seeds is None else tuple(int(s) for s in args.seeds.split(","))
     k, n = (int(v) for v in args.part.split("/"))
     runs = P.all_runs()
     jobs = [(label, seed) for seed in seeds for label in runs]  # seed-major: pairs complete early
     rows = []
     for label, seed in jobs[k::n]:  # part k of n: every n-th job
-        rows += run_sweep({label: runs[label]}, seeds=(seed,), scale="cpu", name=P.RUN_NAME, resume=True)
+        rows += run_sweep({label: {**extra, **runs[label]}}, seeds=(seed,), scale="cpu", name=setting.run_name(),
+                          resume=True)
     if n > 1:
         return rows
-    mech = P.mechanism_rows(rows)
+    device = "cpu" if args.device == "cpu" or not torch.cuda.is_available() else args.device.replace("auto", "cuda")
+    mech = P.mechanism_rows(rows, name=setting.run_name(), setting=setting, device=device)
     table = summary(rows, mech)
     print(format_table(table))
     if args.write:
         by_run = {(m["config"], m["seed"]): m for m in mech}
-        write_csv(RESULTS_DIR / CSV_NAME, [{**r, **by_run.get((r["config"], r["seed"]), {})} for r in rows])
+        about = {"dataset": setting.dataset, "backbone": setting.backbone, "size": args.size,
+                 "pretrained": args.pretrained or "none", "device": device}
+        write_csv(RESULTS_DIR / setting.csv_name(),
+                  [{**r, **by_run.get((r["config"], r["seed"]), {}), **about} for r in rows])
         cmd = command_line("benchmarks.protocols", argv)
-        update_results("protocols", section("protocols: Fig. 7 and Tab. 4a-c with one SIA block after stage 3",
-                                            cmd, describe_device("cpu"), format_table(table, markdown=True), NOTES))
+        title = "protocols: Fig. 7 and Tab. 4a-c with one SIA block after stage 3"
+        update_results(setting.run_name(), section(title if setting.default else f"{title} ({setting.describe()})",
+                                                   cmd, describe_device(device), format_table(table, markdown=True),
+                                                   NOTES if setting.default else NOTES + SETTING_NOTE))
     return table
 
 

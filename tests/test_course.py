@@ -18,7 +18,8 @@ def test_summarise_mean_std_in_percent():
 def test_sweep_config_scales():
     for scale in SWEEP_SCALES:
         cfg = sweep_config(scale, sigma=(2.0, 4.0), output="runs/x").resolved()
-        assert cfg.dataset == "synthetic" and cfg.device == "cpu" and cfg.sigma == (2.0, 4.0)
+        assert cfg.dataset == "synthetic" and cfg.sigma == (2.0, 4.0) and cfg.pretrained is None
+        assert cfg.device == "auto" and sweep_config(scale, device="cuda").device == "cuda"  # no forced CPU (issue 19)
         assert cfg.synthetic_identities == SWEEP_SCALES[scale]["synthetic_identities"]
     with pytest.raises(ValueError, match="scale"):
         sweep_config("huge")

@@ -54,14 +54,14 @@ def test_read_metrics_of_a_folder_a_checkpoint_and_a_weights_file(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     ckpt = _fake_state(run / "checkpoint.pt")           # a run's checkpoint has no "metrics" entry
-    assert read_metrics(run) == {} and read_metrics(ckpt) == {}
+    assert read_metrics(run) == {} and read_metrics(ckpt) == {} and read_metrics(run / "not-here") == {}
     (run / "metrics.json").write_text(json.dumps({"mAP": 0.5, "rank1": 0.6, "cmc": [0.6], "config": {}}))
     assert read_metrics(run) == read_metrics(ckpt) == {"mAP": 0.5, "rank1": 0.6}
     weights = _fake_state(tmp_path / "w.pt", metrics={"mAP": 0.25, "rank1": 0.5})
     assert read_metrics(weights) == {"mAP": 0.25, "rank1": 0.5}
     loose = _fake_state(tmp_path / "loose.pt")           # a metrics.json beside a loose file is not its own
     (tmp_path / "metrics.json").write_text(json.dumps({"mAP": 0.9, "rank1": 0.9}))
-    assert read_metrics(loose) == {}
+    assert read_metrics(loose) == {} and read_metrics(tmp_path / "missing-run") == {}  # not the parent's file
 
 
 def test_a_missing_or_wrong_model_says_what_to_set(monkeypatch, tmp_path):

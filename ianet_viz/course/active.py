@@ -58,6 +58,8 @@ def read_metrics(path, state: Optional[Dict[str, Any]] = None) -> Dict[str, Any]
     recorded (a run's ``checkpoint.pt`` has no ``metrics`` entry: ``train`` writes them beside it).
     ``state``: the file's loaded checkpoint, when the caller has it already."""
     path = Path(path)
+    if not path.exists():
+        return {}
     folder = path if path.is_dir() else path.parent
     if path.is_file():
         state = load_checkpoint(path) if state is None else state

@@ -57,10 +57,12 @@ def demo_config(smoke: Optional[bool] = None, mechanism: str = "demo", **overrid
     name = ("demo" if mechanism == "demo" else "paper") + ("-smoke" if smoke else "")
     cfg = dict(
         dataset="synthetic", backbone="resnet18", height=128, width=64, ia_stages=(2, 3), recipe="paper",
-        seed=0, num_workers=0, output=str(Path(RUNS_DIR) / name), pretrained=str(pretrained_backbone()),
+        seed=0, num_workers=0, output=str(Path(RUNS_DIR) / name),
         **(DEMO_MECHANISM if mechanism == "demo" else {}), **size,
     )
     cfg.update(overrides)
+    if "pretrained" not in overrides:  # only then is the shipped backbone file needed
+        cfg["pretrained"] = str(pretrained_backbone())
     return TrainConfig(**cfg)
 
 

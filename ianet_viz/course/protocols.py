@@ -19,10 +19,18 @@ Where the protocol differs from the paper (say so next to every table):
 
 Every run is one :func:`ianet_viz.course.run_sweep` run in ``runs/notebooks/protocols/``; a run that
 finished is read back, so the notebooks and ``python -m benchmarks.protocols`` share them.
+
+The same protocol runs in another setting (:class:`Setting`: dataset, backbone, input size), e.g. on a
+GPU machine, ``python -m benchmarks.protocols --dataset market1501 --backbone resnet50 --size 256x128
+--device cuda --write``: its runs go to ``runs/notebooks/protocols-<tag>/`` and its rows to
+``benchmarks/results/protocols-<tag>.csv``, which notebooks 05 and 06 read back (:func:`sweep_rows`)
+when the model they show (``IANET_MODEL``) has that setting, and say which sweep they show.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
 
 # format_paired ("+1.2 [-0.3, +2.7]") formats a difference_table or contrast line; notebooks call P.format_paired
 from .stats import format_paired, paired_table  # noqa: F401
@@ -35,6 +43,63 @@ FIG7_SIGMA1: Tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
 PROTOCOL_SEEDS: Tuple[int, ...] = (0, 1, 2, 3, 4)
 BASELINE = "baseline"
 RUN_NAME = "protocols"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where a protocol sweep runs: the dataset, the backbone and the input size ``(H, W)``. The default
+    is the course's CPU scale (synthetic pedestrians, ResNet-18, 128 x 64), the committed sweep."""
+
+    dataset: str = "synthetic"
+    backbone: str = "resnet18"
+    size: Tuple[int, int] = (128, 64)
+
+    @classmethod
+    def of(cls, config) -> "Setting":
+        """The setting of a :class:`~ianet_viz.train.TrainConfig` (e.g. ``course_model().config``)."""
+        return cls(str(config.dataset), str(config.backbone), (int(config.height), int(config.width)))
+
+    @property
+    def default(self) -> bool:
+        return self == Setting()
+
+    @property
+    def tag(self) -> str:
+        """``"market1501-resnet50-256x128"``: the suffix of its run folder and CSV."""
+        return f"{self.dataset}-{self.backbone}-{self.size[0]}x{self.size[1]}"
+
+    def describe(self) -> str:
+        return f"{self.dataset}, {self.backbone}, {self.size[0]}x{self.size[1]}"
+
+    def run_name(self, smoke: bool = False) -> str:
+        """The sweep's folder under ``runs/notebooks/``: ``protocols`` for the default setting."""
+        return (RUN_NAME if self.default else f"{RUN_NAME}-{self.tag}") + ("-smoke" if smoke else "")
+
+    def csv_name(self) -> str:
+        """Its rows in ``benchmarks/results/``: ``protocols.csv`` for the default setting."""
+        return f"{RUN_NAME}.csv" if self.default else f"{RUN_NAME}-{self.tag}.csv"
+
+    def overrides(self, **extra) -> dict:
+        """``TrainConfig`` overrides that put a protocol run in this setting; ``extra`` (``data_root``,
+        ``pretrained``, ``epochs``, ``device``, ``num_workers``) is added where it is not ``None``."""
+        out = {} if self.default else dict(dataset=self.dataset, backbone=self.backbone, height=self.size[0],
+                                           width=self.size[1])
+        out.update({k: v for k, v in extra.items() if v is not None})
+        return out
+
+    def command(self) -> str:
+        """The command that runs this setting's sweep on a GPU machine and writes its CSV."""
+        return (f"python -m benchmarks.protocols --dataset {self.dataset} --backbone {self.backbone} "
+                f"--size {self.size[0]}x{self.size[1]} --device cuda --write")
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """``"256x128"`` -> ``(256, 128)``."""
+    try:
+        h, w = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"a size is HEIGHTxWIDTH, e.g. 256x128; got {text!r}") from None
+    return h, w
 
 
 def fig7_label(sigma1: float, location_only: bool) -> str:
@@ -131,14 +196,17 @@ def by_metric(rows: Sequence[Dict], labels: Dict[str, str]) -> Dict[str, List[Di
 MECHANISM_KEYS = ("sia_ratio", "self_S", "lift_S", "lift_local")
 
 
-def mechanism_rows(rows: Sequence[Dict], scale: str = "cpu", name: str = RUN_NAME, n: int = 16) -> List[Dict]:
+def mechanism_rows(rows: Sequence[Dict], scale: str = "cpu", name: str = RUN_NAME, n: int = 16,
+                   setting: Optional[Setting] = None, device: str = "cpu") -> List[Dict]:
     """For every run of ``rows`` (``run_sweep`` rows) with an IA block: ``{"config", "seed", <MECHANISM_KEYS>}``,
     the :func:`~ianet_viz.course.mechanism_report` of its stage-3 block on ``n`` held-out people, so a
     table can say whether the block it ablates adds anything and gathers anything. Each result is
-    cached in the run's folder (``mechanism.json``) and recomputed when the checkpoint is newer."""
+    cached in the run's folder (``mechanism.json``) and recomputed when the checkpoint is newer.
+    The people are synthetic (they need part masks): the sweep's own data in the default ``setting``,
+    else synthetic pedestrians at the setting's input size."""
     import json
 
-    from ..train import load_model
+    from ..train import TrainConfig, load_dataset, load_model
     from ..train.loaders import dataset_root
     from .mechanism import held_out_people, mechanism_report
     from .sweep import run_folder, sweep_config
@@ -158,9 +226,14 @@ def mechanism_rows(rows: Sequence[Dict], scale: str = "cpu", name: str = RUN_NAM
             values = json.loads(cache.read_text())
         else:
             if people is None:
-                cfg = sweep_config(scale)
-                people = held_out_people(dataset_root(cfg), (cfg.height, cfg.width), n=n)
-            report = mechanism_report(load_model(folder), *people)["stage3"]
+                if setting is None or setting.default:
+                    cfg = sweep_config(scale)
+                    people = held_out_people(dataset_root(cfg), (cfg.height, cfg.width), n=n)
+                else:  # real data has no part masks: synthetic people (as the demo model's) at the run's size
+                    h, w = setting.size
+                    root = load_dataset(TrainConfig(dataset="synthetic", height=h, width=w, pretrained=None)).root
+                    people = held_out_people(root, (h, w), n=n)
+            report = mechanism_report(load_model(folder, device=device), *people)["stage3"]
             values = {k: report.get(k, float("nan")) for k in MECHANISM_KEYS}
             cache.write_text(json.dumps(values))
         out.append({"config": label, "seed": seed, **values})
@@ -177,3 +250,86 @@ def mechanism_medians(mech: Sequence[Dict], labels: Dict[str, str]) -> Dict[str,
         if vals:
             out[shown] = {k: float(np.median([float(m[k]) for m in vals])) for k in MECHANISM_KEYS}
     return out
+
+
+# ----------------------------------------------------------------------------- sweeps run elsewhere
+
+_METRICS = ("mAP", "rank1", "rank5")
+
+
+def _number(v) -> Optional[float]:
+    return None if v in (None, "") else float(v)
+
+
+def finished_rows(name: str, runs: Optional[Dict[str, dict]] = None) -> List[Dict]:
+    """``run_sweep`` rows of every finished run (``metrics.json``) in ``runs/notebooks/<name>/``, for the
+    labels of ``runs`` (default: :func:`all_runs`), whatever the seeds; nothing is trained."""
+    import json
+
+    from .sweep import run_folder
+
+    out = []
+    for label in (all_runs() if runs is None else runs):
+        parent = run_folder(name, label, 0).parent
+        stem = run_folder(name, label, 0).name[: -len("0")]  # "<label slug>-seed"
+        for metrics in sorted(parent.glob(f"{stem}*/metrics.json")):
+            seed = metrics.parent.name[len(stem):]
+            if not seed.isdigit():
+                continue
+            m = json.loads(metrics.read_text())
+            out.append({"config": label, "seed": int(seed), **{k: m[k] for k in _METRICS if k in m}, "wall_s": None})
+    return out
+
+
+def read_back(setting: Setting, folder=None, runs: Optional[Dict[str, dict]] = None):
+    """``(rows, mech, where)`` of ``setting``'s sweep, run elsewhere: the CSV that ``python -m
+    benchmarks.protocols --write`` wrote (``benchmarks/results/<setting.csv_name()>``, or in ``folder``),
+    else the finished runs of ``runs/notebooks/<setting.run_name()>/`` (a copied folder). ``None`` when
+    neither is here. Only the labels of ``runs`` (default: :func:`all_runs`) are kept."""
+    from .. import settings
+    from .sweep import read_results
+
+    runs = all_runs() if runs is None else runs
+    csv = read_results(setting.csv_name(), folder)
+    if csv:
+        rows, mech = [], []
+        for r in csv:
+            if r.get("config") not in runs:
+                continue
+            rows.append({"config": r["config"], "seed": int(r["seed"]),
+                         **{k: _number(r.get(k)) for k in _METRICS}, "wall_s": _number(r.get("wall_s"))})
+            if all(r.get(k) not in (None, "") for k in MECHANISM_KEYS):
+                mech.append({"config": r["config"], "seed": int(r["seed"]), **{k: float(r[k]) for k in MECHANISM_KEYS}})
+        where = Path(settings.RESULTS_DIR if folder is None else folder) / setting.csv_name()
+        return rows, mech, settings.relpath(where)
+    rows = finished_rows(setting.run_name(), runs)
+    if not rows:
+        return None
+    return rows, mechanism_rows(rows, name=setting.run_name(), setting=setting), f"runs/notebooks/{setting.run_name()}/"
+
+
+def sweep_rows(setting: Setting, runs: Dict[str, dict], seeds: Sequence[int], smoke: bool = False):
+    """``(rows, mech, shown)`` for a notebook: ``run_sweep`` rows of ``runs``, their :func:`mechanism_rows`,
+    and a line saying which sweep they are.
+
+    The default setting trains or reads back its runs here (``smoke``: the smoke scale, always afresh;
+    else the cpu scale, resumed). Another setting (the model of ``IANET_MODEL``: e.g. Market-1501, R50,
+    256x128) is only read back (:func:`read_back`): it is trained elsewhere, by ``setting.command()``.
+    When it is not here, a note says so and the default sweep is shown instead."""
+    from .sweep import run_sweep
+
+    if not setting.default:
+        back = read_back(setting, runs=runs)
+        if back is not None:
+            rows, mech, where = back
+            return rows, mech, (f"showing: the sweep of {setting.describe()} run elsewhere "
+                                f"(python -m benchmarks.protocols), read back from {where}: {len(rows)} runs")
+        print(f"note: no protocol sweep of {setting.describe()} here (benchmarks/results/{setting.csv_name()} or "
+              f"runs/notebooks/{setting.run_name()}/). Run `{setting.command()}` on a GPU machine and copy the CSV "
+              "into benchmarks/results/; showing the course's CPU sweep instead.")
+    default = Setting()
+    scale, name = ("smoke" if smoke else "cpu"), default.run_name(smoke)
+    rows = run_sweep(runs, seeds=seeds, scale=scale, name=name, resume=not smoke, verbose=False)
+    mech = mechanism_rows(rows, scale=scale, name=name)
+    return rows, mech, (f"showing: the course's sweep ({default.describe()}, {scale} scale, {len(seeds)} seeds), "
+                        f"trained here or read back from runs/notebooks/{name}/: {len(rows)} runs")

@@ -29,10 +29,12 @@ SWEEP_SCALES = {
 
 def sweep_config(scale: str = "smoke", **overrides):
     """A :class:`~ianet_viz.train.TrainConfig` for one sweep run: the demo model's settings
-    (:func:`ianet_viz.course.demo_config`) at ``scale``, on the CPU, plus ``overrides``."""
+    (:func:`ianet_viz.course.demo_config`) at ``scale``, plus ``overrides``. The device is TrainConfig's
+    ``"auto"`` (CUDA when there is one) unless ``device=`` names one; a finished run is read back
+    whatever device it ran on (``device`` is not compared on resume)."""
     if scale not in SWEEP_SCALES:
         raise ValueError(f"scale must be one of {', '.join(SWEEP_SCALES)}; got {scale!r}")
-    base = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, device="cpu", progress=False,
+    base = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, progress=False,
                 synthetic_seed=0, pretrained=None)
     base.update(overrides)
     return demo_config(smoke=False, **base)

@@ -84,13 +84,15 @@ def test_sweep_rows_reads_another_setting_back_and_never_trains_it(tmp_path, mon
 
     rows, mech, shown = P.sweep_rows(MARKET, runs, seeds=(0,))   # nothing here: a note, then the CPU sweep
     assert "note: no protocol sweep of market1501, resnet50, 256x128" in capsys.readouterr().out
-    assert trained == ["protocols"] and shown.startswith("showing: the course's sweep (synthetic, resnet18, 128x64")
+    assert trained == ["protocols"] and str(shown).startswith("showing: the course's sweep (synthetic, resnet18, 128x64")
+    assert shown.setting == P.Setting() and shown.setting.paper_sigma_factor == 2.0  # an 8 x 4 stage-3 map
 
     _write_csv(tmp_path / MARKET.csv_name(), [{"config": P.BASELINE, "seed": "0", "mAP": "0.7", "rank1": "0.8",
                                               "rank5": "0.9"}])
     rows, mech, shown = P.sweep_rows(MARKET, runs, seeds=(0,))
     assert trained == ["protocols"] and rows[0]["mAP"] == 0.7    # read back, not trained
-    assert shown.startswith("showing: the sweep of market1501, resnet50, 256x128 run elsewhere")
+    assert str(shown).startswith("showing: the sweep of market1501, resnet50, 256x128 run elsewhere")
+    assert shown.setting == MARKET and MARKET.paper_sigma_factor == 1.0 and shown.where.endswith(MARKET.csv_name())
     P.sweep_rows(P.Setting(), runs, seeds=(0,), smoke=True)
     assert trained[-1] == "protocols-smoke"
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 # format_paired ("+1.2 [-0.3, +2.7]") formats a difference_table or contrast line; notebooks call P.format_paired
 from .stats import format_paired, paired_table  # noqa: F401
@@ -86,6 +86,12 @@ class Setting:
                                            width=self.size[1])
         out.update({k: v for k, v in extra.items() if v is not None})
         return out
+
+    @property
+    def paper_sigma_factor(self) -> float:
+        """What a sigma in cells of this setting's stage-3 map is in cells of the paper's (16 x 8 at 256 x 128):
+        2 at 128 x 64 (an 8 x 4 map), 1 at 256 x 128."""
+        return 128.0 / self.size[1]
 
     def command(self) -> str:
         """The command that runs this setting's sweep on a GPU machine and writes its CSV."""
@@ -308,9 +314,21 @@ def read_back(setting: Setting, folder=None, runs: Optional[Dict[str, dict]] = N
     return rows, mechanism_rows(rows, name=setting.run_name(), setting=setting), f"runs/notebooks/{setting.run_name()}/"
 
 
+class Shown(NamedTuple):
+    """Which sweep a notebook shows: its setting (for titles), where it was read from, and a line to
+    print (``print(shown)`` prints the line)."""
+
+    setting: Setting
+    where: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 def sweep_rows(setting: Setting, runs: Dict[str, dict], seeds: Sequence[int], smoke: bool = False):
     """``(rows, mech, shown)`` for a notebook: ``run_sweep`` rows of ``runs``, their :func:`mechanism_rows`,
-    and a line saying which sweep they are.
+    and which sweep they are (:class:`Shown`: ``shown.setting`` for titles, ``print(shown)``).
 
     The default setting trains or reads back its runs here (``smoke``: the smoke scale, always afresh;
     else the cpu scale, resumed). Another setting (the model of ``IANET_MODEL``: e.g. Market-1501, R50,
@@ -322,8 +340,8 @@ def sweep_rows(setting: Setting, runs: Dict[str, dict], seeds: Sequence[int], sm
         back = read_back(setting, runs=runs)
         if back is not None:
             rows, mech, where = back
-            return rows, mech, (f"showing: the sweep of {setting.describe()} run elsewhere "
-                                f"(python -m benchmarks.protocols), read back from {where}: {len(rows)} runs")
+            return rows, mech, Shown(setting, where, f"showing: the sweep of {setting.describe()} run elsewhere "
+                                     f"(python -m benchmarks.protocols), read back from {where}: {len(rows)} runs")
         print(f"note: no protocol sweep of {setting.describe()} here (benchmarks/results/{setting.csv_name()} or "
               f"runs/notebooks/{setting.run_name()}/). Run `{setting.command()}` on a GPU machine and copy the CSV "
               "into benchmarks/results/; showing the course's CPU sweep instead.")
@@ -331,5 +349,6 @@ def sweep_rows(setting: Setting, runs: Dict[str, dict], seeds: Sequence[int], sm
     scale, name = ("smoke" if smoke else "cpu"), default.run_name(smoke)
     rows = run_sweep(runs, seeds=seeds, scale=scale, name=name, resume=not smoke, verbose=False)
     mech = mechanism_rows(rows, scale=scale, name=name)
-    return rows, mech, (f"showing: the course's sweep ({default.describe()}, {scale} scale, {len(seeds)} seeds), "
-                        f"trained here or read back from runs/notebooks/{name}/: {len(rows)} runs")
+    where = f"runs/notebooks/{name}/"
+    return rows, mech, Shown(default, where, f"showing: the course's sweep ({default.describe()}, {scale} scale, "
+                             f"{len(seeds)} seeds), trained here or read back from {where}: {len(rows)} runs")

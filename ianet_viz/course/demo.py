@@ -123,9 +123,10 @@ def demo_model(smoke: Optional[bool] = None, device: str = "cpu", progress: bool
     return result.model, run
 
 
-def export_weights(run, path=WEIGHTS) -> str:
+def export_weights(run, path=WEIGHTS, output: Optional[str] = None) -> str:
     """Write a trained run's model as the shipped weights (fp16, with its config and metrics) and their
-    sha256 beside them (``<name>.sha256``); returns the sha256."""
+    sha256 beside them (``<name>.sha256``); returns the sha256. ``output`` is the run folder the
+    shipped config names (default ``runs/<the run's folder name>``), where ``--export`` retrains it."""
     import json
 
     state = load_checkpoint(run)
@@ -136,7 +137,7 @@ def export_weights(run, path=WEIGHTS) -> str:
     out = {k: state[k] for k in ("format", "config", "num_classes", "epoch")}
     # no local paths in a shipped file: the pretrained backbone is named by its file name
     pre = out["config"].get("pretrained")
-    out["config"] = dict(out["config"], data_root=None, output=f"runs/{Path(run).name}",
+    out["config"] = dict(out["config"], data_root=None, output=output or f"runs/{Path(run).name}",
                          pretrained=Path(pre).name if pre else None)
     out.update(model=model, metrics=keep)
     path = Path(path)

@@ -1,8 +1,8 @@
-"""Slow references, read off the page: eq. 1-8 as loops and unfolded patches, and the classic
-per-query evaluation loop of torchreid.
+"""Slow references, read off the page: eq. 1-8 as loops and unfolded patches, the classic
+per-query evaluation loop of torchreid, and k-reciprocal re-ranking (Zhong et al., CVPR 2017) as loops.
 
 The model never calls these. They exist to check the fast code (:mod:`ianet_viz.functional`,
-:mod:`ianet_viz.kernels`, :mod:`ianet_viz.metrics`): the tests compare against them, notebook 01
+:mod:`ianet_viz.kernels`, :mod:`ianet_viz.metrics`, :mod:`ianet_viz.rerank`): the tests compare against them, notebook 01
 shows them next to the equations, and the benchmarks time them. They take one map at a time
 (``f`` is ``[C, H, W]``) unless a docstring says ``[B, C, H, W]``, and nothing here reuses the
 package's own helpers (patch offsets, softmax, Gaussian), so a check against them is independent.
@@ -165,3 +165,51 @@ def classic_eval_market1501(distmat, q_pids, g_pids, q_camids, g_camids, max_ran
     assert num_valid_q > 0, "no query identity appears in the gallery under another camera"
     all_cmc = np.asarray(all_cmc).astype(np.float32).sum(0) / num_valid_q
     return all_cmc, float(np.mean(all_AP)), float(np.mean(all_INP))
+
+
+# --------------------------------------------------------------------------------------------
+# k-reciprocal re-ranking (Zhong et al., CVPR 2017)
+# --------------------------------------------------------------------------------------------
+def rerank_loop(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_value: float = 0.3) -> np.ndarray:
+    """k-reciprocal re-ranking read off the paper, with Python sets and loops over the whole
+    ``(Q+G) x (Q+G)`` matrix: what :func:`ianet_viz.rerank.k_reciprocal_rerank` computes, in float64.
+
+    Where the paper leaves a choice, the authors' code decides (the ``re_ranking`` of torchreid and
+    fast-reid): distances squared and divided by their column maximum, then transposed; ``N(p, k)``
+    holds ``k + 1`` images, ``p`` included; a candidate set joins when *more* than 2/3 of it lies in
+    ``R(p, k1)``; the Gaussian weights of a row are divided by their sum. Ties rank by index (a
+    stable sort), and a column whose distances are all 0 stays 0 (the authors' code: NaN)."""
+    q_g, q_q, g_g = (np.asarray(a, dtype=np.float64) for a in (q_g_dist, q_q_dist, g_g_dist))
+    nq, ng = q_g.shape
+    n = nq + ng
+    full = np.block([[q_q, q_g], [q_g.T, g_g]]) ** 2
+    col_max = full.max(axis=0)
+    d = np.where(col_max > 0, full / np.where(col_max > 0, col_max, 1.0), 0.0).T  # original distance d(p, g)
+    ranking = np.argsort(d, axis=1, kind="stable")  # eq. 1, one row per image
+
+    def nearest(p, k):  # eq. 2: N(p, k), with p itself
+        return [int(g) for g in ranking[p, : k + 1]]
+
+    def reciprocal(p, k):  # eq. 3: R(p, k)
+        return [g for g in nearest(p, k) if p in nearest(g, k)]
+
+    half = int(np.around(k1 / 2.0))
+    v = np.zeros((n, n))
+    for p in range(n):
+        r = reciprocal(p, k1)
+        star = set(r)
+        for q in r:  # eq. 4: R*(p, k1)
+            rq = reciprocal(q, half)
+            if len(set(rq) & set(r)) > 2.0 / 3.0 * len(rq):
+                star |= set(rq)
+        star = sorted(star)
+        weight = np.exp(-d[p, star])  # eq. 8: Gaussian kernel of the original distance
+        v[p, star] = weight / weight.sum()
+    if k2 != 1:  # eq. 11: local query expansion over the first k2 neighbours
+        v = np.array([v[ranking[p, :k2]].mean(axis=0) for p in range(n)])
+    jaccard = np.zeros((nq, ng))
+    for i in range(nq):
+        for j in range(ng):  # eq. 10: 1 - |intersection| / |union| through min and max
+            a, b = v[i], v[nq + j]
+            jaccard[i, j] = 1.0 - np.minimum(a, b).sum() / np.maximum(a, b).sum()
+    return (1.0 - lambda_value) * jaccard + lambda_value * d[:nq, nq:]  # eq. 12

@@ -176,7 +176,8 @@ def test_ddp_two_processes_gloo(synth_root, tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0 <= metrics["mAP"] <= 1 and metrics["epoch"] == 1
     assert load_checkpoint(run)["epoch"] == 1
-    assert sorted(os.listdir(run)) == ["checkpoint.pt", "log.jsonl", "metrics.json"]
+    assert sorted(os.listdir(run)) == ["checkpoint.pt", "config.yaml", "log.jsonl", "metrics.json", "steps.jsonl"]
+    assert [r["step"] for r in read_log(run, "steps.jsonl")] == [1, 2]  # the losses of both ranks, once
 
 
 # ----------------------------------------------------------------------------- checkpoint
@@ -386,9 +387,10 @@ def test_pretrained_auto_is_imagenet_for_real_datasets_only():
 
     for name in ("market1501", "dukemtmcreid", "cuhk03", "msmt17"):
         for recipe in ("paper", "modern"):
-            assert TrainConfig(dataset=name, recipe=recipe).resolved().pretrained == "imagenet"
+            assert TrainConfig(dataset=name, recipe=recipe, pretrained="auto").resolved().pretrained == "imagenet"
     for name in ("synthetic", "vtest"):
-        assert TrainConfig(dataset=name).resolved().pretrained is None
+        assert TrainConfig(dataset=name, pretrained="auto").resolved().pretrained is None
+    assert TrainConfig().pretrained is None  # in Python, nothing downloads unless asked for
     assert TrainConfig(dataset="market1501", pretrained="none").resolved().pretrained is None
     assert TrainConfig(dataset="market1501", pretrained="w.pth").resolved().pretrained == "w.pth"
     assert config_from_args(build_parser().parse_args([])).pretrained == "auto"
@@ -405,7 +407,7 @@ def test_resume_keeps_the_start_of_the_run_and_needs_no_weights_file(synth_root,
     kw = dict(epochs=2, max_steps_per_epoch=1, ia_stages=(3,), milestones=())
     train(tiny_config(synth_root, tmp_path / "run", pretrained=str(weights), **kw), callback=lambda rec: False)
     weights.unlink()
-    resumed = train(tiny_config(synth_root, tmp_path / "run", resume=True, **kw))  # pretrained="auto"
+    resumed = train(tiny_config(synth_root, tmp_path / "run", resume=True, pretrained="auto", **kw))  # as the CLI
     assert resumed.config.pretrained == str(weights) == load_checkpoint(tmp_path / "run")["config"]["pretrained"]
     assert [r["epoch"] for r in resumed.history] == [1, 2]
 
@@ -531,3 +533,190 @@ def test_training_loop_reads_the_device_once_per_logging_interval(synth_root, tm
                                batch_size=4, max_steps_per_epoch=4, log_every=log_every))
     assert result.history[0]["steps"] == 4
     assert len(calls) == reads, calls
+
+
+# ----------------------------------------------------------------------------- what re-ID users expect
+
+@pytest.fixture(scope="module")
+def evaluated_run(synth_root, tmp_path_factory):
+    """One CLI run of 2 epochs x 2 steps, evaluated after each epoch (--eval-every 1), step log every step."""
+    run = tmp_path_factory.mktemp("users") / "run"
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rc = cli_main([
+        "--dataset", "synthetic", "--data-root", synth_root, "--synthetic-identities", str(IDS),
+        "--synthetic-images", str(IMAGES), "--backbone", "resnet18", "--height", str(H), "--width", str(W),
+        "--epochs", "2", "--batch-size", "8", "--num-workers", "0", "--ia-stages", "3", "--no-progress",
+        "--max-steps-per-epoch", "2", "--eval-every", "1", "--log-every", "1", "--eval-batch-size", "64",
+        "--output", str(run)])
+    torch.set_num_threads(old)
+    assert rc == 0
+    return run
+
+
+def test_steps_jsonl_has_every_step_and_log_jsonl_stays_per_epoch(evaluated_run):
+    steps = read_log(evaluated_run, "steps.jsonl")
+    assert [(r["epoch"], r["step"]) for r in steps] == [(1, 1), (1, 2), (2, 3), (2, 4)]
+    assert all(np.isfinite(r["loss"]) for r in steps)
+    log = read_log(evaluated_run)  # what notebook 03 and the resume code read: one record per epoch
+    assert [r["epoch"] for r in log] == [1, 2] and all("step" not in r for r in log)
+    assert log[0]["loss"] == pytest.approx(np.mean([r["loss"] for r in steps[:2]]))
+
+
+def test_best_pt_is_the_best_evaluation_and_loads_like_a_run(evaluated_run):
+    from ianet_viz.train import load_run
+
+    log = read_log(evaluated_run)
+    best = load_run(evaluated_run / "best.pt")
+    assert best.metrics["mAP"] == max(r["mAP"] for r in log)
+    assert best.epoch == max(log, key=lambda r: r["mAP"])["epoch"]  # the first of equals
+    # a run folder: its checkpoint has no metrics key, they come from metrics.json
+    assert "metrics" not in load_checkpoint(evaluated_run)
+    last = load_run(evaluated_run)
+    assert last.metrics["mAP"] == log[-1]["mAP"] and last.epoch == 2 and not last.model.training
+    # a shipped weights file carries its own metrics
+    from ianet_viz.course.demo import WEIGHTS
+
+    if WEIGHTS.is_file():
+        shipped = load_run(WEIGHTS)
+        assert 0 < shipped.metrics["mAP"] < 1 and shipped.config.backbone == "resnet18"
+
+
+def test_no_best_pt_without_eval_every(synth_root, tmp_path):
+    train(tiny_config(synth_root, tmp_path / "run", max_steps_per_epoch=1, ia_stages=(3,)))
+    assert not (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "config.yaml").is_file()
+
+
+def test_a_backbone_file_is_not_a_trained_model(tmp_path):
+    from ianet_viz.train import load_run
+    from ianet_viz.train.checkpoint import FORMAT
+
+    atomic_save({"format": FORMAT, "config": TrainConfig().to_dict(), "epoch": 6, "model": {}}, tmp_path / "bb.pt")
+    with pytest.raises(ValueError, match="--pretrained FILE"):
+        load_run(tmp_path / "bb.pt")
+
+
+def test_config_yaml_round_trips_and_flags_override_it(evaluated_run, tmp_path):
+    import yaml
+
+    from ianet_viz.train.__main__ import build_parser, config_from_args, given_flags
+
+    def from_cli(argv):
+        return config_from_args(build_parser().parse_args(argv), given_flags(argv)).resolved()
+
+    saved = yaml.safe_load((evaluated_run / "config.yaml").read_text())
+    ran = TrainConfig.from_dict(load_checkpoint(evaluated_run)["config"]).to_dict()
+    assert saved == {k: v for k, v in ran.items() if k not in ("resume", "overwrite")}
+    again = from_cli(["--config", str(evaluated_run / "config.yaml")]).to_dict()
+    assert {k: v for k, v in again.items() if k in saved} == saved  # the same run
+    # flags typed on the command line win; what they do not name comes from the file
+    over = from_cli(["--config", str(evaluated_run / "config.yaml"), "--lr", "0.001", "--output", str(tmp_path)])
+    assert (over.lr, over.output, over.backbone, over.ia_stages, over.max_steps_per_epoch) == \
+        (0.001, str(tmp_path), "resnet18", (3,), 2)
+    assert from_cli(["--config", str(evaluated_run / "metrics.json")]).backbone == "resnet18"  # a run's record
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("batch_size: 16\nlearning_rate: 0.1\n")
+    with pytest.raises(ValueError, match="unknown setting.*learning_rate"):
+        from_cli(["--config", str(bad)])
+    short = tmp_path / "short.yaml"
+    short.write_text("batch_size: 16\nia_stages: [2]\n")  # a hand-written file: the rest are the flags' defaults
+    cfg = from_cli(["--config", str(short)])
+    assert (cfg.batch_size, cfg.ia_stages, cfg.pretrained) == (16, (2,), "imagenet")  # market1501, --pretrained auto
+
+
+def test_eval_only_writes_eval_json_and_keeps_metrics_json(evaluated_run, capsys, monkeypatch):
+    metrics_before = (evaluated_run / "metrics.json").read_bytes()
+    assert cli_main(["--eval-only", str(evaluated_run), "--flip-test", "--no-progress"]) == 0
+    out = json.loads((evaluated_run / "eval.json").read_text())
+    assert out["flip_test"] is True and out["rerank"] is False and out["epoch"] == 2 and 0 <= out["mAP"] <= 1
+    assert (evaluated_run / "metrics.json").read_bytes() == metrics_before
+    # evaluated without flips, the numbers are the training's own
+    assert cli_main(["--eval-only", str(evaluated_run / "best.pt"), "--no-progress"]) == 0
+    best = json.loads((evaluated_run / "best.eval.json").read_text())
+    assert best["mAP"] == pytest.approx(max(r["mAP"] for r in read_log(evaluated_run)), abs=1e-6)
+    # the model is the run's: model flags are refused, with the reason
+    assert cli_main(["--eval-only", str(evaluated_run), "--backbone", "resnet50"]) == 2
+    assert "cannot change it" in capsys.readouterr().err
+    # --rerank hands the three distance matrices to ianet_viz.rerank.k_reciprocal_rerank
+    import types
+
+    seen = {}
+
+    def fake_rerank(q_g, q_q, g_g, k1=20, k2=6, lambda_value=0.3):
+        seen.update(q_g=q_g.shape, q_q=q_q.shape, g_g=g_g.shape)
+        return -q_g  # reversed ranking: a different mAP shows the result is used
+    monkeypatch.setitem(sys.modules, "ianet_viz.rerank", types.SimpleNamespace(k_reciprocal_rerank=fake_rerank))
+    assert cli_main(["--eval-only", str(evaluated_run), "--rerank", "--no-progress"]) == 0
+    reranked = json.loads((evaluated_run / "eval.json").read_text())
+    nq, ng = reranked["num_query"], reranked["num_gallery"]
+    assert seen == {"q_g": (nq, ng), "q_q": (nq, nq), "g_g": (ng, ng)}
+    assert reranked["rerank"] is True and reranked["mAP"] != pytest.approx(best["mAP"])
+
+
+def test_export_torchscript_gives_the_same_embeddings(evaluated_run, tmp_path):
+    from ianet_viz.train.export import export_model
+
+    assert cli_main(["--eval-only", str(evaluated_run), "--no-progress", "--export", str(tmp_path / "m.pt")]) == 0
+    model = load_model(evaluated_run)
+    scripted = torch.jit.load(str(tmp_path / "m.pt"))
+    x = torch.randn(3, 3, H, W)  # another batch size than the traced one
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), model(x), atol=1e-5, rtol=0)
+    # with the IA blocks open (a fresh block is the identity), so SIA and CIA are in what is compared
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d) and m.weight.abs().sum() == 0:
+            m.weight.data.fill_(0.5)
+    scripted = torch.jit.load(str(export_model(model, tmp_path / "open.pt", H, W)))
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), model(x), atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"\.pt \(TorchScript\) or \.onnx"):
+        export_model(model, tmp_path / "m.pth", H, W)
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        with pytest.raises(RuntimeError, match="pip install onnx"):
+            export_model(model, tmp_path / "m.onnx", H, W)
+    else:
+        assert export_model(model, tmp_path / "m.onnx", H, W).stat().st_size > 0
+
+
+def test_tensorboard_scalars_when_installed(synth_root, tmp_path, monkeypatch):
+    import importlib.util
+
+    from ianet_viz.train import engine
+
+    if importlib.util.find_spec("tensorboard") is None:  # silently none without the package
+        assert engine.summary_writer(tmp_path) is None
+    scalars = []
+
+    class FakeWriter:
+        def add_scalar(self, tag, value, step):
+            scalars.append((tag, step))
+
+        def flush(self):
+            pass
+
+        def close(self):
+            scalars.append(("closed", None))
+
+    monkeypatch.setattr(engine, "summary_writer", lambda run_dir, purge_step=None: FakeWriter())
+    train(tiny_config(synth_root, tmp_path / "run", max_steps_per_epoch=2, ia_stages=(3,), log_every=1))
+    assert [s for t, s in scalars if t == "train/loss"] == [1, 2]
+    assert ("epoch/loss", 2) in scalars and ("eval/mAP", 2) in scalars and scalars[-1] == ("closed", None)
+
+
+def test_readme_instructor_commands_are_valid():
+    """Every ianet_viz.train command of README's instructor section parses (flags exist, values fit)."""
+    import shlex
+
+    from ianet_viz.train.__main__ import build_parser, config_from_args, given_flags
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Instructors: train on a GPU", 1)[1].split("\n## ", 1)[0]
+    commands = [c.split("#")[0] for c in section.replace("\\\n", " ").splitlines() if "-m ianet_viz.train" in c]
+    assert len(commands) >= 5
+    for command in commands:
+        argv = shlex.split(command.split("-m ianet_viz.train", 1)[1])
+        args = build_parser().parse_args(argv)
+        if not args.eval_only and not args.config:
+            assert config_from_args(args, given_flags(argv)).resolved().pretrained == "imagenet"

@@ -1,15 +1,28 @@
 """Command line: ``python -m ianet_viz.train --dataset market1501 --data-root DIR --output RUN_DIR``.
 
 Multi-GPU: ``torchrun --nproc_per_node N -m ianet_viz.train ...`` (DDP; rank 0 writes the files).
+``--config FILE.yaml`` reads the settings from a file (a run's ``config.yaml``; flags typed on the
+command line override it). ``--eval-only RUN`` evaluates a trained run (or weights file) and writes
+``eval.json``; ``--export FILE.pt|FILE.onnx`` writes the model for deployment.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Set
 
-from .config import AMP_MODES, DATASETS, RECIPES, TrainConfig
+from .config import AMP_MODES, DATASETS, RECIPES, TrainConfig, read_config_file
+
+#: The flags of the command, not settings of a run.
+_MODE_FLAGS = ("config", "eval_only", "rerank", "export")
+#: What --eval-only may change: where and how to evaluate. The model is the run's, as trained.
+EVAL_FIELDS = frozenset({
+    "dataset", "data_root", "cuhk03_labeled", "cuhk03_classic_split", "synthetic_identities", "synthetic_images",
+    "synthetic_seed", "device", "amp", "channels_last", "num_workers", "eval_batch_size", "flip_test", "metric",
+    "progress",
+})
 
 
 def _ia_stages(values):
@@ -29,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "Writes RUN_DIR/checkpoint.pt, RUN_DIR/log.jsonl and RUN_DIR/metrics.json.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    g = p.add_argument_group("what to do (default: train)")
+    g.add_argument("--config", metavar="FILE.yaml", default=None,
+                   help="read the settings from a YAML file (a run's config.yaml, or its metrics.json); "
+                        "the flags given on the command line override it")
+    g.add_argument("--eval-only", metavar="RUN", default=None,
+                   help="no training: evaluate RUN (a run folder, its best.pt, or a weights file) on its "
+                        "dataset and write RUN/eval.json (metrics.json stays the training's)")
+    g.add_argument("--rerank", action="store_true",
+                   help="with --eval-only: k-reciprocal re-ranking (Zhong et al. 2017) of the gallery")
+    g.add_argument("--export", metavar="FILE", default=None,
+                   help="after training (or with --eval-only RUN, after evaluating RUN) write the model to "
+                        "FILE: TorchScript (FILE.pt) or ONNX (FILE.onnx, needs the onnx package)")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", choices=DATASETS, default=d.dataset)
     g.add_argument("--data-root", default=None,
@@ -45,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CUHK03: classic 1367/100 split with the single-gallery-shot protocol (default: 767/700)")
     g = p.add_argument_group("model (passed to ianet_viz.build_ianet)")
     g.add_argument("--backbone", default=d.backbone, choices=("resnet18", "resnet34", "resnet50", "resnet101"))
-    g.add_argument("--pretrained", default=d.pretrained,
+    g.add_argument("--pretrained", default="auto",
                    help="auto (imagenet for market1501, dukemtmcreid, cuhk03, msmt17; none for synthetic "
                         "and vtest), imagenet (torchvision's file, downloaded once into the torch hub cache "
                         "when missing), none (random init), or a path to a weights file (offline)")
@@ -126,43 +151,100 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = vars(args).copy()
-    relation = values.pop("relation")
-    values["use_appearance"] = relation in ("semantic", "appearance")
-    values["use_location"] = relation in ("semantic", "location")
-    values["ia_stages"] = _ia_stages(values["ia_stages"])
-    values["ks"] = tuple(values["ks"])
-    if values["sigma"] is not None:
-        values["sigma"] = tuple(values["sigma"])
-    if values["milestones"] is not None:
-        values["milestones"] = tuple(values["milestones"])
-    if values["pretrained"] in ("none", ""):
+def _fields(values: Dict[str, Any]) -> Dict[str, Any]:
+    """Parsed flags -> ``TrainConfig`` fields (only those in ``values``)."""
+    values = {k: v for k, v in values.items() if k not in _MODE_FLAGS}
+    if "relation" in values:
+        relation = values.pop("relation")
+        values["use_appearance"] = relation in ("semantic", "appearance")
+        values["use_location"] = relation in ("semantic", "location")
+    if "ia_stages" in values:
+        values["ia_stages"] = _ia_stages(values["ia_stages"])
+    for key in ("ks", "sigma", "milestones"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    if values.get("pretrained") in ("none", ""):
         values["pretrained"] = None
-    return TrainConfig(**values)
+    return values
+
+
+def given_flags(argv: Optional[Sequence[str]]) -> Set[str]:
+    """The settings typed on the command line (by their field name): they override a config file."""
+    p = build_parser()
+    for action in p._actions:  # parse again with no defaults: only what was typed remains
+        action.default = argparse.SUPPRESS
+    return set(vars(p.parse_args(argv)))
+
+
+def config_from_args(args: argparse.Namespace, given: Optional[Set[str]] = None) -> TrainConfig:
+    """The run's config: ``--config FILE`` (if any) with the flags in ``given`` on top, else the flags."""
+    if not getattr(args, "config", None):
+        return TrainConfig(**_fields(vars(args)))
+    typed = {k: v for k, v in vars(args).items() if given is None or k in given}
+    # the flags' defaults, then the file, then what was typed
+    return TrainConfig(**{**_fields(vars(args)), **read_config_file(args.config), **_fields(typed)})
+
+
+def _print_metrics(name, m: Dict[str, Any]) -> None:
+    print(f"{name}: epoch {m.get('epoch')}  mAP {m.get('mAP', float('nan')):.4f}  "
+          f"rank1 {m.get('rank1', float('nan')):.4f}  rank5 {m.get('rank5', float('nan')):.4f}  "
+          f"rank10 {m.get('rank10', float('nan')):.4f}")
+
+
+def _eval_only(args: argparse.Namespace, given: Set[str]) -> int:
+    from .engine import evaluate_run
+    from .export import export_model
+
+    changes = _fields({k: v for k, v in vars(args).items() if k in given})
+    if args.config or set(changes) - EVAL_FIELDS:
+        bad = ["--config"] if args.config else sorted(set(changes) - EVAL_FIELDS)
+        raise ValueError(f"--eval-only evaluates {args.eval_only}'s model as it was trained: {', '.join(bad)} "
+                         "cannot change it (dataset and evaluation flags can: " + ", ".join(sorted(EVAL_FIELDS)) + ")")
+    out = evaluate_run(args.eval_only, rerank=args.rerank, **changes)
+    _print_metrics(out["eval_file"], out)
+    if args.export:
+        from .engine import load_run
+
+        trained = load_run(args.eval_only)
+        print(f"exported to {export_model(trained.model, args.export, trained.config.height, trained.config.width)}")
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        cfg = config_from_args(args)
-        cfg.resolved()  # argument errors before any work
-    except (ValueError, argparse.ArgumentTypeError) as err:
-        parser.error(str(err))
     from ..model import PretrainedWeightsError
     from .engine import TrainingDiverged, train
+    from .export import check_export_path, export_model
 
+    errors = (FileNotFoundError, FileExistsError, ValueError, PretrainedWeightsError)
+    given = given_flags(sys.argv[1:] if argv is None else argv)
+    if args.rerank and not args.eval_only:
+        parser.error("--rerank re-ranks an evaluation: use it with --eval-only RUN")
+    if args.eval_only:
+        try:
+            if args.export:
+                check_export_path(args.export)
+            return _eval_only(args, given)
+        except (*errors, RuntimeError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    try:  # argument errors before any work
+        if args.export:
+            check_export_path(args.export)  # before hours of training, not after
+        cfg = config_from_args(args, given)
+        cfg.resolved()
+    except (ValueError, RuntimeError, FileNotFoundError, argparse.ArgumentTypeError) as err:
+        parser.error(str(err))
     try:
         result = train(cfg)
-    except (FileNotFoundError, FileExistsError, ValueError, TrainingDiverged, PretrainedWeightsError) as err:
+    except (TrainingDiverged, *errors) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2 if not isinstance(err, TrainingDiverged) else 3
-    m = result.metrics
-    if m:
-        print(f"{cfg.output}: epoch {m.get('epoch')}  mAP {m.get('mAP', float('nan')):.4f}  "
-              f"rank1 {m.get('rank1', float('nan')):.4f}  rank5 {m.get('rank5', float('nan')):.4f}  "
-              f"rank10 {m.get('rank10', float('nan')):.4f}")
+    if result.metrics:
+        _print_metrics(cfg.output, result.metrics)
+    if args.export and int(os.environ.get("RANK", "0")) == 0:  # under torchrun one process writes it
+        print(f"exported to {export_model(result.model, args.export, cfg.height, cfg.width)}")
     return 0
 
 

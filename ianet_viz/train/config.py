@@ -15,9 +15,9 @@ def _runs_dir() -> Path:
 
 
 DATASETS = ("market1501", "dukemtmcreid", "cuhk03", "msmt17", "synthetic", "vtest")
-#: The photographed datasets: ``pretrained="auto"`` starts them from ImageNet, as the paper (and the
-#: bag of tricks of the modern recipe) does. Synthetic people and the vtest crops start from scratch:
-#: they are the offline course, where nothing may download.
+#: The photographed datasets: ``pretrained="auto"`` (the command line's default) starts them from
+#: ImageNet, as the paper (and the bag of tricks of the modern recipe) does. Synthetic people and the
+#: vtest crops start from scratch: they are the offline course, where nothing may download.
 REAL_DATASETS = ("market1501", "dukemtmcreid", "cuhk03", "msmt17")
 RECIPES = ("paper", "modern")
 AMP_MODES = ("none", "bf16", "fp16")
@@ -30,6 +30,12 @@ def start_weights(pretrained: Optional[str], dataset: str) -> Optional[str]:
     if pretrained == "auto":
         return "imagenet" if dataset in REAL_DATASETS else None
     return None if pretrained is None else str(pretrained)
+
+
+#: The run's settings, written at its start; ``--config RUN/config.yaml`` trains the same run again.
+CONFIG_NAME = "config.yaml"
+#: Actions of one command, not settings of the run: left out of config.yaml.
+_ACTIONS = ("resume", "overwrite")
 
 
 #: Values each recipe fills in for the fields left at ``None``.
@@ -80,8 +86,9 @@ class TrainConfig:
     cuhk03_classic_split: bool = False  # 1367/100 split + single-gallery-shot protocol (else 767/700)
     # model
     backbone: str = "resnet50"
-    # "auto": "imagenet" for REAL_DATASETS, None (random init) otherwise; None, "imagenet" or a path
-    pretrained: Optional[str] = "auto"
+    # None (random init), "imagenet", a path, or "auto": "imagenet" for REAL_DATASETS, else None.
+    # "auto" is the command line's default; here None, so building a config never starts a download
+    pretrained: Optional[str] = None
     ia_stages: Tuple[int, ...] = (2, 3)
     arrangement: str = "sia+cia"
     ks: Tuple[int, ...] = (1, 2, 3)
@@ -236,6 +243,46 @@ class TrainConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.output)
+
+
+def save_config(cfg: "TrainConfig", path) -> Path:
+    """Write ``cfg``'s settings as YAML (atomically): the file ``--config`` reads."""
+    import yaml
+
+    from .checkpoint import atomic_write
+
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in _ACTIONS}
+    text = ("# ianet_viz.train settings of this run; train it again with\n"
+            "#   python -m ianet_viz.train --config THIS_FILE [--output NEW_DIR] [other flags override it]\n"
+            + yaml.safe_dump(settings, sort_keys=False))
+    return atomic_write(path, lambda f: f.write(text), "w")
+
+
+def read_config_file(path) -> Dict[str, Any]:
+    """The settings of a YAML file (``TrainConfig`` field names: ``batch_size: 64``), as keyword
+    arguments of ``TrainConfig``. A run's ``metrics.json`` or ``eval.json`` works too (YAML reads
+    JSON): its ``config`` is used. Settings it does not name keep their defaults (on the command
+    line: the flags' defaults); unknown ones are an error."""
+    import yaml
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"--config: no file {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"--config {path} is not valid YAML: {err}") from err
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path} must hold settings as 'name: value' lines, got a {type(data).__name__}")
+    if isinstance(data.get("config"), dict):  # a run's record: its config, read as a checkpoint's would be
+        data = {k: v for k, v in TrainConfig.from_dict(data["config"]).to_dict().items() if k not in _ACTIONS}
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; the names are those of "
+                         "the flags with _ for - (batch_size, ia_stages, ...), as in a run's config.yaml")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
 
 
 def _field_defaults() -> Dict[str, Any]:

@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,20 +28,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import (CHECKPOINT_NAME, atomic_write, atomic_write_json, load_checkpoint,
+from .checkpoint import (CHECKPOINT_NAME, FORMAT, atomic_save, atomic_write, atomic_write_json, load_checkpoint,
                          restore_rng_state, save_checkpoint)
-from .config import TrainConfig, config_differences, start_weights
+from .config import CONFIG_NAME, TrainConfig, config_differences, save_config, start_weights
 from .loaders import DevicePrefetcher, build_train_loader, load_dataset, relabel, set_loader_epoch
 from .distributed import DistInfo, barrier, cleanup_distributed, init_distributed
 from .retrieval import autocast_context, evaluate, resolve_device
 from .losses import ReIDLoss
 from .samplers import epoch_seed
 
-__all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "load_model", "lr_factor",
-           "seed_everything", "read_log", "LOG_NAME", "METRICS_NAME"]
+__all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "load_model", "load_run", "evaluate_run",
+           "save_weights", "eval_file", "lr_factor",
+           "seed_everything", "read_log", "summary_writer", "LOG_NAME", "METRICS_NAME", "STEPS_NAME",
+           "BEST_NAME", "EVAL_NAME"]
 
 LOG_NAME = "log.jsonl"
 METRICS_NAME = "metrics.json"
+STEPS_NAME = "steps.jsonl"  # one record per training step: epoch, step, loss
+BEST_NAME = "best.pt"  # the model of the best evaluation so far (by mAP), with --eval-every
+EVAL_NAME = "eval.json"  # written by --eval-only, never by training
+TENSORBOARD_DIR = "tb"
 
 
 class TrainingDiverged(RuntimeError):
@@ -91,14 +98,79 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     )
 
 
-def load_model(path, device="cpu") -> nn.Module:
-    """Rebuild the trained model of a run directory (or checkpoint file), in eval mode."""
+@dataclass
+class TrainedModel:
+    """What :func:`load_run` returns: the model (eval mode), its training config, its metrics."""
+
+    model: nn.Module
+    config: TrainConfig
+    metrics: Dict[str, Any]
+    path: Path
+    epoch: Optional[int] = None
+
+
+def save_weights(path, model: nn.Module, cfg: TrainConfig, num_classes: int, epoch: int,
+                 metrics: Optional[Dict[str, Any]] = None) -> Path:
+    """A weights file: the model, what rebuilds it (config, number of classes), its epoch and its
+    metrics. ``best.pt`` has this form, as have the course's shipped weights; :func:`load_run` reads it."""
+    return atomic_save({"format": FORMAT, "config": cfg.to_dict(), "num_classes": int(num_classes),
+                        "epoch": int(epoch), "model": model.state_dict(), "metrics": dict(metrics or {})}, path)
+
+
+def load_run(path, device="cpu") -> TrainedModel:
+    """The trained model of a run folder, a checkpoint, a ``best.pt`` or a shipped weights file,
+    with its config and metrics.
+
+    A weights file carries its metrics; a run's ``checkpoint.pt`` has none (they change at every
+    evaluation), so they come from the ``metrics.json`` beside it (``{}`` before the first one)."""
+    path = Path(path)
     state = load_checkpoint(path)
+    if "num_classes" not in state:
+        raise ValueError(f"{path} holds a backbone without its re-ID head (no number of classes): it is "
+                         "a starting point, not a trained model; train from it with --pretrained FILE")
     cfg = TrainConfig.from_dict(state["config"])
-    cfg = replace(cfg, pretrained=None)  # the weights come from the checkpoint
-    model = build_model(cfg, int(state["num_classes"]))
+    model = build_model(replace(cfg, pretrained=None), int(state["num_classes"]))  # weights: the file's
     model.load_state_dict(state["model"])
-    return model.to(resolve_device(device)).eval()
+    metrics = state.get("metrics")
+    if metrics is None:
+        saved = (path if path.is_dir() else path.parent) / METRICS_NAME
+        metrics = json.loads(saved.read_text()) if saved.is_file() else {}
+    return TrainedModel(model.to(resolve_device(device)).eval(), cfg, dict(metrics), path, state.get("epoch"))
+
+
+def eval_file(path) -> Path:
+    """Where ``--eval-only`` writes: ``RUN/eval.json`` for a run folder, ``NAME.eval.json`` beside a file."""
+    path = Path(path)
+    return path / EVAL_NAME if path.is_dir() else path.with_suffix(".eval.json")
+
+
+def evaluate_run(path, rerank: bool = False, **changes) -> Dict[str, Any]:
+    """Evaluate the model of a run folder, ``best.pt`` or weights file and write :func:`eval_file`.
+
+    The dataset and the evaluation settings are the run's, except for ``changes`` (``TrainConfig``
+    fields: ``data_root``, ``device``, ``flip_test``, ``metric``, even another ``dataset`` to test
+    across domains). ``rerank`` re-ranks with k-reciprocal encoding. The training's ``metrics.json``
+    is left as it is: an evaluation with other settings does not rewrite what the training measured.
+    """
+    trained = load_run(path)
+    cfg = replace(trained.config, **changes).resolved()
+    device = resolve_device(cfg.device)
+    m = evaluate(trained.model, load_dataset(cfg), height=cfg.height, width=cfg.width,
+                 batch_size=cfg.eval_batch_size, device=device, metric=cfg.metric, flip=cfg.flip_test,
+                 amp=cfg.amp, channels_last=cfg.channels_last, num_workers=min(cfg.num_workers, 4),
+                 protocol="cuhk03" if cfg.dataset == "cuhk03" and cfg.cuhk03_classic_split else "market",
+                 progress=cfg.progress, rerank=rerank)
+    out = {k: m[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")}
+    out.update(epoch=trained.epoch, dataset=cfg.dataset, flip_test=cfg.flip_test, rerank=rerank, metric=cfg.metric,
+               num_query=m["num_query"], num_gallery=m["num_gallery"], eval_seconds=m["seconds"], cmc=m["cmc"],
+               model=str(path), config=cfg.to_dict())
+    target = atomic_write_json(out, eval_file(path))
+    return dict(out, eval_file=str(target))
+
+
+def load_model(path, device="cpu") -> nn.Module:
+    """Rebuild the trained model of a run folder, checkpoint, ``best.pt`` or weights file, in eval mode."""
+    return load_run(path, device).model
 
 
 def read_log(run_dir, name: str = LOG_NAME) -> List[Dict[str, Any]]:
@@ -124,11 +196,29 @@ def _rewind_log(run_dir: Path, name: str, epoch: int, write: bool) -> List[Dict[
     return keep
 
 
-def _append_log(path: Path, record: Dict[str, Any]) -> None:
+def _append_log(path: Path, *records: Dict[str, Any]) -> None:
     with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write("".join(json.dumps(r) + "\n" for r in records))
         f.flush()
         os.fsync(f.fileno())
+
+
+def summary_writer(run_dir, purge_step: Optional[int] = None):
+    """TensorBoard's ``SummaryWriter`` on ``run_dir/tb`` when the ``tensorboard`` package is installed
+    (``pip install .[tensorboard]``), else ``None``: the run's JSON-lines files hold the same numbers.
+    ``purge_step``: a resumed run drops the events the interrupted one wrote from that step on."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(log_dir=str(Path(run_dir) / TENSORBOARD_DIR), purge_step=purge_step)
+
+
+def _scalars(writer, prefix: str, values: Dict[str, Any], step: int) -> None:
+    if writer is not None:
+        for key, value in values.items():
+            if isinstance(value, (int, float)):  # None (not measured) is left out
+                writer.add_scalar(f"{prefix}/{key}", value, step)
 
 
 def _pbar(enabled: bool, **kw):
@@ -164,8 +254,11 @@ def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[
 
     Writes to ``config.output``: ``checkpoint.pt`` (every epoch, atomically), ``log.jsonl`` (one
     JSON record per epoch: epoch, loss, acc, lr, time, images_per_s, data_wait (seconds spent
-    waiting for the loader), and mAP/rank-k when evaluated) and
-    ``metrics.json`` (the last evaluation: mAP, rank1, rank5, rank10, mINP, cmc, epoch, config).
+    waiting for the loader), and mAP/rank-k when evaluated),
+    ``metrics.json`` (the last evaluation: mAP, rank1, rank5, rank10, mINP, cmc, epoch, config),
+    ``steps.jsonl`` (the loss of every step), ``config.yaml`` (the settings, for ``--config``),
+    ``best.pt`` (with ``eval_every``: the model of the best mAP so far) and, when the ``tensorboard``
+    package is installed, TensorBoard scalars in ``tb/``.
 
     ``callback(record)`` is called after each epoch (after the checkpoint); returning ``False``
     stops training there (the run can be resumed later). ``monitor(model, epoch)`` is called before
@@ -296,10 +389,11 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
     if main:  # the data and the model are ready: now touch the run directory
         run_dir.mkdir(parents=True, exist_ok=True)
-        if state is None:
-            for p in (ckpt_path, log_path, metrics_path):
-                if p.exists():
-                    p.unlink()
+        if state is None:  # a new run: nothing of an older one may be mistaken for its results
+            for name in (CHECKPOINT_NAME, LOG_NAME, METRICS_NAME, STEPS_NAME, BEST_NAME, EVAL_NAME):
+                (run_dir / name).unlink(missing_ok=True)
+            shutil.rmtree(run_dir / TENSORBOARD_DIR, ignore_errors=True)
+        save_config(cfg, run_dir / CONFIG_NAME)  # feed it back with --config to train the same run
     optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
@@ -322,6 +416,8 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
         start_epoch = int(state["epoch"])
         restore_rng_state(state["rng"])
         history = _rewind_log(run_dir, LOG_NAME, start_epoch, write=main)
+        _rewind_log(run_dir, STEPS_NAME, start_epoch, write=main)
+    best_map = state.get("best_mAP") if state is not None else None
 
     train_model: nn.Module = model
     if info.enabled:
@@ -370,6 +466,9 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
     if steps_per_epoch == 0:
         raise ValueError("an epoch has no batch: the training set is too small for this batch size")
+    steps_path = run_dir / STEPS_NAME
+    writer = summary_writer(run_dir, purge_step=start_epoch * steps_per_epoch + 1 if state else None) \
+        if main else None
 
     metrics: Optional[Dict[str, Any]] = None
     evaluated = False  # on every rank (only rank 0 gets the metrics)
@@ -431,6 +530,12 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                         f"stopped. The last good checkpoint ({ckpt_path}, epoch {epoch}) is kept. "
                         "Try a lower --lr, --amp none, or check the data.")
                 totals = [a + b for a, b in zip(totals, got)]
+                if main:
+                    done = epoch * steps_per_epoch + first  # the run's step number of losses[0]
+                    _append_log(steps_path, *({"epoch": epoch + 1, "step": done + i, "loss": v}
+                                              for i, v in enumerate(losses)))
+                    for i, v in enumerate(losses):
+                        _scalars(writer, "train", {"loss": v}, done + i)
                 n_seen = max(got[_SLOTS["images"]], 1.0)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{got[_SLOTS['correct']] / n_seen:.2f}")
             bar.close()
@@ -452,13 +557,23 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 if m is not None:
                     metrics = m
                     record.update({k: m[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")})
+                    if cfg.eval_every and (best_map is None or m["mAP"] > best_map):
+                        best_map = m["mAP"]
+                        save_weights(run_dir / BEST_NAME, model, cfg, num_classes, epoch + 1,
+                                     {k: m[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")})
             history.append(record)
             run_monitor(epoch + 1)
             if main:
                 _append_log(log_path, record)
+                _scalars(writer, "epoch", {k: record.get(k) for k in ("loss", "acc", "lr", "images_per_s", "data_wait")},
+                         (epoch + 1) * steps_per_epoch)
+                _scalars(writer, "eval", {k: record[k] for k in ("mAP", "rank1") if k in record},
+                         (epoch + 1) * steps_per_epoch)
+                if writer is not None:
+                    writer.flush()
                 save_checkpoint(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler,
                                 epoch=epoch + 1, config=cfg.to_dict(), sampler=sampler, scaler=scaler,
-                                extra={"num_classes": num_classes})
+                                extra={"num_classes": num_classes, "best_mAP": best_map})
             barrier(info)
             epoch_bar.update(1)
             post = {"loss": f"{record['loss']:.3f}", "acc": f"{record['acc']:.2f}"}
@@ -476,6 +591,8 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 break
     finally:
         epoch_bar.close()
+        if writer is not None:
+            writer.close()
 
     if not evaluated and not stopped:
         # nothing evaluated in this call (e.g. resuming a finished run): evaluate the final model

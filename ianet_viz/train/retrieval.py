@@ -58,6 +58,17 @@ def _progress(iterable, enabled: bool, **kw):
     return tqdm(iterable, **kw)
 
 
+def _rerank(q_g: np.ndarray, qf: torch.Tensor, gf: torch.Tensor, metric: str) -> np.ndarray:
+    try:
+        from ..rerank import k_reciprocal_rerank
+    except ImportError as err:
+        raise RuntimeError(f"re-ranking needs ianet_viz.rerank.k_reciprocal_rerank, which this copy of the "
+                           f"package lacks ({err}); update it, or evaluate without --rerank") from err
+    q_q = compute_distance_matrix(qf, qf, metric).numpy()
+    g_g = compute_distance_matrix(gf, gf, metric).numpy()
+    return np.asarray(k_reciprocal_rerank(q_g, q_q, g_g), dtype=np.float32)
+
+
 @torch.no_grad()
 def extract_features(model: nn.Module, loader, device=None, flip: bool = False, amp: str = "none",
                      channels_last: bool = False, progress: bool = True, desc: str = "features"
@@ -96,7 +107,7 @@ def evaluate(model: nn.Module, dataset=None, *, query: Optional[Sequence] = None
              batch_size: int = 128, device=None, metric: str = "cosine", flip: bool = False,
              amp: str = "none", channels_last: bool = False, num_workers: int = 0,
              max_rank: int = 50, protocol: str = "market", progress: bool = True,
-             distances: bool = False) -> Dict[str, Any]:
+             distances: bool = False, rerank: bool = False) -> Dict[str, Any]:
     """Retrieval metrics of ``model`` on ``dataset.query`` vs ``dataset.gallery`` (or explicit lists).
 
     Returns ``{"mAP", "rank1", "rank5", "rank10", "mINP", "cmc" (list), "num_query",
@@ -104,6 +115,9 @@ def evaluate(model: nn.Module, dataset=None, *, query: Optional[Sequence] = None
     ``device=None`` runs where the model is; ``flip=True`` adds the flipped image's embedding.
     ``distances=True`` also returns ``"distmat"``, the ``[num_query, num_gallery]`` distances, and
     ``"q_pids"``, ``"g_pids"``, ``"q_camids"``, ``"g_camids"`` (for a retrieval grid).
+    ``rerank=True`` re-ranks the gallery with k-reciprocal encoding (Zhong et al., CVPR 2017;
+    :func:`ianet_viz.rerank.k_reciprocal_rerank`, default k1=20, k2=6, lambda=0.3), which also needs
+    the query-query and gallery-gallery distances.
     """
     from .loaders import build_test_loader
 
@@ -122,6 +136,8 @@ def evaluate(model: nn.Module, dataset=None, *, query: Optional[Sequence] = None
         model, build_test_loader(gallery, height, width, batch_size, num_workers, pin), device, flip,
         amp, channels_last, progress, desc="gallery")
     dist = compute_distance_matrix(qf, gf, metric).numpy()
+    if rerank:
+        dist = _rerank(dist, qf, gf, metric)
     if protocol == "market":
         cmc, mAP, mINP = evaluate_rank(dist, qp, gp, qc, gc, max_rank=max_rank, return_minp=True)
     elif protocol == "cuhk03":

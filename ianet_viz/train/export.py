@@ -1,0 +1,77 @@
+"""Export a trained model for deployment: TorchScript (``.pt``) or ONNX (``.onnx``).
+
+The exported model is the eval-mode network: images ``[B, 3, H, W]`` (ImageNet-normalised, as
+:func:`ianet_viz.train.build_transforms` makes them) in, embeddings ``[B, D]`` out; compare them with
+the cosine distance, as the evaluation does. It runs without this package:
+``torch.jit.load(FILE)(images)``, or ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import functional as Fn
+
+__all__ = ["export_model", "check_export_path", "EXPORT_FORMATS"]
+
+EXPORT_FORMATS = (".pt", ".onnx")
+
+
+@contextlib.contextmanager
+def _sizes_as_ints():
+    """While the tracer records, a feature map's sizes are tensors, but the location prior (eq. 3-4)
+    is a table built for ints (and cached per size). Read them as ints: the prior enters the trace as
+    a constant, which is right, since an exported model's input size is fixed (its batch size is not)."""
+    real = Fn.log_location_relation
+    Fn.log_location_relation = lambda h, w, *args, **kw: real(int(h), int(w), *args, **kw)
+    try:
+        yield
+    finally:
+        Fn.log_location_relation = real
+
+
+def check_export_path(path) -> Path:
+    """``path`` if it names a format this machine can write, else a clear error (called before training)."""
+    path = Path(path)
+    if path.suffix.lower() not in EXPORT_FORMATS:
+        raise ValueError(f"--export {path}: the name must end in .pt (TorchScript) or .onnx (ONNX)")
+    if path.suffix.lower() == ".onnx":
+        try:
+            import onnx  # noqa: F401  (torch.onnx writes through it)
+        except ImportError as err:
+            raise RuntimeError(f"--export {path}: ONNX export needs the onnx package (pip install onnx); "
+                               "or export TorchScript with a .pt name") from err
+    return path
+
+
+def export_model(model: nn.Module, path, height: int = 256, width: int = 128) -> Path:
+    """Write ``model`` (a copy, in eval mode, on the CPU) to ``path``: TorchScript by ``torch.jit.trace``
+    for ``.pt``, ONNX for ``.onnx`` (needs the ``onnx`` package). The batch size stays free."""
+    path = check_export_path(path)
+    suffix = path.suffix.lower()
+    net = copy.deepcopy(model).cpu().eval()  # the caller's model stays where and as it is
+    example = torch.randn(2, 3, height, width)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), _sizes_as_ints(), warnings.catch_warnings():
+        # the tracer warns about every shape check it turns into a constant: all are about the fixed
+        # input size; the comparison below checks the result instead
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        if suffix == ".pt":
+            # tracing records the operations one forward pass runs; IANet has no branch on the data
+            traced = torch.jit.trace(net, example, check_trace=False)
+            check = torch.randn(3, 3, height, width)  # another batch size than the traced one
+            if not torch.allclose(traced(check), net(check), atol=1e-4, rtol=1e-4):
+                raise RuntimeError(f"--export {path}: the traced model computes other embeddings than the "
+                                   "model; export to ONNX (.onnx) instead")
+            traced.save(str(path))
+        else:
+            torch.onnx.export(net, (example,), str(path), input_names=["images"], output_names=["embeddings"],
+                              dynamic_axes={"images": {0: "batch"}, "embeddings": {0: "batch"}},
+                              opset_version=17, dynamo=False)
+    return path

@@ -35,7 +35,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights" / "demo_ianet_r18.pt"
 #: The paper-literal model shipped beside it (dot relation, product fusion, gate at 0), same recipe.
 PAPER_WEIGHTS = Path(__file__).resolve().parent / "weights" / "paper_ianet_r18.pt"
 #: Fine-tuning epochs on the demo split, from the pretrained backbone (the paper's regime).
-FINETUNE_EPOCHS = 8
+FINETUNE_EPOCHS = 6
 
 
 def _sha_file(path: Path) -> Path:

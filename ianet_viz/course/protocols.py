@@ -37,8 +37,10 @@ from .stats import format_paired, paired_table  # noqa: F401
 
 #: one SIA block after stage 3, as in the paper's Fig. 7 and Tab. 4a-c
 STAGE3_SIA = dict(ia_stages=(3,), arrangement="sia")
-#: sigma1 values of the Fig. 7 sweep, in cells of the 8 x 4 stage-3 map (sigma2 = 2 sigma1);
-#: 5 is the paper's (5, 10), the package default at stage 3
+#: sigma1 values of the Fig. 7 sweep, in cells of the 8 x 4 stage-3 map (sigma2 = 2 sigma1). The
+#: paper's (5, 10) cells at 256 x 128 cover the share of the person that (2.5, 5) covers here (the
+#: package default at stage 3, ``stage_sigma(3, input_size=(128, 64))``); the committed sweep ran
+#: before that rule and has no 2.5 row; 5 is the paper's number of cells.
 FIG7_SIGMA1: Tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
 PROTOCOL_SEEDS: Tuple[int, ...] = (0, 1, 2, 3, 4)
 BASELINE = "baseline"

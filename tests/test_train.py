@@ -720,3 +720,22 @@ def test_readme_instructor_commands_are_valid():
         args = build_parser().parse_args(argv)
         if not args.eval_only and not args.config:
             assert config_from_args(args, given_flags(argv)).resolved().pretrained == "imagenet"
+
+
+def test_eval_only_rerank_uses_the_real_k_reciprocal_rerank(evaluated_run):
+    """--rerank: the metrics of eval.json are those of ianet_viz.rerank's re-ranked distances."""
+    rerank = pytest.importorskip("ianet_viz.rerank")
+    from ianet_viz.metrics import compute_distance_matrix
+    from ianet_viz.train import build_test_loader
+    from ianet_viz.train.retrieval import extract_features
+
+    assert cli_main(["--eval-only", str(evaluated_run), "--rerank", "--no-progress"]) == 0
+    out = json.loads((evaluated_run / "eval.json").read_text())
+    model = load_model(evaluated_run)
+    dataset = load_dataset(TrainConfig.from_dict(load_checkpoint(evaluated_run)["config"]).resolved())
+    qf, qp, qc = extract_features(model, build_test_loader(dataset.query, H, W), progress=False)
+    gf, gp, gc = extract_features(model, build_test_loader(dataset.gallery, H, W), progress=False)
+    dist = rerank.k_reciprocal_rerank(*(compute_distance_matrix(a, b, "cosine").numpy()
+                                        for a, b in ((qf, gf), (qf, qf), (gf, gf))))
+    _, mAP = evaluate_rank(dist, qp, gp, qc, gc)
+    assert out["rerank"] is True and out["mAP"] == pytest.approx(mAP, abs=1e-6)

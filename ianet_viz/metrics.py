@@ -215,12 +215,13 @@ def _match_ranks(distmat, pos_rows, pos_cols, junk_rows, junk_cols, chunk_size):
         rank = #{j : d[q, j] < t_s} + #{j < c : d[q, j] == t_s}     (then minus the junk before it)
 
     Per chunk of queries (fewest matches first, so a chunk's rows need about as many levels), the
-    counts come from one comparison pass over the chunk per level while many entries lie at or
-    below the thresholds (a bad model, or the hardest matches); once few do (``_SPARSE_FRACTION``),
+    counts come from two comparison passes (``<`` and ``<=``) over the chunk per level while many
+    entries lie at or below the thresholds (a bad model, or the hardest matches); once few do
+    (``_SPARSE_FRACTION``),
     those entries are gathered as (value, index) pairs and each further level keeps the ones
     ``<= t_s``: a subset of the previous level's, as thresholds only decrease. Cost: a few passes
-    over the matrix plus the sum of the match ranks for a good model; about ``matches`` passes
-    (~0.5 ns per entry each) for random distances. Exact ties with a threshold (rare in float data,
+    over the matrix plus the sum of the match ranks for a good model; about ``2 x matches`` passes
+    (~0.3 ns per entry each) for random distances. Exact ties with a threshold (rare in float data,
     common with integer distances) are found by the ``<`` / ``<=`` counts (dense) or the entries
     equal to the threshold (sparse), and broken by gallery index. Junk entries stay in the counts:
     each junk entry before a match (same lexicographic order) is subtracted at the end.

@@ -213,6 +213,16 @@ What it shows:
   4.92 and 5.29): starting from trained features does not make its fields follow parts."""
 
 
+PT_NOTES = """\
+The paper's regime with pretrained features (issue 17): every `pt:` run starts from the backbone
+pretrained on the synthetic corpus (`ianet_viz/course/weights/pretrained_r18_synthetic.pt`,
+`python -m ianet_viz.course.pretrain`), inserts fresh IA blocks (none for `pt:baseline`) and trains
+on the demo split with the paper recipe. `pt:paper` is the paper-literal block (dot relation, product
+fusion, gate 0), `pt:demo` the demo mechanism (cosine relation with a learned temperature from 7,
+geometric mean, gate 0.1). Columns as above, on the demo split's own test people; the numbers on the
+held-out people of seed 4242 are in the "pretraining" section."""
+
+
 def export_curves(names: Sequence[str], seed: int, s: Dict, runs_dir: Path, path: Path) -> Path:
     """One CSV row per (configuration, epoch, block) from the runs' ``mechanism.jsonl``: the gates,
     residual ratios and self-weights over training, epoch 0 being the random-init network."""
@@ -311,7 +321,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     if args.write:
         cmd = command_line("benchmarks.mechanism", argv)
         body = format_table(table, markdown=True)
-        notes = FT_NOTES if all(n.startswith("ft:") for n in names) else NOTES
+        notes = FT_NOTES if all(n.startswith("ft:") for n in names) else \
+            PT_NOTES if all(n.startswith("pt:") for n in names) else NOTES
         update_results(f"mechanism_{tag(s)}", section(f"mechanism: levers at {tag(s)}", cmd, describe_device("cpu"), body,
                                                       notes))
     return table

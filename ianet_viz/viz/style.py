@@ -167,23 +167,23 @@ def set_relation_ticks(cb, top: float) -> None:
     cb.set_label("weight × M (1 = uniform, log)", fontsize=7)
 
 
-def panel_max_colorbar(fig, **kwargs):
-    """One colour bar for panels that are each scaled to their own maximum: ``CMAP`` from "0" to
-    "max". ``kwargs`` go to ``fig.colorbar`` (``cax=...``, or ``ax=...`` with ``fraction``, ``pad``)."""
-    sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CMAP)
+def _max_colorbar(fig, cmap, label: str, **kwargs):
+    """A colour bar from "0" to "max" for panels that are each scaled to their own maximum."""
+    sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=cmap)
     cb = fig.colorbar(sm, ticks=[0, 1], **kwargs)
     cb.ax.set_yticklabels(["0", "max"])
     cb.ax.tick_params(labelsize=7, length=2)
-    cb.set_label("weight / panel max", fontsize=7)
+    cb.set_label(label, fontsize=7)
     return cb
+
+
+def panel_max_colorbar(fig, **kwargs):
+    """One colour bar for panels that are each scaled to their own maximum: ``CMAP`` from "0" to
+    "max". ``kwargs`` go to ``fig.colorbar`` (``cax=...``, or ``ax=...`` with ``fraction``, ``pad``)."""
+    return _max_colorbar(fig, CMAP, "weight / panel max", **kwargs)
 
 
 def activation_colorbar(fig, **kwargs):
     """The colour bar of channel maps (CIA outputs), each scaled to its own maximum:
     ``CHANNEL_CMAP`` from "0" to "max" of the rectified activation."""
-    sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(0, 1), cmap=CHANNEL_CMAP)
-    cb = fig.colorbar(sm, ticks=[0, 1], **kwargs)
-    cb.ax.set_yticklabels(["0", "max"])
-    cb.ax.tick_params(labelsize=7, length=2)
-    cb.set_label("relu(channel) / panel max", fontsize=7)
-    return cb
+    return _max_colorbar(fig, CHANNEL_CMAP, "relu(channel) / panel max", **kwargs)

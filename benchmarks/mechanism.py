@@ -50,6 +50,9 @@ CONFIGS: Dict[str, Dict] = {
     "pt:baseline": dict(ia_stages=(), pretrained=PRETRAINED),
     "pt:paper": dict(pretrained=PRETRAINED),
     "pt:demo": dict(multi="mean", gate_init=0.1, sia_scale=7.0, pretrained=PRETRAINED, **COSINE),
+    # the paper's dot relation between the two: the geometric mean of the K maps and an open gate
+    # (the GUIDE's 2026-12-04 measurements: the most part-selective relation whose blocks open)
+    "pt:dot+mean+gate0.1": dict(multi="mean", gate_init=0.1, pretrained=PRETRAINED),
 }
 #: the run that every "ft:" configuration starts from: the baseline of the same seed at the demo scale
 INIT_FROM = "resnet18-128x64-e12-ids100/baseline-seed{seed}"

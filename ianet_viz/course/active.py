@@ -257,11 +257,13 @@ class CourseModel:
 
     # ------------------------------------------------------------------ text
     def relation_text(self) -> str:
-        """The SIA relation of every block: ``"stage2: cosine, temperature 6.52 (learned), mean of K=1,2,3"``."""
+        """The SIA relation of every block: ``"stage2: cosine, temperature 6.52 (learned), mean of K=1,2,3, sigma (5, 10)"``
+        (sigma: the location prior's, eq. 3-4, in cells; none without the location relation)."""
         out = []
         for b in self.blocks:
             sia = self.model.ia_blocks[b].sia
-            out.append(f"{b}: {sia.relation}, {sia.scale_text()}, {sia.multi} of K={','.join(map(str, sia.ks))}")
+            prior = f", sigma ({sia.sigma[0]:g}, {sia.sigma[1]:g})" if sia.use_location else ""
+            out.append(f"{b}: {sia.relation}, {sia.scale_text()}, {sia.multi} of K={','.join(map(str, sia.ks))}{prior}")
         return " | ".join(out)
 
     def describe(self) -> str:

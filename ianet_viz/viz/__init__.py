@@ -5,6 +5,8 @@
 * :mod:`.viewer`: :class:`ReceptiveFieldViewer`, click a point, see where SIA gathers from.
 * :mod:`.figures`: Fig. 4 (context sizes), Fig. 7 (sigma sweep, S_L shapes), Fig. 8 (five body
   points + CIA channels).
+* :mod:`.cia`: CIA measured: ``cia_features`` (F, E_C = C F, Y of each CIA block) and ``fig_cia`` (one
+  channel per small part as F, E_C and Y).
 * :mod:`.ablation`: ablations as paired differences to the baseline with 95 % CIs (Fig. 7, Tab. 4 forms).
 * :mod:`.architecture`: ``plot_architecture``, the paper's Fig. 6 (the network and one IA block) drawn by code.
 * :mod:`.retrieval`: the ranked retrieval grid, with receptive fields if asked.
@@ -20,6 +22,7 @@ cell is outlined, not covered; every figure function takes a ``title`` / ``label
 from .alignment import (Table, alignment_table, cell_label_areas, cell_labels, mean_over_parts, part_alignment,
                         part_labels)
 from .architecture import plot_architecture
+from .cia import cia_features, fig_cia
 from .figures import (FIG8_POINTS, appearance_by_k, fig4, fig8, height_points, part_points, plot_location_shapes,
                       plot_receptive_fields, plot_sigma_sweep, select_channels, sigma_sweep_stats)
 from .inputs import load_image, prepare
@@ -35,6 +38,7 @@ __all__ = [
     "field_stats", "field_label", "outline_cell",
     "fig4", "appearance_by_k", "plot_receptive_fields",
     "plot_sigma_sweep", "sigma_sweep_stats", "plot_location_shapes",
+    "cia_features", "fig_cia",
     "fig8", "part_points", "height_points", "select_channels", "FIG8_POINTS",
     "retrieval_grid", "receptive_field_overlay", "ranked",
     "part_alignment", "alignment_table", "mean_over_parts", "cell_labels", "cell_label_areas", "part_labels", "Table",

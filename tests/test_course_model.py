@@ -198,5 +198,9 @@ def test_notebook_04_runs_on_an_r50_256x128_market_layout_run(tmp_path):
     assert "IANet-R50 256x128, run market-r50" in text
     assert "stage2: dot, scale 1/(sqrt(C) K^2), prod of K=1,2,3" in text
     assert "block looked at: stage3 (16x8 map" in text
-    assert "note:" not in text  # the run's own dataset (it has masks) served retrieval and the part measurements
-    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+    # the paper-literal model is the comparison when its weights ship, else a note says it is missing
+    assert "compared with:\nIANet-R18 128x64, paper-literal model" in text or "paper-literal model's weights are not here" in text
+    notes = [line for line in text.splitlines() if line.startswith("note:") and "paper-literal" not in line]
+    assert not notes  # the run's own dataset (it has masks) served retrieval and the part measurements
+    # nothing generated for the run (the comparison's own synthetic people, at 128x64, may be)
+    assert not list((tmp_path / "data").glob("**/*256x128*"))

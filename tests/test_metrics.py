@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ianet_viz import metrics
+from ianet_viz import match_ranks
 from ianet_viz.reference import classic_eval_market1501
 from ianet_viz.metrics import (
     _evaluate_rank_sorted,
@@ -230,7 +230,7 @@ def _ranks(fn, distmat, q_pids, g_pids, q_camids, g_camids, chunk_size):
 def test_counting_equals_sorted_twin(problem, kind, sparse_fraction, monkeypatch):
     """evaluate_rank (counting, no row sort) == _evaluate_rank_sorted (the previous, sorting one):
     the same match ranks, hence the same CMC, mAP, mINP, per-query AP and INP."""
-    monkeypatch.setattr(metrics, "_SPARSE_FRACTION", sparse_fraction)
+    monkeypatch.setattr(match_ranks, "_SPARSE_FRACTION", sparse_fraction)
     seed = {"random": 0, "clustered": 1, "short_gallery": 2}[problem]
     rng = np.random.default_rng(200 + seed)
     if problem == "clustered":

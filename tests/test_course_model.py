@@ -11,6 +11,7 @@ import torch
 
 from ianet_viz.course import active
 from ianet_viz.course.active import course_model, pick_block, read_metrics, retrieval_subset
+from ianet_viz.train.runs import saved_metrics
 from ianet_viz.modules import SIA
 from ianet_viz.train.checkpoint import FORMAT
 
@@ -57,6 +58,7 @@ def test_read_metrics_of_a_folder_a_checkpoint_and_a_weights_file(tmp_path):
     assert read_metrics(run) == {} and read_metrics(ckpt) == {} and read_metrics(run / "not-here") == {}
     (run / "metrics.json").write_text(json.dumps({"mAP": 0.5, "rank1": 0.6, "cmc": [0.6], "config": {}}))
     assert read_metrics(run) == read_metrics(ckpt) == {"mAP": 0.5, "rank1": 0.6}
+    assert saved_metrics(ckpt)["cmc"] == [0.6]  # load_run's metrics: the same file, the whole record
     weights = _fake_state(tmp_path / "w.pt", metrics={"mAP": 0.25, "rank1": 0.5})
     assert read_metrics(weights) == {"mAP": 0.25, "rank1": 0.5}
     loose = _fake_state(tmp_path / "loose.pt")           # a metrics.json beside a loose file is not its own

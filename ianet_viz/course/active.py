@@ -22,7 +22,6 @@ pedestrians), else synthetic pedestrians at the model's input size. Each fallbac
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -37,6 +36,7 @@ from ..settings import RUNS_DIR, WORKSPACE, relpath
 from ..train import TrainConfig, build_model, load_checkpoint, load_dataset, load_model
 from ..train.checkpoint import CHECKPOINT_NAME
 from ..train.loaders import dataset_root
+from ..train.runs import saved_metrics
 
 #: the environment variable that picks the model of notebooks 04-06
 ENV = "IANET_MODEL"
@@ -53,27 +53,12 @@ _HOW = ("Set IANET_MODEL (or the notebook's MODEL) to 'demo' (the shipped demo m
 
 
 def read_metrics(path, state: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The last evaluation of a run folder (its ``metrics.json``) or of a checkpoint/weights file (its
-    ``metrics`` entry, else the ``metrics.json`` of the run folder it sits in); ``{}`` when none was
-    recorded (a run's ``checkpoint.pt`` has no ``metrics`` entry: ``train`` writes them beside it).
+    """The numbers worth printing (:data:`METRIC_KEYS`) of the last evaluation of a run folder (its
+    ``metrics.json``) or of a checkpoint/weights file (its ``metrics`` entry, else the ``metrics.json``
+    of the run folder it sits in); ``{}`` when none was recorded. The same rules as
+    :func:`ianet_viz.train.load_run`'s metrics: :func:`ianet_viz.train.runs.saved_metrics`.
     ``state``: the file's loaded checkpoint, when the caller has it already."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    folder = path if path.is_dir() else path.parent
-    if path.is_file():
-        state = load_checkpoint(path) if state is None else state
-        if state.get("metrics"):
-            return {k: state["metrics"][k] for k in METRIC_KEYS if k in state["metrics"]}
-        if not (folder / CHECKPOINT_NAME).is_file():
-            return {}  # a loose weights file: a metrics.json beside it belongs to something else
-    file = folder / "metrics.json"
-    if not file.is_file():
-        return {}
-    try:
-        saved = json.loads(file.read_text())
-    except (OSError, ValueError):
-        return {}
+    saved = saved_metrics(path, state)
     return {k: saved[k] for k in METRIC_KEYS if k in saved}
 
 

@@ -9,6 +9,10 @@ checkpoint, written atomically at the end of every epoch, holds the model, the o
 LR scheduler, the epoch, the config, the sampler state and every RNG state, so ``resume=True``
 continues exactly where the run stopped: on CPU one epoch plus a resumed second epoch gives the
 same weights and metrics as two uninterrupted epochs.
+
+What the loop uses lives beside it: :mod:`.runs` (build, save and load a trained model),
+:mod:`.logs` (the run folder's file names, its JSON-lines logs, TensorBoard), :mod:`.optim`
+(parameter groups, learning-rate schedule), :mod:`.loaders` (data, the device prefetcher).
 """
 
 from __future__ import annotations
@@ -28,26 +32,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import (CHECKPOINT_NAME, FORMAT, atomic_save, atomic_write, atomic_write_json, load_checkpoint,
-                         restore_rng_state, save_checkpoint)
-from .config import CONFIG_NAME, TrainConfig, config_differences, save_config, start_weights
+from .checkpoint import CHECKPOINT_NAME, atomic_write_json, load_checkpoint, restore_rng_state, save_checkpoint
+from .config import CONFIG_NAME, TrainConfig, config_differences, save_config
 from .loaders import DevicePrefetcher, build_train_loader, load_dataset, relabel, set_loader_epoch
 from .distributed import DistInfo, barrier, cleanup_distributed, init_distributed
+from .logs import (BEST_NAME, EVAL_NAME, LOG_NAME, MECHANISM_NAME, METRICS_NAME, STEPS_NAME, TENSORBOARD_DIR,
+                   append_log, read_log, rewind_log, summary_writer, write_scalars)
+from .optim import lr_factor, param_groups
 from .retrieval import autocast_context, evaluate, resolve_device
 from .losses import ReIDLoss
+from .runs import TrainedModel, build_model, eval_file, evaluate_run, load_model, load_run, save_weights
 from .samplers import epoch_seed
 
-__all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "load_model", "load_run", "evaluate_run",
-           "save_weights", "eval_file", "lr_factor",
-           "seed_everything", "read_log", "summary_writer", "LOG_NAME", "METRICS_NAME", "STEPS_NAME",
-           "BEST_NAME", "EVAL_NAME"]
-
-LOG_NAME = "log.jsonl"
-METRICS_NAME = "metrics.json"
-STEPS_NAME = "steps.jsonl"  # one record per training step: epoch, step, loss
-BEST_NAME = "best.pt"  # the model of the best evaluation so far (by mAP), with --eval-every
-EVAL_NAME = "eval.json"  # written by --eval-only, never by training
-TENSORBOARD_DIR = "tb"
+# re-exported from where they live now (they were defined here): build_model, TrainedModel, load_run,
+# load_model, evaluate_run, save_weights, eval_file (.runs); read_log, summary_writer and the run's file
+# names (.logs); lr_factor, param_groups (.optim)
+__all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "TrainedModel", "load_model", "load_run",
+           "evaluate_run", "save_weights", "eval_file", "lr_factor", "param_groups", "load_init_weights",
+           "sync_batchnorm", "seed_everything", "read_log", "summary_writer", "LOG_NAME", "METRICS_NAME",
+           "STEPS_NAME", "BEST_NAME", "EVAL_NAME", "MECHANISM_NAME"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -74,177 +77,10 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def lr_factor(cfg: TrainConfig, epoch: int) -> float:
-    """LR multiplier during (0-based) ``epoch``: linear warm-up, then x gamma at each milestone."""
-    f = 1.0
-    if cfg.warmup_epochs and epoch < cfg.warmup_epochs:
-        f = cfg.warmup_factor + (1.0 - cfg.warmup_factor) * epoch / cfg.warmup_epochs
-    return f * cfg.gamma ** sum(1 for m in cfg.milestones if epoch >= m)
-
-
-def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
-    """:func:`ianet_viz.build_ianet` with the model options of ``cfg``."""
-    from ..model import build_ianet
-
-    pretrained = start_weights(cfg.pretrained, cfg.dataset)
-    return build_ianet(
-        backbone=cfg.backbone, num_classes=num_classes, pretrained=pretrained,
-        ia_stages=tuple(cfg.ia_stages), arrangement=cfg.arrangement, last_stride=cfg.last_stride,
-        ks=tuple(cfg.ks), fusion=cfg.fusion, sigma=None if cfg.sigma is None else tuple(cfg.sigma),
-        multi=cfg.multi, use_appearance=cfg.use_appearance, use_location=cfg.use_location,
-        per_block=cfg.per_block, sia_scale=cfg.sia_scale, cia_scale=cfg.cia_scale,
-        relation=cfg.sia_relation, learn_scale=cfg.sia_learn_scale, gate_init=cfg.gate_init,
-        input_size=(cfg.height, cfg.width), sigma_rule=cfg.sigma_rule,
-    )
-
-
-@dataclass
-class TrainedModel:
-    """What :func:`load_run` returns: the model (eval mode), its training config, its metrics."""
-
-    model: nn.Module
-    config: TrainConfig
-    metrics: Dict[str, Any]
-    path: Path
-    epoch: Optional[int] = None
-
-
-def save_weights(path, model: nn.Module, cfg: TrainConfig, num_classes: int, epoch: int,
-                 metrics: Optional[Dict[str, Any]] = None) -> Path:
-    """A weights file: the model, what rebuilds it (config, number of classes), its epoch and its
-    metrics. ``best.pt`` has this form, as have the course's shipped weights; :func:`load_run` reads it."""
-    return atomic_save({"format": FORMAT, "config": cfg.to_dict(), "num_classes": int(num_classes),
-                        "epoch": int(epoch), "model": model.state_dict(), "metrics": dict(metrics or {})}, path)
-
-
-def load_run(path, device="cpu") -> TrainedModel:
-    """The trained model of a run folder, a checkpoint, a ``best.pt`` or a shipped weights file,
-    with its config and metrics.
-
-    A weights file carries its metrics; a run's ``checkpoint.pt`` has none (they change at every
-    evaluation), so they come from the ``metrics.json`` beside it (``{}`` before the first one)."""
-    path = Path(path)
-    state = load_checkpoint(path)
-    if "num_classes" not in state:
-        raise ValueError(f"{path} holds a backbone without its re-ID head (no number of classes): it is "
-                         "a starting point, not a trained model; train from it with --pretrained FILE")
-    cfg = TrainConfig.from_dict(state["config"])
-    model = build_model(replace(cfg, pretrained=None), int(state["num_classes"]))  # weights: the file's
-    model.load_state_dict(state["model"])
-    metrics = state.get("metrics")
-    if metrics is None:
-        saved = (path if path.is_dir() else path.parent) / METRICS_NAME
-        metrics = json.loads(saved.read_text()) if saved.is_file() else {}
-    return TrainedModel(model.to(resolve_device(device)).eval(), cfg, dict(metrics), path, state.get("epoch"))
-
-
-def eval_file(path) -> Path:
-    """Where ``--eval-only`` writes: ``RUN/eval.json`` for a run folder, ``NAME.eval.json`` beside a file."""
-    path = Path(path)
-    return path / EVAL_NAME if path.is_dir() else path.with_suffix(".eval.json")
-
-
-def evaluate_run(path, rerank: bool = False, **changes) -> Dict[str, Any]:
-    """Evaluate the model of a run folder, ``best.pt`` or weights file and write :func:`eval_file`.
-
-    The dataset and the evaluation settings are the run's, except for ``changes`` (``TrainConfig``
-    fields: ``data_root``, ``device``, ``flip_test``, ``metric``, even another ``dataset`` to test
-    across domains). ``rerank`` re-ranks with k-reciprocal encoding. The training's ``metrics.json``
-    is left as it is: an evaluation with other settings does not rewrite what the training measured.
-    """
-    trained = load_run(path)
-    cfg = replace(trained.config, **changes).resolved()
-    device = resolve_device(cfg.device)
-    m = evaluate(trained.model, load_dataset(cfg), height=cfg.height, width=cfg.width,
-                 batch_size=cfg.eval_batch_size, device=device, metric=cfg.metric, flip=cfg.flip_test,
-                 amp=cfg.amp, channels_last=cfg.channels_last, num_workers=min(cfg.num_workers, 4),
-                 protocol="cuhk03" if cfg.dataset == "cuhk03" and cfg.cuhk03_classic_split else "market",
-                 progress=cfg.progress, rerank=rerank)
-    out = {k: m[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")}
-    out.update(epoch=trained.epoch, dataset=cfg.dataset, flip_test=cfg.flip_test, rerank=rerank, metric=cfg.metric,
-               num_query=m["num_query"], num_gallery=m["num_gallery"], eval_seconds=m["seconds"], cmc=m["cmc"],
-               model=str(path), config=cfg.to_dict())
-    target = atomic_write_json(out, eval_file(path))
-    return dict(out, eval_file=str(target))
-
-
-def load_model(path, device="cpu") -> nn.Module:
-    """Rebuild the trained model of a run folder, checkpoint, ``best.pt`` or weights file, in eval mode."""
-    return load_run(path, device).model
-
-
-def read_log(run_dir, name: str = LOG_NAME) -> List[Dict[str, Any]]:
-    """The records of ``run_dir/log.jsonl`` (or of another JSON-lines file, e.g. ``mechanism.jsonl``);
-    unparsable lines are skipped."""
-    path = Path(run_dir) / name
-    out = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
-
-
-def _rewind_log(run_dir: Path, name: str, epoch: int, write: bool) -> List[Dict[str, Any]]:
-    """The records of ``run_dir/name`` up to ``epoch``; with ``write``, the file is rewritten to
-    them (atomically): a resumed run drops the records of an epoch that never reached its checkpoint."""
-    keep = [r for r in read_log(run_dir, name) if int(r.get("epoch", 0)) <= epoch]
-    if write:
-        atomic_write(Path(run_dir) / name, lambda f: f.write("".join(json.dumps(r) + "\n" for r in keep)), "w")
-    return keep
-
-
-def _append_log(path: Path, *records: Dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write("".join(json.dumps(r) + "\n" for r in records))
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def summary_writer(run_dir, purge_step: Optional[int] = None):
-    """TensorBoard's ``SummaryWriter`` on ``run_dir/tb`` when the ``tensorboard`` package is installed
-    (``pip install .[tensorboard]``), else ``None``: the run's JSON-lines files hold the same numbers.
-    ``purge_step``: a resumed run drops the events the interrupted one wrote from that step on."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional
-        return None
-    return SummaryWriter(log_dir=str(Path(run_dir) / TENSORBOARD_DIR), purge_step=purge_step)
-
-
-def _scalars(writer, prefix: str, values: Dict[str, Any], step: int) -> None:
-    if writer is not None:
-        for key, value in values.items():
-            if isinstance(value, (int, float)):  # None (not measured) is left out
-                writer.add_scalar(f"{prefix}/{key}", value, step)
-
-
 def _pbar(enabled: bool, **kw):
     from tqdm.auto import tqdm
 
     return tqdm(disable=not enabled, **kw)
-
-
-def param_groups(model: nn.Module, cfg: TrainConfig) -> List[Dict[str, Any]]:
-    """Optimiser groups: the IA blocks' BatchNorm parameters (eq. 9's gate, zero at init) get
-    ``cfg.ia_bn_weight_decay`` when it is set; everything else gets ``cfg.weight_decay``. Every
-    IA-block parameter gets the learning rate times ``cfg.ia_lr_mult``."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    ia = {id(p) for name, p in model.named_parameters() if name.startswith("ia_blocks.")}
-    gate = {id(p) for name, m in model.named_modules() if name.startswith("ia_blocks.")
-            and isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
-    gate_decay = cfg.weight_decay if cfg.ia_bn_weight_decay is None else cfg.ia_bn_weight_decay
-    # one group per distinct setting, in model order: the defaults give one group, as before the
-    # options existed, so older checkpoints' optimiser states still load
-    groups: Dict[Tuple[float, float], List[nn.Parameter]] = {}
-    for p in trainable:
-        decay = gate_decay if id(p) in gate else cfg.weight_decay
-        lr_mult = cfg.ia_lr_mult if id(p) in ia else 1.0
-        groups.setdefault((decay, lr_mult), []).append(p)
-    return [{"params": params, "weight_decay": decay, **({"lr": cfg.lr * mult} if mult != 1.0 else {})}
-            for (decay, mult), params in groups.items()]
 
 
 def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[Dict[str, Any]], Any]] = None,
@@ -303,8 +139,6 @@ def load_init_weights(model: nn.Module, path) -> List[str]:
                          f"({', '.join(stray[:5])}); use a run of the same backbone")
     return list(result.missing_keys)
 
-
-MECHANISM_NAME = "mechanism.jsonl"
 
 #: What the training loop adds up on the device during a logging interval (sums over the images).
 _SLOTS = {name: i for i, name in enumerate(("loss", "correct", "images", "ce", "triplet", "nonfinite"))}
@@ -415,8 +249,8 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
             sampler.load_state_dict(state["sampler"])
         start_epoch = int(state["epoch"])
         restore_rng_state(state["rng"])
-        history = _rewind_log(run_dir, LOG_NAME, start_epoch, write=main)
-        _rewind_log(run_dir, STEPS_NAME, start_epoch, write=main)
+        history = rewind_log(run_dir, LOG_NAME, start_epoch, write=main)
+        rewind_log(run_dir, STEPS_NAME, start_epoch, write=main)
     best_map = state.get("best_mAP") if state is not None else None
 
     train_model: nn.Module = model
@@ -452,14 +286,14 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
             return
         rec = monitor(model, epoch)
         if rec:
-            _append_log(mech_path, {"epoch": epoch, **rec})
+            append_log(mech_path, {"epoch": epoch, **rec})
 
     if monitor is not None and main:
         if state is None:
             mech_path.unlink(missing_ok=True)
             run_monitor(0)
         elif mech_path.is_file():
-            _rewind_log(run_dir, MECHANISM_NAME, start_epoch, write=True)
+            rewind_log(run_dir, MECHANISM_NAME, start_epoch, write=True)
 
     steps_per_epoch = len(sampler)
     if cfg.max_steps_per_epoch:
@@ -532,10 +366,10 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 totals = [a + b for a, b in zip(totals, got)]
                 if main:
                     done = epoch * steps_per_epoch + first  # the run's step number of losses[0]
-                    _append_log(steps_path, *({"epoch": epoch + 1, "step": done + i, "loss": v}
+                    append_log(steps_path, *({"epoch": epoch + 1, "step": done + i, "loss": v}
                                               for i, v in enumerate(losses)))
                     for i, v in enumerate(losses):
-                        _scalars(writer, "train", {"loss": v}, done + i)
+                        write_scalars(writer, "train", {"loss": v}, done + i)
                 n_seen = max(got[_SLOTS["images"]], 1.0)
                 bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{got[_SLOTS['correct']] / n_seen:.2f}")
             bar.close()
@@ -564,11 +398,12 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
             history.append(record)
             run_monitor(epoch + 1)
             if main:
-                _append_log(log_path, record)
-                _scalars(writer, "epoch", {k: record.get(k) for k in ("loss", "acc", "lr", "images_per_s", "data_wait")},
-                         (epoch + 1) * steps_per_epoch)
-                _scalars(writer, "eval", {k: record[k] for k in ("mAP", "rank1") if k in record},
-                         (epoch + 1) * steps_per_epoch)
+                append_log(log_path, record)
+                write_scalars(writer, "epoch",
+                              {k: record.get(k) for k in ("loss", "acc", "lr", "images_per_s", "data_wait")},
+                              (epoch + 1) * steps_per_epoch)
+                write_scalars(writer, "eval", {k: record[k] for k in ("mAP", "rank1") if k in record},
+                              (epoch + 1) * steps_per_epoch)
                 if writer is not None:
                     writer.flush()
                 save_checkpoint(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler,

@@ -53,6 +53,10 @@ CONFIGS: Dict[str, Dict] = {
     # the paper's dot relation between the two: the geometric mean of the K maps and an open gate
     # (the GUIDE's 2026-12-04 measurements: the most part-selective relation whose blocks open)
     "pt:dot+mean+gate0.1": dict(multi="mean", gate_init=0.1, pretrained=PRETRAINED),
+    # the paper's dot relation with one context (K = 1, as in the authors' released code) and an
+    # open gate: the K > 1 patch maps are what concentrates S on the query cell (a patch matches
+    # itself at every offset), see RESULTS.md "pretraining"
+    "pt:k1+gate0.1": dict(ks=(1,), gate_init=0.1, pretrained=PRETRAINED),
 }
 #: the run that every "ft:" configuration starts from: the baseline of the same seed at the demo scale
 INIT_FROM = "resnet18-128x64-e12-ids100/baseline-seed{seed}"

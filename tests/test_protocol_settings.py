@@ -122,3 +122,21 @@ def test_benchmark_command_line_trains_in_the_setting_and_writes_its_csv(tmp_pat
         written = list(csv.DictReader(fh))
     assert len(written) == len(P.all_runs()) and written[0]["size"] == "256x128" and written[0]["device"] == "cpu"
     assert "(market1501, resnet50, 256x128)" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_full_mode_shows_the_committed_course_sweep_without_training(tmp_path, monkeypatch):
+    import ianet_viz.course.sweep as S
+    from ianet_viz import settings
+
+    trained = []
+    monkeypatch.setattr(S, "run_sweep", lambda runs, **kw: trained.append(kw["name"]) or [])
+    monkeypatch.setattr(P, "mechanism_rows", lambda rows, **kw: [])
+    monkeypatch.setattr(settings, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(S, "RUNS_DIR", tmp_path / "runs")
+    runs = P.fig7_runs((5.0,))
+    _write_csv(tmp_path / P.Setting().csv_name(), [{"config": P.BASELINE, "seed": "0", "mAP": "0.4", "rank1": "0.5",
+                                                   "rank5": "0.6"}])
+    rows, mech, shown = P.sweep_rows(P.Setting(), runs, seeds=(0,))
+    assert trained == [] and rows[0]["mAP"] == 0.4 and "read back from" in str(shown)
+    P.sweep_rows(P.Setting(), runs, seeds=(0,), smoke=True)  # smoke mode always trains its tiny sweep
+    assert trained == ["protocols-smoke"]

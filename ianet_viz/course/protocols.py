@@ -333,7 +333,8 @@ def sweep_rows(setting: Setting, runs: Dict[str, dict], seeds: Sequence[int], sm
     and which sweep they are (:class:`Shown`: ``shown.setting`` for titles, ``print(shown)``).
 
     The default setting trains or reads back its runs here (``smoke``: the smoke scale, always afresh;
-    else the cpu scale, resumed). Another setting (the model of ``IANET_MODEL``: e.g. Market-1501, R50,
+    else the cpu scale: its finished runs under ``runs/notebooks/``, else the committed CSV of
+    ``benchmarks/results/``, else trained here, resumable). Another setting (the model of ``IANET_MODEL``: e.g. Market-1501, R50,
     256x128) is only read back (:func:`read_back`): it is trained elsewhere, by ``setting.command()``.
     When it is not here, a note says so and the default sweep is shown instead."""
     from .sweep import run_sweep
@@ -349,6 +350,13 @@ def sweep_rows(setting: Setting, runs: Dict[str, dict], seeds: Sequence[int], sm
               "into benchmarks/results/; showing the course's CPU sweep instead.")
     default = Setting()
     scale, name = ("smoke" if smoke else "cpu"), default.run_name(smoke)
+    if not smoke and not finished_rows(name, runs):
+        back = read_back(default, runs=runs)  # the committed full sweep: no hour of training to show it
+        if back is not None:
+            rows, mech, where = back
+            return rows, mech, Shown(default, where, f"showing: the course's sweep ({default.describe()}, cpu scale), "
+                                     f"read back from {where} ({len(rows)} runs, made by `python -m "
+                                     "benchmarks.protocols --write`); with it moved away, this cell trains the sweep here")
     rows = run_sweep(runs, seeds=seeds, scale=scale, name=name, resume=not smoke, verbose=False)
     mech = mechanism_rows(rows, scale=scale, name=name)
     where = f"runs/notebooks/{name}/"

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 from .. import settings
 from ..settings import RUNS_DIR
-from .demo import demo_config
+from .demo import LEVERS_2026_11, demo_config
 
 
 #: Sweep scales, on top of the demo model's settings (ResNet-18 IANet from random init, 128x64,
@@ -34,8 +34,10 @@ def sweep_config(scale: str = "smoke", **overrides):
     whatever device it ran on (``device`` is not compared on resume)."""
     if scale not in SWEEP_SCALES:
         raise ValueError(f"scale must be one of {', '.join(SWEEP_SCALES)}; got {scale!r}")
+    # the mechanism and sigma rule of the committed sweeps (benchmarks/results/protocols.csv), so that
+    # a rerun reproduces them: from random init, with the levers of November 2026
     base = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, progress=False,
-                synthetic_seed=0, pretrained=None)
+                synthetic_seed=0, pretrained=None, sigma_rule="cells", ks=(1, 2, 3), **LEVERS_2026_11)
     base.update(overrides)
     return demo_config(smoke=False, **base)
 

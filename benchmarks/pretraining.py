@@ -156,8 +156,8 @@ What it shows:
   model (with position: 0.711, 0.657, 0.659); at stage 3 0.512 against 0.483 and 0.443. Position
   alone reads 0.611 and 0.506, so at stage 3 the features add little to where a cell is.
 * **With those features the paper's dot relation gathers by part.** The paper-literal block's S has
-  a lift 1.47x that of a Gaussian of its self-weight (the same block trained from random init: 1.09x,
-  section "mechanism_resnet18-128x64-e6-ids100" of the previous study), and every pt: run's "lift
+  a lift 1.47x that of a Gaussian of its self-weight (the same block inserted into a baseline trained
+  from random init: 1.09x, `ft:paper` in section "mechanism_resnet18-128x64-e6-ids100"), and every pt: run's "lift
   init" (epoch 0: pretrained features, fresh blocks) is already as high: the selectivity comes
   from the features, fine-tuning keeps it.
 * **What concentrates it is the multi-context fusion.** On seed 0 of `pt:dot+mean+gate0.1`, stage 2,

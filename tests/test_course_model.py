@@ -107,7 +107,8 @@ def test_default_is_the_shipped_demo_model():
     assert cm.pixels((0.34375, 0.5625)) == (44.0, 36.0)
     assert 0 < cm.metrics["mAP"] <= 1 and cm.config.pretrained is None
     text = cm.describe()
-    assert "IANet-R18 128x64, demo model" in text and "cosine, temperature" in text and "rank-1" in text
+    assert "IANet-R18 128x64, demo model" in text and "rank-1" in text
+    assert "stage2: dot, scale 1/(sqrt(C) K^2), prod of K=1, sigma (5, 10)" in text  # K = 1, sigma follows the map
     with pytest.raises(ValueError, match="fractions"):
         cm.pixels((44, 36))
 

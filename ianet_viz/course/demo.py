@@ -66,7 +66,7 @@ def demo_config(smoke: Optional[bool] = None, mechanism: str = "demo", **overrid
     smoke = smoke_env() if smoke is None else smoke
     size = dict(synthetic_identities=24, synthetic_images=8, epochs=2, max_steps_per_epoch=6, batch_size=16) if smoke \
         else dict(synthetic_identities=100, synthetic_images=12, epochs=FINETUNE_EPOCHS, batch_size=32)
-    name = ("demo" if mechanism == "demo" else "paper") + ("-smoke" if smoke else "")
+    name = mechanism + ("-smoke" if smoke else "")
     cfg = dict(
         dataset="synthetic", backbone="resnet18", height=128, width=64, ia_stages=(2, 3), recipe="paper",
         seed=0, num_workers=0, output=str(Path(RUNS_DIR) / name),
@@ -86,30 +86,46 @@ def sha256(path) -> str:
     return h.hexdigest()
 
 
-def load_shipped(device: str = "cpu", path=WEIGHTS, expected: Optional[str] = None) -> nn.Module:
-    """The shipped demo model (eval mode). Checks the file's sha256 first: a truncated or altered
-    file (a failed checkout, a Git LFS pointer) gets an error that says how to get it back."""
+def save_shipped(obj, path) -> str:
+    """Write a file that ships with the package (weights) atomically, with its sha256 beside it
+    (``<name>.sha256``); returns the sha256."""
+    path = Path(path)
+    atomic_save(obj, path)  # creates the folder; a crash never leaves half a weights file
+    digest = sha256(path)
+    _sha_file(path).write_text(f"{digest}  {path.name}\n")
+    return digest
+
+
+def check_shipped(path, what: str, rebuild: str, expected: Optional[str] = None) -> Path:
+    """``path`` after checking it against its sha256 (``expected``, else the file beside it): a
+    missing, truncated or altered file (a failed checkout, a Git LFS pointer) gets an error that names
+    ``what`` it is and how to get it back (``rebuild``: the command that makes it again)."""
     path = Path(path)
     if expected is None and _sha_file(path).is_file():
         expected = _sha_file(path).read_text().split()[0]
     if not path.is_file():
         raise FileNotFoundError(
-            f"the demo model's weights are missing: {path}. They ship with the package; reinstall it "
-            "(pip install .), or retrain them offline with `python -m ianet_viz.course.demo --export` "
-            "(a minute or two on a CPU), or call demo_model(retrain=True).")
+            f"{what} is missing: {path}. It ships with the package; reinstall it (pip install .), "
+            f"or rebuild it offline with `{rebuild}`.")
     got = sha256(path)
     if expected and got != expected:
         raise RuntimeError(
-            f"the demo weights {path} are damaged (sha256 {got[:12]}..., expected {expected[:12]}...): "
-            "restore them with `git checkout -- ianet_viz/course/weights` or reinstall the package, or "
-            "retrain them with `python -m ianet_viz.course.demo --export`.")
+            f"{what} {path} is damaged (sha256 {got[:12]}..., expected {expected[:12]}...): restore it with "
+            f"`git checkout -- ianet_viz/course/weights` or reinstall the package, or rebuild it with `{rebuild}`.")
+    return path
+
+
+def load_shipped(device: str = "cpu", path=WEIGHTS, expected: Optional[str] = None,
+                 rebuild: str = "python -m ianet_viz.course.demo --export") -> nn.Module:
+    """A shipped model (eval mode), its file checked against its sha256 first (:func:`check_shipped`)."""
+    check_shipped(path, "the shipped model's weights file", f"{rebuild} (a few minutes on a CPU)", expected)
     return load_model(path, device=device)
 
 
 def paper_model(device: str = "cpu", path=PAPER_WEIGHTS) -> Tuple[nn.Module, Path]:
     """``(model in eval mode, its file)``: the shipped paper-literal model (dot relation, product
     fusion, gate at 0), trained exactly as the demo model but without its levers."""
-    return load_shipped(device, path), Path(path)
+    return load_shipped(device, path, rebuild="python -m ianet_viz.course.demo --export --paper"), Path(path)
 
 
 def demo_model(smoke: Optional[bool] = None, device: str = "cpu", progress: bool = True, retrain: bool = False,
@@ -152,11 +168,7 @@ def export_weights(run, path=WEIGHTS, output: Optional[str] = None) -> str:
     out["config"] = dict(out["config"], data_root=None, output=output or f"runs/{Path(run).name}",
                          pretrained=Path(pre).name if pre else None)
     out.update(model=model, metrics=keep)
-    path = Path(path)
-    atomic_save(out, path)  # creates the folder; a crash never leaves half a weights file
-    digest = sha256(path)
-    _sha_file(path).write_text(f"{digest}  {path.name}\n")
-    return digest
+    return save_shipped(out, path)
 
 
 def main(argv=None) -> int:

@@ -26,7 +26,7 @@ from typing import Optional
 import torch
 
 from ..settings import RUNS_DIR, smoke as smoke_env
-from ..train import TrainConfig, atomic_save, load_checkpoint, train
+from ..train import TrainConfig, load_checkpoint, train
 
 #: The corpus's synthetic seed: its identities are drawn independently of the demo split (seed 0)
 #: and of the held-out people of the mechanism measures (seed 4242).
@@ -64,36 +64,22 @@ def export_backbone(run, path=BACKBONE) -> str:
     """Write the backbone of a pretraining run (fp16 state dict under ``backbone.``, with the run's
     config) and its sha256 beside it; returns the sha256. The head (neck, classifier) is dropped:
     its classes are the corpus's identities, which fine-tuning does not have."""
-    from .demo import _sha_file, sha256
+    from .demo import save_shipped
 
     state = load_checkpoint(run)
     model = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()
              if k.startswith("backbone.")}
     out = dict(format=state.get("format"), config=dict(state["config"], data_root=None, output="runs/pretrain"),
                epoch=state["epoch"], model=model)
-    path = Path(path)
-    atomic_save(out, path)
-    digest = sha256(path)
-    _sha_file(path).write_text(f"{digest}  {path.name}\n")
-    return digest
+    return save_shipped(out, path)
 
 
 def pretrained_backbone(path=BACKBONE) -> Path:
     """The shipped pretrained backbone file (checked against its sha256), for ``pretrained=``."""
-    from .demo import _sha_file, sha256
+    from .demo import check_shipped
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the pretrained backbone is missing: {path}. It ships with the package; reinstall it "
-            "(pip install .), or rebuild it with `python -m ianet_viz.course.pretrain --export` "
-            "(about an hour on a 2-core CPU).")
-    expected = _sha_file(path).read_text().split()[0] if _sha_file(path).is_file() else None
-    if expected and sha256(path) != expected:
-        raise RuntimeError(f"the pretrained backbone {path} is damaged (sha256 differs from {_sha_file(path).name}): "
-                           "restore it with `git checkout -- ianet_viz/course/weights` or rebuild it with "
-                           "`python -m ianet_viz.course.pretrain --export`.")
-    return path
+    return check_shipped(path, "the pretrained backbone", "python -m ianet_viz.course.pretrain --export "
+                                                           "(about an hour on a 2-core CPU)")
 
 
 def main(argv=None) -> int:

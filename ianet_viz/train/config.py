@@ -294,14 +294,13 @@ def _field_defaults() -> Dict[str, Any]:
 def config_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
     """Human-readable list of the fields that differ in a way that matters for a resume."""
     defaults = _field_defaults()
+    saved = {**LEGACY_DEFAULTS, **saved}  # as from_dict reads the checkpoint
     out = []
     baseline = not saved.get("ia_stages", True) and not current.get("ia_stages", True)
     for key in sorted(set(saved) | set(current)):
         if key in RESUME_MAY_DIFFER or (baseline and key in PRIOR_FIELDS):
             continue
-        if key not in saved and key in LEGACY_DEFAULTS:
-            saved = {**saved, key: LEGACY_DEFAULTS[key]}
-        elif key not in saved and key in defaults and current.get(key) == defaults[key]:
+        if key not in saved and key in defaults and current.get(key) == defaults[key]:
             continue  # a field added after the checkpoint was written, left at its default
         a, b = saved.get(key, "<missing>"), current.get(key, "<missing>")
         if isinstance(a, tuple):

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ianet_viz.course.demo import DEMO_MECHANISM, LEVERS_2026_11
 from ianet_viz.course.stats import format_paired, paired_table
 
 from benchmarks.common import RESULTS_DIR, command_line, describe_device, format_table, read_csv, section, update_results, write_csv
@@ -49,14 +50,14 @@ CONFIGS: Dict[str, Dict] = {
     # pretrained on the synthetic corpus (ianet_viz.course.pretrain), IA blocks fresh
     "pt:baseline": dict(ia_stages=(), pretrained=PRETRAINED),
     "pt:paper": dict(pretrained=PRETRAINED),
-    "pt:demo": dict(multi="mean", gate_init=0.1, sia_scale=7.0, pretrained=PRETRAINED, **COSINE),
+    "pt:demo": dict(**LEVERS_2026_11, pretrained=PRETRAINED),  # the previous demo model's levers
     # the paper's dot relation between the two: the geometric mean of the K maps and an open gate
     # (the GUIDE's 2026-12-04 measurements: the most part-selective relation whose blocks open)
     "pt:dot+mean+gate0.1": dict(multi="mean", gate_init=0.1, pretrained=PRETRAINED),
     # the paper's dot relation with one context (K = 1, as in the authors' released code) and an
     # open gate: the K > 1 patch maps are what concentrates S on the query cell (a patch matches
     # itself at every offset), see RESULTS.md "pretraining"
-    "pt:k1+gate0.1": dict(ks=(1,), gate_init=0.1, pretrained=PRETRAINED),
+    "pt:k1+gate0.1": dict(**DEMO_MECHANISM, pretrained=PRETRAINED),  # the shipped demo model
 }
 #: the run that every "ft:" configuration starts from: the baseline of the same seed at the demo scale
 INIT_FROM = "resnet18-128x64-e12-ids100/baseline-seed{seed}"
@@ -225,8 +226,9 @@ The paper's regime with pretrained features (issue 17): every `pt:` run starts f
 pretrained on the synthetic corpus (`ianet_viz/course/weights/pretrained_r18_synthetic.pt`,
 `python -m ianet_viz.course.pretrain`), inserts fresh IA blocks (none for `pt:baseline`) and trains
 on the demo split with the paper recipe. `pt:paper` is the paper-literal block (dot relation, product
-fusion, gate 0), `pt:demo` the demo mechanism (cosine relation with a learned temperature from 7,
-geometric mean, gate 0.1). Columns as above, on the demo split's own test people; the numbers on the
+fusion, gate 0), `pt:demo` the previous demo model's levers (cosine relation with a learned
+temperature from 7, geometric mean, gate 0.1), `pt:k1+gate0.1` the shipped demo model's settings
+(K = 1, gate 0.1). Columns as above, on the demo split's own test people; the numbers on the
 held-out people of seed 4242 are in the "pretraining" section."""
 
 

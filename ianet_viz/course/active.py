@@ -33,10 +33,10 @@ from torch import nn
 
 from ..recorder import record, sia_blocks
 from ..settings import RUNS_DIR, WORKSPACE, relpath
-from ..train import TrainConfig, build_model, load_checkpoint, load_dataset, load_model
+from ..train import TrainConfig, build_model, load_dataset
 from ..train.checkpoint import CHECKPOINT_NAME
 from ..train.loaders import dataset_root
-from ..train.runs import saved_metrics
+from ..train.runs import load_run, saved_metrics
 
 #: the environment variable that picks the model of notebooks 04-06
 ENV = "IANET_MODEL"
@@ -273,33 +273,35 @@ def course_model(spec: Optional[str] = None, device: str = "cpu") -> CourseModel
     what, origin = resolve_spec(spec)
     from . import demo
 
-    if what in NAMED:
-        if what == "demo":
-            model, source = demo.demo_model(device=device)
-            name = "demo model"
-        else:
-            try:
-                model, source = demo.paper_model(device=device, path=demo.PAPER_WEIGHTS)
-            except FileNotFoundError as err:
-                raise FileNotFoundError(
-                    f"{origin}: the paper-literal model's weights are not here ({demo.PAPER_WEIGHTS}). They ship with "
-                    "the package once trained (train(demo_config(mechanism='paper')), then "
-                    "export_weights(run, PAPER_WEIGHTS)); until then use IANET_MODEL=demo or a run folder.") from err
-            name = "paper-literal model"
+    if what in NAMED:  # a shipped file: checked against its sha256, then read once below
+        path = demo.WEIGHTS if what == "demo" else demo.PAPER_WEIGHTS
+        try:
+            source = demo.shipped_file(path, demo.REBUILD[what])
+        except FileNotFoundError as err:
+            if what == "demo":
+                raise
+            raise FileNotFoundError(
+                f"{origin}: the paper-literal model's weights are not here ({demo.PAPER_WEIGHTS}). They ship with "
+                "the package once trained (train(demo_config(mechanism='paper')), then "
+                "export_weights(run, PAPER_WEIGHTS)); until then use IANET_MODEL=demo or a run folder.") from err
+        name = "demo model" if what == "demo" else "paper-literal model"
     else:
         source = find_source(what, origin)
-        try:
-            model = load_model(source, device=device)
-        except RuntimeError as err:
-            raise RuntimeError(f"{origin}: {source} is not a model this package can load ({err}). " + _HOW) from err
         name = f"run {source.name}" if source.is_dir() else f"{source.parent.name}/{source.name}"
-    state = load_checkpoint(source)
-    config = replace(TrainConfig.from_dict(state["config"]), pretrained=None)
+    try:
+        trained = load_run(source, device=device)
+    except RuntimeError as err:
+        if what in NAMED:
+            raise
+        raise RuntimeError(f"{origin}: {source} is not a model this package can load ({err}). " + _HOW) from err
+    model = trained.model
+    config = replace(trained.config, pretrained=None)
     if not getattr(model, "ia_blocks", None):
         raise ValueError(f"{origin}: {relpath(source)} is a baseline (ia_stages=()): it has no IA block to look at. "
                          "Notebooks 04-06 need a model with IA blocks. " + _HOW)
     blocks = sia_blocks(model)
     _, shapes = record(model, torch.zeros(1, 3, int(config.height), int(config.width)), keys=())
     return CourseModel(model=model, config=config, source=Path(source), name=name,
-                       num_classes=int(state["num_classes"]), metrics=read_metrics(source, state),
+                       num_classes=int(model.classifier.out_features),
+                       metrics={k: trained.metrics[k] for k in METRIC_KEYS if k in trained.metrics},
                        shapes={b: tuple(shapes[b]) for b in blocks})

@@ -46,6 +46,8 @@ LEVERS_2026_11 = dict(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "demo_ianet_r18.pt"
 #: The paper-literal model shipped beside it (dot relation, product fusion, gate at 0), same recipe.
 PAPER_WEIGHTS = Path(__file__).resolve().parent / "weights" / "paper_ianet_r18.pt"
+#: The command that rebuilds each shipped model from the pretrained backbone.
+REBUILD = {"demo": "python -m ianet_viz.course.demo --export", "paper": "python -m ianet_viz.course.demo --export --paper"}
 #: Fine-tuning epochs on the demo split, from the pretrained backbone (the paper's regime).
 FINETUNE_EPOCHS = 6
 
@@ -116,16 +118,20 @@ def check_shipped(path, what: str, rebuild: str, expected: Optional[str] = None)
 
 
 def load_shipped(device: str = "cpu", path=WEIGHTS, expected: Optional[str] = None,
-                 rebuild: str = "python -m ianet_viz.course.demo --export") -> nn.Module:
+                 rebuild: str = REBUILD["demo"]) -> nn.Module:
     """A shipped model (eval mode), its file checked against its sha256 first (:func:`check_shipped`)."""
-    check_shipped(path, "the shipped model's weights file", f"{rebuild} (a few minutes on a CPU)", expected)
-    return load_model(path, device=device)
+    return load_model(shipped_file(path, rebuild, expected), device=device)
+
+
+def shipped_file(path=WEIGHTS, rebuild: str = REBUILD["demo"], expected: Optional[str] = None) -> Path:
+    """A shipped model's weights file, checked against its sha256 (:func:`check_shipped`)."""
+    return check_shipped(path, "the shipped model's weights file", f"{rebuild} (a few minutes on a CPU)", expected)
 
 
 def paper_model(device: str = "cpu", path=PAPER_WEIGHTS) -> Tuple[nn.Module, Path]:
     """``(model in eval mode, its file)``: the shipped paper-literal model (dot relation, product
     fusion, gate at 0), trained exactly as the demo model but without its levers."""
-    return load_shipped(device, path, rebuild="python -m ianet_viz.course.demo --export --paper"), Path(path)
+    return load_shipped(device, path, rebuild=REBUILD["paper"]), Path(path)
 
 
 def demo_model(smoke: Optional[bool] = None, device: str = "cpu", progress: bool = True, retrain: bool = False,

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..measures import PART_IDS, SMALL_PARTS, cia_part_gain, part_area_shares
-from ..recorder import RelationRecorder, model_device
+from ..recorder import _eval_pass
 from .overlay import to_numpy, upsample
 from .style import CHANNEL_CMAP, LABEL_SIZE, clean_axis, new_figure, paper_title, viz_style
 
@@ -46,14 +46,7 @@ def cia_features(model: nn.Module, x: torch.Tensor, blocks: Optional[Sequence[st
     unknown = [b for b in blocks if b not in with_cia]
     if unknown:
         raise ValueError(f"no CIA in block(s) {unknown}; blocks with a CIA: {with_cia}")
-    device = model_device(model) if device is None else torch.device(device)
-    was_training = model.training
-    model.eval()
-    try:
-        with RelationRecorder(model, keys=("C", "cia_out"), inputs=True) as rec:
-            model(x.to(device))
-    finally:
-        model.train(was_training)
+    rec = _eval_pass(model, x, device, keys=("C", "cia_out"), inputs=True)
     out = {}
     for b in blocks:
         f = rec.cia_inputs[b].float()

@@ -41,6 +41,7 @@ The distance matrices (:func:`cosine_distance`, :func:`euclidean_distance`,
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from typing import Tuple
 
 import numpy as np
@@ -108,7 +109,7 @@ def _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
     return distmat, arrays["q_pids"], arrays["g_pids"], arrays["q_camids"], arrays["g_camids"]
 
 
-def _per_query_stats(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size=None, ranker=None):
+def _per_query_stats(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size=None, ranker=_match_ranks):
     """``first`` (0-based rank of the first match), ``ap``, ``inp``, all [Q] (NaN / -1 where a
     query has no true match left after removing its junk), and the ``valid`` mask.
 
@@ -121,7 +122,6 @@ def _per_query_stats(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size=Non
     rows, cols = _same_pid_pairs(q_pids, g_pids)
     junk = g_camids[cols] == q_camids[rows]
     pos_rows, pos_cols = rows[~junk], cols[~junk]
-    ranker = _match_ranks if ranker is None else ranker
     ranks = ranker(distmat, pos_rows, pos_cols, rows[junk], cols[junk], int(chunk_size))
     # order the matches of each query by rank: the k-th (0-based) match has precision (k+1)/(rank+1)
     order = np.lexsort((ranks, pos_rows))
@@ -191,32 +191,14 @@ def evaluate_rank(
         ValueError: on inconsistent shapes, NaN distances, or when no query has a
         valid match in the gallery.
     """
-    return _evaluate(_match_ranks, distmat, q_pids, g_pids, q_camids, g_camids, max_rank,
-                     use_metric_cuhk03, return_minp, return_per_query, chunk_size)
+    return _evaluate(_match_ranks, distmat, q_pids, g_pids, q_camids, g_camids, max_rank, use_metric_cuhk03,
+                     return_minp=return_minp, return_per_query=return_per_query, chunk_size=chunk_size)
 
 
-def _evaluate_rank_sorted(
-    distmat: ArrayLike,
-    q_pids: ArrayLike,
-    g_pids: ArrayLike,
-    q_camids: ArrayLike,
-    g_camids: ArrayLike,
-    max_rank: int = 50,
-    use_metric_cuhk03: bool = False,
-    use_cython: bool = True,
-    *,
-    return_minp: bool = False,
-    return_per_query: bool = False,
-    chunk_size: int | None = None,
-):
-    """:func:`evaluate_rank` with the ranks found by sorting the values of every row (the previous
-    implementation): the naive twin the tests and ``benchmarks/evaluation.py`` compare against."""
-    return _evaluate(_match_ranks_sorted, distmat, q_pids, g_pids, q_camids, g_camids, max_rank,
-                     use_metric_cuhk03, return_minp, return_per_query, chunk_size)
 
-
-def _evaluate(ranker, distmat, q_pids, g_pids, q_camids, g_camids, max_rank, use_metric_cuhk03,
-              return_minp, return_per_query, chunk_size):
+def _evaluate(ranker, distmat, q_pids, g_pids, q_camids, g_camids, max_rank=50, use_metric_cuhk03=False,
+              use_cython=True, *, return_minp=False, return_per_query=False, chunk_size=None):
+    """:func:`evaluate_rank` with the match ranks of ``ranker`` (same arguments after it)."""
     distmat, q_pids, g_pids, q_camids, g_camids = _check_inputs(
         distmat, q_pids, g_pids, q_camids, g_camids, max_rank
     )
@@ -241,6 +223,11 @@ def _evaluate(ranker, distmat, q_pids, g_pids, q_camids, g_camids, max_rank, use
     if return_per_query:
         out += [ap, inp]
     return tuple(out)
+
+
+#: :func:`evaluate_rank` with the ranks found by sorting the values of every row (the previous
+#: implementation): the naive twin the tests and ``benchmarks/evaluation.py`` compare against.
+_evaluate_rank_sorted = partial(_evaluate, _match_ranks_sorted)
 
 
 def evaluate_cuhk03(

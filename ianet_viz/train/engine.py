@@ -141,7 +141,7 @@ def load_init_weights(model: nn.Module, path) -> List[str]:
 
 
 #: What the training loop adds up on the device during a logging interval (sums over the images).
-_SLOTS = {name: i for i, name in enumerate(("loss", "correct", "images", "ce", "triplet", "nonfinite"))}
+_SLOTS = {name: i for i, name in enumerate(("loss", "correct", "images", "ce", "triplet"))}
 
 
 def _read_interval(sums: torch.Tensor, step_losses: List[torch.Tensor], info: DistInfo
@@ -346,7 +346,6 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                     sums[_SLOTS["ce"]] += parts["ce"].double() * n
                     if "triplet" in parts:
                         sums[_SLOTS["triplet"]] += parts["triplet"].double() * n
-                    sums[_SLOTS["nonfinite"]] += (~torch.isfinite(value)).double()
                     step_losses.append(value)
                 bar.update(1)
                 if (step + 1) % cfg.log_every and step + 1 < steps_per_epoch:
@@ -356,9 +355,10 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 sums.zero_()
                 first = step + 2 - len(losses)  # 1-based step of the interval's first loss
                 step_losses = []
-                if got[_SLOTS["nonfinite"]] > 0:  # noticed at the end of its interval: the weights
-                    # in memory may have taken a few bad steps, the checkpoint on disk has not
-                    bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
+                # every step's loss is read here (the mean over ranks: non-finite if any rank's is)
+                bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
+                if bad is not None:  # noticed at the end of its interval: the weights in memory
+                    # may have taken a few bad steps, the checkpoint on disk has not
                     raise TrainingDiverged(
                         f"loss became {losses[bad]} at epoch {epoch + 1}, step {first + bad}; training "
                         f"stopped. The last good checkpoint ({ckpt_path}, epoch {epoch}) is kept. "

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
-#: The paper's input size and its stage-3 sigma1 (Fig. 7's choice), in cells of the 16 x 8 map.
-PAPER_INPUT = (256, 128)
-PAPER_SIGMA1 = 5.0
+from ..model import PAPER_INPUT, STAGE3_SIGMA, stage_sigma
+
+#: The paper's stage-3 sigma1 (Fig. 7's choice), in cells of its 16 x 8 map at 256 x 128 (PAPER_INPUT).
+PAPER_SIGMA1 = STAGE3_SIGMA[0]
 
 NOT_REPORTED = "not reported here"
 
@@ -49,7 +50,7 @@ PAPER_TABLES: Dict[str, Dict[str, object]] = {
 def paper_sigma1(input_size=(256, 128)) -> float:
     """The paper's stage-3 sigma1 (5 cells at 256 x 128) in cells of the map at ``input_size``: it
     scales with the map's width (``ianet_viz.stage_sigma(3, input_size=...)``, rule "map")."""
-    return PAPER_SIGMA1 * int(input_size[1]) / PAPER_INPUT[1]
+    return stage_sigma(3, input_size=input_size)[0]
 
 
 def paper_row(table: str, row: Optional[str] = None) -> str:

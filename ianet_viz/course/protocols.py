@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from ..model import PAPER_INPUT
 # format_paired ("+1.2 [-0.3, +2.7]") formats a difference_table or contrast line; notebooks call P.format_paired
 from .stats import format_paired, paired_table  # noqa: F401
 
@@ -93,7 +94,7 @@ class Setting:
     def paper_sigma_factor(self) -> float:
         """What a sigma in cells of this setting's stage-3 map is in cells of the paper's (16 x 8 at 256 x 128):
         2 at 128 x 64 (an 8 x 4 map), 1 at 256 x 128."""
-        return 128.0 / self.size[1]
+        return PAPER_INPUT[1] / self.size[1]
 
     def command(self) -> str:
         """The command that runs this setting's sweep on a GPU machine and writes its CSV."""

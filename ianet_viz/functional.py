@@ -220,10 +220,20 @@ def _log_location_cached(h: int, w: int, s1: float, s2: float, device: str, dtyp
     return torch.log_softmax(logits, dim=-1).to(device=device, dtype=dtype)
 
 
-def log_location_relation(h: int, w: int, sigma=(5.0, 10.0), device=None, dtype=None) -> torch.Tensor:
-    """``log S^L`` (eq. 3-4) computed directly in log space, so far-away cells give finite logs."""
+def _map_size(h, w) -> Tuple[int, int]:
+    """``(h, w)`` checked as a feature map's size. While ``torch.jit`` traces a model (an export), sizes
+    arrive as tensors: they are read as ints, so the location prior enters the trace as a constant,
+    which is right, since an exported model's input size is fixed (its batch size is not)."""
+    if torch.jit.is_tracing():
+        h, w = int(h), int(w)
     if not (isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0):
         raise ValueError(f"h and w must be positive ints (the feature map size), got h={h!r}, w={w!r}")
+    return h, w
+
+
+def log_location_relation(h: int, w: int, sigma=(5.0, 10.0), device=None, dtype=None) -> torch.Tensor:
+    """``log S^L`` (eq. 3-4) computed directly in log space, so far-away cells give finite logs."""
+    h, w = _map_size(h, w)
     s1, s2 = _check_sigma(sigma)
     device = torch.device("cpu" if device is None else device)
     dtype = torch.get_default_dtype() if dtype is None else dtype
@@ -242,7 +252,7 @@ def location_relation(h: int, w: int, sigma=(5.0, 10.0), device=None, dtype=None
     the paper uses (5, 10) at stage 3 and (10, 20) at stage 2. Returns ``[M, M]``, cached per
     (H, W, sigma, device, dtype): treat it as read-only.
     """
-    log_location_relation(h, w, sigma, device, dtype)  # validates arguments
+    h, w = _map_size(h, w)
     s1, s2 = _check_sigma(sigma)
     device = torch.device("cpu" if device is None else device)
     dtype = torch.get_default_dtype() if dtype is None else dtype

@@ -8,7 +8,6 @@ the cosine distance, as the evaluation does. It runs without this package:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import warnings
 from pathlib import Path
@@ -16,24 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import functional as Fn
-
 __all__ = ["export_model", "check_export_path", "EXPORT_FORMATS"]
 
 EXPORT_FORMATS = (".pt", ".onnx")
-
-
-@contextlib.contextmanager
-def _sizes_as_ints():
-    """While the tracer records, a feature map's sizes are tensors, but the location prior (eq. 3-4)
-    is a table built for ints (and cached per size). Read them as ints: the prior enters the trace as
-    a constant, which is right, since an exported model's input size is fixed (its batch size is not)."""
-    real = Fn.log_location_relation
-    Fn.log_location_relation = lambda h, w, *args, **kw: real(int(h), int(w), *args, **kw)
-    try:
-        yield
-    finally:
-        Fn.log_location_relation = real
 
 
 def check_export_path(path) -> Path:
@@ -58,7 +42,7 @@ def export_model(model: nn.Module, path, height: int = 256, width: int = 128) ->
     net = copy.deepcopy(model).cpu().eval()  # the caller's model stays where and as it is
     example = torch.randn(2, 3, height, width)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad(), _sizes_as_ints(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings():
         # the tracer warns about every shape check it turns into a constant: all are about the fixed
         # input size; the comparison below checks the result instead
         warnings.simplefilter("ignore", torch.jit.TracerWarning)

@@ -192,20 +192,18 @@ def _print_metrics(name, m: Dict[str, Any]) -> None:
 
 
 def _eval_only(args: argparse.Namespace, given: Set[str]) -> int:
-    from .engine import evaluate_run
     from .export import export_model
+    from .runs import evaluate_run, load_run
 
     changes = _fields({k: v for k, v in vars(args).items() if k in given})
     if args.config or set(changes) - EVAL_FIELDS:
         bad = ["--config"] if args.config else sorted(set(changes) - EVAL_FIELDS)
         raise ValueError(f"--eval-only evaluates {args.eval_only}'s model as it was trained: {', '.join(bad)} "
                          "cannot change it (dataset and evaluation flags can: " + ", ".join(sorted(EVAL_FIELDS)) + ")")
-    out = evaluate_run(args.eval_only, rerank=args.rerank, **changes)
+    trained = load_run(args.eval_only)  # read once: evaluated, then exported
+    out = evaluate_run(args.eval_only, rerank=args.rerank, trained=trained, **changes)
     _print_metrics(out["eval_file"], out)
     if args.export:
-        from .engine import load_run
-
-        trained = load_run(args.eval_only)
         print(f"exported to {export_model(trained.model, args.export, trained.config.height, trained.config.width)}")
     return 0
 

@@ -108,15 +108,16 @@ def eval_file(path) -> Path:
     return path / EVAL_NAME if path.is_dir() else path.with_suffix(".eval.json")
 
 
-def evaluate_run(path, rerank: bool = False, **changes) -> Dict[str, Any]:
+def evaluate_run(path, rerank: bool = False, trained: Optional[TrainedModel] = None, **changes) -> Dict[str, Any]:
     """Evaluate the model of a run folder, ``best.pt`` or weights file and write :func:`eval_file`.
 
     The dataset and the evaluation settings are the run's, except for ``changes`` (``TrainConfig``
     fields: ``data_root``, ``device``, ``flip_test``, ``metric``, even another ``dataset`` to test
     across domains). ``rerank`` re-ranks with k-reciprocal encoding. The training's ``metrics.json``
     is left as it is: an evaluation with other settings does not rewrite what the training measured.
+    ``trained``: ``load_run(path)``, when the caller has it already.
     """
-    trained = load_run(path)
+    trained = load_run(path) if trained is None else trained
     cfg = replace(trained.config, **changes).resolved()
     device = resolve_device(cfg.device)
     m = evaluate(trained.model, load_dataset(cfg), height=cfg.height, width=cfg.width,

@@ -191,8 +191,7 @@ def _match_ranks(distmat, pos_rows, pos_cols, junk_rows, junk_cols, chunk_size):
                     x = block.reshape(-1).take(flat)
                     r = flat // num_g
                     t_rep = thr[:, s].take(r)
-                else:
-                    r = flat // num_g
+                else:  # r (each entry's row) was kept along with flat at the previous level
                     t_rep = thr[:, s].take(r)
                     keep = np.flatnonzero(x <= t_rep)
                     x, flat, r, t_rep = x.take(keep), flat.take(keep), r.take(keep), t_rep.take(keep)
@@ -202,8 +201,7 @@ def _match_ranks(distmat, pos_rows, pos_cols, junk_rows, junk_cols, chunk_size):
                 if np.count_nonzero(eq) == c:
                     below = size - 1
                 else:  # ties: the entries equal to the threshold at or after the match's index don't count
-                    ef = flat[eq]
-                    er = ef // num_g
+                    ef, er = flat[eq], r[eq]
                     after = np.bincount(er, weights=(ef - er * num_g) >= thr_col[er, s], minlength=c)
                     below = size - after.astype(np.int64)
             live = m > s

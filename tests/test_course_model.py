@@ -158,7 +158,9 @@ def test_a_missing_dataset_falls_back_with_a_note(dot_run, monkeypatch, capsys):
         seen["cfg"] = cfg
         return type("Synthetic", (), {"root": dot_run.parent / "syn"})()
 
-    monkeypatch.setattr(active, "load_dataset", fake_load)
+    import ianet_viz.train
+
+    monkeypatch.setattr(ianet_viz.train, "load_dataset", fake_load)  # mechanism.synthetic_people_root's loader
     assert cm.people_root() == dot_run.parent / "syn"
     assert "no part masks" in capsys.readouterr().out
     assert (seen["cfg"].dataset, seen["cfg"].height, seen["cfg"].width) == ("synthetic", 64, 32)

@@ -226,12 +226,12 @@ class CourseModel:
             root = Path(load_dataset(replace(self.config, data_root=str(root))).root)
         if root is not None and (root / "masks" / "query").is_dir():
             return root
-        # TrainConfig's synthetic defaults are the demo model's data (100 identities x 12 images, seed 0)
-        cfg = TrainConfig(dataset="synthetic", height=self.size[0], width=self.size[1], pretrained=None)
+        from .mechanism import synthetic_people_root
+
         if verbose:
             print(f"note: the run's data ({self.config.dataset}) has no part masks; the part measurements use held-out "
                   f"synthetic pedestrians at {self.size[0]}x{self.size[1]} instead")
-        return load_dataset(cfg).root
+        return synthetic_people_root(self.size)
 
     def held_out_people(self, n: int = 32, verbose: bool = True):
         """``(x [n, 3, H, W], masks [n, H, W])``: people of the test identities with part masks

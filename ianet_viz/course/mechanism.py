@@ -54,6 +54,16 @@ def held_out_people(root, size: Sequence[int], n: int = 32, split: str = "query"
     return x, masks
 
 
+def synthetic_people_root(size: Sequence[int]) -> Path:
+    """Synthetic pedestrians with part masks at the input ``size``: the demo model's data
+    (``TrainConfig``'s synthetic defaults, 100 identities x 12 images, seed 0), generated once under
+    ``DATA_DIR``. The stand-in for a run whose own data has no part masks (real photographs)."""
+    from ..train import TrainConfig, load_dataset
+
+    cfg = TrainConfig(dataset="synthetic", height=int(size[0]), width=int(size[1]), pretrained=None)
+    return Path(load_dataset(cfg).root)
+
+
 def without_self(p: torch.Tensor) -> torch.Tensor:
     """The maps with each query's own cell removed and the rows renormalised."""
     s = p.double().clone()

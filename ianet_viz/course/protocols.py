@@ -215,9 +215,9 @@ def mechanism_rows(rows: Sequence[Dict], scale: str = "cpu", name: str = RUN_NAM
     else synthetic pedestrians at the setting's input size."""
     import json
 
-    from ..train import TrainConfig, load_dataset, load_model
+    from ..train import load_model
     from ..train.loaders import dataset_root
-    from .mechanism import held_out_people, mechanism_report
+    from .mechanism import held_out_people, mechanism_report, synthetic_people_root
     from .sweep import run_folder, sweep_config
 
     runs = all_runs()
@@ -239,9 +239,7 @@ def mechanism_rows(rows: Sequence[Dict], scale: str = "cpu", name: str = RUN_NAM
                     cfg = sweep_config(scale)
                     people = held_out_people(dataset_root(cfg), (cfg.height, cfg.width), n=n)
                 else:  # real data has no part masks: synthetic people (as the demo model's) at the run's size
-                    h, w = setting.size
-                    root = load_dataset(TrainConfig(dataset="synthetic", height=h, width=w, pretrained=None)).root
-                    people = held_out_people(root, (h, w), n=n)
+                    people = held_out_people(synthetic_people_root(setting.size), setting.size, n=n)
             report = mechanism_report(load_model(folder, device=device), *people)["stage3"]
             values = {k: report.get(k, float("nan")) for k in MECHANISM_KEYS}
             cache.write_text(json.dumps(values))

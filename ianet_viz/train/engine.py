@@ -39,7 +39,7 @@ from .distributed import DistInfo, barrier, cleanup_distributed, init_distribute
 from .logs import (BEST_NAME, EVAL_NAME, LOG_NAME, MECHANISM_NAME, METRICS_NAME, STEPS_NAME, TENSORBOARD_DIR,
                    append_log, read_log, rewind_log, summary_writer, write_scalars)
 from .optim import lr_factor, param_groups
-from .retrieval import autocast_context, evaluate, resolve_device
+from .retrieval import SUMMARY_KEYS, autocast_context, eval_settings, evaluate, resolve_device
 from .losses import ReIDLoss
 from .runs import TrainedModel, build_model, eval_file, evaluate_run, load_model, load_run, save_weights
 from .samplers import epoch_seed
@@ -264,14 +264,9 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
     def run_eval(epoch: int) -> Optional[Dict[str, Any]]:
         metrics = None
         if main:
-            metrics = evaluate(
-                model, dataset, height=cfg.height, width=cfg.width, batch_size=cfg.eval_batch_size,
-                device=device, metric=cfg.metric, flip=cfg.flip_test, amp=cfg.amp,
-                channels_last=cfg.channels_last, num_workers=min(cfg.num_workers, 4),
-                protocol="cuhk03" if cfg.dataset == "cuhk03" and cfg.cuhk03_classic_split else "market",
-                progress=progress)
+            metrics = evaluate(model, dataset, device=device, progress=progress, **eval_settings(cfg))
             metrics["epoch"] = epoch
-            out = {k: metrics[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")}
+            out = {k: metrics[k] for k in SUMMARY_KEYS}
             out.update(epoch=epoch, dataset=cfg.dataset, num_query=metrics["num_query"],
                        num_gallery=metrics["num_gallery"], eval_seconds=metrics["seconds"],
                        cmc=metrics["cmc"], config=cfg.to_dict())
@@ -390,11 +385,11 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 evaluated = True
                 if m is not None:
                     metrics = m
-                    record.update({k: m[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")})
+                    record.update({k: m[k] for k in SUMMARY_KEYS})
                     if cfg.eval_every and (best_map is None or m["mAP"] > best_map):
                         best_map = m["mAP"]
                         save_weights(run_dir / BEST_NAME, model, cfg, num_classes, epoch + 1,
-                                     {k: m[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")})
+                                     {k: m[k] for k in SUMMARY_KEYS})
             history.append(record)
             run_monitor(epoch + 1)
             if main:

@@ -12,7 +12,19 @@ from torch import nn
 
 from ..metrics import compute_distance_matrix, evaluate_cuhk03, evaluate_rank
 
-__all__ = ["resolve_device", "autocast_context", "extract_features", "evaluate"]
+__all__ = ["resolve_device", "autocast_context", "extract_features", "evaluate", "eval_settings", "SUMMARY_KEYS"]
+
+#: The numbers of an evaluation that a run records (metrics.json, eval.json, log.jsonl).
+SUMMARY_KEYS = ("mAP", "rank1", "rank5", "rank10", "mINP")
+
+
+def eval_settings(cfg) -> Dict[str, Any]:
+    """The keyword arguments of :func:`evaluate` that a ``TrainConfig`` sets: a run is evaluated the
+    same way after training (``engine``) and later (``--eval-only``)."""
+    return dict(height=cfg.height, width=cfg.width, batch_size=cfg.eval_batch_size, metric=cfg.metric,
+                flip=cfg.flip_test, amp=cfg.amp, channels_last=cfg.channels_last,
+                num_workers=min(cfg.num_workers, 4),
+                protocol="cuhk03" if cfg.dataset == "cuhk03" and cfg.cuhk03_classic_split else "market")
 
 
 def resolve_device(device="auto") -> torch.device:

@@ -14,7 +14,7 @@ from .checkpoint import CHECKPOINT_NAME, FORMAT, atomic_save, atomic_write_json,
 from .config import TrainConfig, start_weights
 from .loaders import load_dataset
 from .logs import EVAL_NAME, METRICS_NAME
-from .retrieval import evaluate, resolve_device
+from .retrieval import SUMMARY_KEYS, eval_settings, evaluate, resolve_device
 
 __all__ = ["TrainedModel", "build_model", "save_weights", "saved_metrics", "load_run", "load_model", "eval_file",
            "evaluate_run"]
@@ -120,12 +120,9 @@ def evaluate_run(path, rerank: bool = False, trained: Optional[TrainedModel] = N
     trained = load_run(path) if trained is None else trained
     cfg = replace(trained.config, **changes).resolved()
     device = resolve_device(cfg.device)
-    m = evaluate(trained.model, load_dataset(cfg), height=cfg.height, width=cfg.width,
-                 batch_size=cfg.eval_batch_size, device=device, metric=cfg.metric, flip=cfg.flip_test,
-                 amp=cfg.amp, channels_last=cfg.channels_last, num_workers=min(cfg.num_workers, 4),
-                 protocol="cuhk03" if cfg.dataset == "cuhk03" and cfg.cuhk03_classic_split else "market",
-                 progress=cfg.progress, rerank=rerank)
-    out = {k: m[k] for k in ("mAP", "rank1", "rank5", "rank10", "mINP")}
+    m = evaluate(trained.model, load_dataset(cfg), device=device, progress=cfg.progress, rerank=rerank,
+                 **eval_settings(cfg))
+    out = {k: m[k] for k in SUMMARY_KEYS}
     out.update(epoch=trained.epoch, dataset=cfg.dataset, flip_test=cfg.flip_test, rerank=rerank, metric=cfg.metric,
                num_query=m["num_query"], num_gallery=m["num_gallery"], eval_seconds=m["seconds"], cmc=m["cmc"],
                model=str(path), config=cfg.to_dict())

@@ -76,6 +76,12 @@ def _to_numpy(x: ArrayLike, name: str) -> np.ndarray:
     return np.asarray(x)
 
 
+def _check_positive_int(name: str, v) -> None:
+    """A count argument (``max_rank``, ``chunk_size``, re-ranking's ``k1``, ``k2``): an int >= 1, not a bool."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
 def _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
     distmat = _to_numpy(distmat, "distmat")
     if distmat.ndim != 2:
@@ -104,8 +110,7 @@ def _check_inputs(distmat, q_pids, g_pids, q_camids, g_camids, max_rank):
                 f"{name} has {a.shape[0]} entries but distmat {distmat.shape} has {n} {what}"
             )
         arrays[name] = a
-    if isinstance(max_rank, bool) or not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
-        raise ValueError(f"max_rank must be a positive integer, got {max_rank!r}")
+    _check_positive_int("max_rank", max_rank)
     return distmat, arrays["q_pids"], arrays["g_pids"], arrays["q_camids"], arrays["g_camids"]
 
 
@@ -117,8 +122,7 @@ def _per_query_stats(distmat, q_pids, g_pids, q_camids, g_camids, chunk_size=Non
     num_q, num_g = distmat.shape
     if chunk_size is None:
         chunk_size = max(1, _CHUNK_ELEMENTS // num_g)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    _check_positive_int("chunk_size", chunk_size)
     rows, cols = _same_pid_pairs(q_pids, g_pids)
     junk = g_camids[cols] == q_camids[rows]
     pos_rows, pos_cols = rows[~junk], cols[~junk]

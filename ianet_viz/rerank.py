@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .metrics import _check_positive_int
+
 __all__ = ["k_reciprocal_rerank"]
 
 # rows of the (Q+G)-wide original distance formed at once (float64: 16 MB), and (query entry,
@@ -60,8 +62,7 @@ def _check(q_g_dist, q_q_dist, g_g_dist, k1, k2, lambda_value):
                              "(check the features, or replace masked pairs by a large finite distance)")
     n = nq + ng
     for name, k in (("k1", k1), ("k2", k2)):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"{name} must be a positive integer, got {k!r}")
+        _check_positive_int(name, k)
     if k1 + 1 > n:
         raise ValueError(f"k1={k1} needs at least k1 + 1 = {k1 + 1} images (queries + gallery), got {n}; "
                          f"use k1 <= {n - 1}")

@@ -28,9 +28,10 @@ from .. import functional as Fn
 from ..recorder import record, sia_inputs
 from .alignment import cell_label_areas, part_labels
 from .inputs import prepare, sia_scale
-from .overlay import display_image, field_label, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
-from .style import (CELL_MARKER, CELL_MARKER_EDGE, CHANNEL_CMAP, CMAP, LABEL_SIZE, POINT_COLORS, activation_colorbar, clean_axis, new_figure,
-                    panel_max_colorbar, paper_title, relation_colorbar, relation_norm, relative_weights, viz_style)
+from .overlay import display_image, field_label, outline_cell, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
+from .style import (CHANNEL_CMAP, CMAP, LABEL_SIZE, POINT_COLORS, activation_colorbar, clean_axis, new_figure,
+                    panel_max_colorbar, paper_title, relation_colorbar, relation_norm, relative_weights, viz_style,
+                    with_label)
 
 #: The five Fig. 8 query points, top to bottom.
 FIG8_POINTS = ("head", "torso", "belt/bag", "legs", "shoes")
@@ -169,12 +170,7 @@ def fig4(
         maps = OrderedDict((k, Fn.semantic_relation(v, s_l, fusion)) for k, v in maps.items())
     loc = " + $S^L$" if with_location else ""
     text = title or f"Fig. 4 (Hou et al. 2019): single- vs multi-context receptive field{loc}, {block}"
-    return plot_receptive_fields(display[0], maps, hw, point, titles=titles, suptitle=_with_label(text, label))
-
-
-def _with_label(text: str, label: str) -> str:
-    """``text (label)``; ``text`` alone when there is no label."""
-    return f"{text} ({label})" if label else text
+    return plot_receptive_fields(display[0], maps, hw, point, titles=titles, suptitle=with_label(text, label))
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,9 +303,7 @@ def plot_location_shapes(h: int, w: int, sigmas: Sequence = (1, 2, 5, 10, 20), p
                 ax.imshow(relative_weights(grid), cmap=CMAP, norm=norm, interpolation="nearest", extent=(0, w, h, 0))
             else:
                 ax.imshow(grid, cmap=CMAP, vmin=0, vmax=grid.max(), interpolation="nearest", extent=(0, w, h, 0))
-            xs, ys = [col, col + 1, col + 1, col, col], [row, row, row + 1, row + 1, row]
-            ax.plot(xs, ys, **CELL_MARKER_EDGE)
-            ax.plot(xs, ys, **CELL_MARKER)
+            outline_cell(ax, row, col, (h, w), extent=(0, w, h, 0))
             clean_axis(ax)
             ax.set_title(f"$\\sigma$ = ({s1:g}, {s2:g})\n{field_label(grid, row, col)}", fontsize=8)
         if norm is not None:
@@ -503,9 +497,9 @@ def fig8(
         default = (f"receptive fields ({_key_title(key)}, {block}) of five points"
                    + (f" and CIA channels most on the {part}" if chans else ""))
         if title:
-            fig.suptitle(_with_label(title, label))
+            fig.suptitle(with_label(title, label))
         else:
-            paper_title(fig, "Fig. 8", _with_label(default, label))
+            paper_title(fig, "Fig. 8", with_label(default, label))
         fig.text(0.5, 0.005, f"points from {src}; under each field: self = the weight the query cell (outlined) keeps "
                  "for itself, S[i, i]; peak = the largest weight relative to uniform",
                  ha="center", va="bottom", fontsize=7, color="#595959")

@@ -12,7 +12,7 @@ from .inputs import load_image, prepare
 from .overlay import overlay as draw_overlay
 from .overlay import field_label, pixel_to_cell, relation_grid, to_numpy, upsample
 from .style import (LABEL_SIZE, MATCH, MISMATCH, new_figure, panel_max_colorbar, relation_colorbar, relation_norm,
-                    relative_weights, viz_style)
+                    relative_weights, viz_style, with_label)
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def retrieval_grid(
                 ax.set_title(f"#{j + 1}  {d[g]:.3f}", fontsize=7, color=MATCH if same else MISMATCH)
         note = f"\noverlay: {overlay_fn.description}" if getattr(overlay_fn, "description", None) else ""
         text = title or f"Ranked retrieval: query and top-{topk} gallery\n(green = same identity, orange = different){note}"
-        fig.suptitle(f"{text} ({label})" if label else text, fontsize=8.5)
+        fig.suptitle(with_label(text, label), fontsize=8.5)
         w, h = fig.get_figwidth(), fig.get_figheight()
         fig.subplots_adjust(left=0.01, right=1 - (bar + 0.05) / w, bottom=(0.1 + below) / h,
                             top=1 - (1.0 if note else 0.85) / h, wspace=0.12, hspace=0.35 + below)

@@ -187,3 +187,8 @@ def activation_colorbar(fig, **kwargs):
     """The colour bar of channel maps (CIA outputs), each scaled to its own maximum:
     ``CHANNEL_CMAP`` from "0" to "max" of the rectified activation."""
     return _max_colorbar(fig, CHANNEL_CMAP, "relu(channel) / panel max", **kwargs)
+
+
+def with_label(text: str, label: str) -> str:
+    """A figure title naming its model or data: ``text (label)``; ``text`` alone when there is no label."""
+    return f"{text} ({label})" if label else text

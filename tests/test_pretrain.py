@@ -21,9 +21,14 @@ def test_pretrain_export_and_load_into_an_ianet(tmp_path):
     run = PT.run_pretraining(cfg)
     assert (run / "metrics.json").is_file()
     assert PT.run_pretraining(cfg) == run  # a finished run is read back, not retrained
-    digest = PT.export_backbone(run, tmp_path / "bb.pt")
+    parts = PT.run_part_stage(PT.identity_backbone(run), cfg)
+    assert (parts / "backbone.pt").is_file() and len((parts / "log.jsonl").read_text().splitlines()) == 1
+    digest = PT.export_backbone(parts, tmp_path / "bb.pt")
     saved = torch.load(tmp_path / "bb.pt", weights_only=True)
     assert all(k.startswith("backbone.") for k in saved["model"]) and saved["config"]["data_root"] is None
+    assert saved["part_pretext"]["epochs"] >= 1  # the file says what taught it parts
+    stage1 = torch.load(run / "backbone.pt", weights_only=True)["model"]
+    assert any(not torch.equal(stage1[k].half(), v) for k, v in saved["model"].items())  # stage 2 trained
     assert (tmp_path / "bb.pt.sha256").read_text().split()[0] == digest
     path = PT.pretrained_backbone(tmp_path / "bb.pt")
     net = build_ianet("resnet18", num_classes=3, ia_stages=(2, 3), pretrained=str(path))

@@ -10,8 +10,11 @@ for 3 epochs, then 3e-5 for a fourth (48,000 image passes, 6.7 times the demo ru
 schedule was first planned for 6 epochs with milestones (3, 4), and cut to 4 to fit a session).
 
 * ``python -m ianet_viz.course.pretrain`` runs it (resumable: run the same command again after an
-  interruption) and writes ``runs/pretrain/checkpoint.pt``; ``--export`` then writes the
-  backbone weights that :func:`pretrained_backbone` returns (fp16, with their sha256).
+  interruption) and writes ``runs/pretrain/checkpoint.pt``. It then runs the second stage, the part
+  pretext of :mod:`ianet_viz.course.part_pretext` (``runs/pretrain-parts``): identity features know
+  body parts barely better than a cell's position does, and SIA's fields can follow parts only as
+  far as the features know them. ``--export`` then writes the backbone weights that
+  :func:`pretrained_backbone` returns (fp16, with their sha256).
 * :func:`pretrain_config` is the one statement of the setting; in smoke mode it is tiny, so the
   smoke path never pretrains anything large.
 * Fine-tuning starts from it with ``TrainConfig(pretrained=str(pretrained_backbone()))``: the IA
@@ -60,17 +63,43 @@ def run_pretraining(cfg: Optional[TrainConfig] = None, device: str = "cpu") -> P
     return run
 
 
-def export_backbone(run, path=BACKBONE) -> str:
-    """Write the backbone of a pretraining run (fp16 state dict under ``backbone.``, with the run's
-    config) and its sha256 beside it; returns the sha256. The head (neck, classifier) is dropped:
-    its classes are the corpus's identities, which fine-tuning does not have."""
+def identity_backbone(run) -> Path:
+    """Stage 1's backbone as a file that ``build_ianet(pretrained=...)`` reads (``run/backbone.pt``,
+    written once from the run's checkpoint): the start of the part stage."""
+    from ..train import atomic_save
+
+    out = Path(run) / "backbone.pt"
+    if not out.is_file():
+        state = load_checkpoint(run)
+        atomic_save(dict(model={k: v for k, v in state["model"].items() if k.startswith("backbone.")},
+                         config=state["config"]), out)
+    return out
+
+
+def run_part_stage(init, cfg: Optional[TrainConfig] = None, settings=None) -> Path:
+    """Stage 2 (:mod:`ianet_viz.course.part_pretext`) from the backbone file ``init``, on the training
+    people of stage 1's corpus (``cfg``); returns its folder (stage 1's output + ``-parts``)."""
+    from .part_pretext import PartPretext, smoke_pretext, train_part_pretext
+    from ..train import load_dataset
+
+    cfg = cfg or pretrain_config()
+    settings = settings or (smoke_pretext() if smoke_env() else PartPretext())
+    root = load_dataset(cfg).root  # the corpus, generated with its masks if missing
+    return train_part_pretext(init, root, Path(cfg.output + "-parts"), settings, size=(cfg.height, cfg.width))
+
+
+def export_backbone(parts, path=BACKBONE) -> str:
+    """Write the backbone after both stages (fp16 state dict under ``backbone.``, with stage 1's
+    config and stage 2's settings) and its sha256 beside it; returns the sha256. The heads are
+    dropped: their classes are the corpus's identities and the part labels, which fine-tuning
+    does not have."""
     from .demo import save_shipped
 
-    state = load_checkpoint(run)
-    model = {k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()
-             if k.startswith("backbone.")}
-    out = dict(format=state.get("format"), config=dict(state["config"], data_root=None, output="runs/pretrain"),
-               epoch=state["epoch"], model=model)
+    final = torch.load(Path(parts) / "backbone.pt", map_location="cpu", weights_only=True)
+    start = torch.load(final["init"], map_location="cpu", weights_only=True)  # stage 1's backbone file
+    model = {k: v.half() if v.is_floating_point() else v for k, v in final["model"].items()}
+    out = dict(config=dict(start["config"], data_root=None, output="runs/pretrain"),
+               part_pretext=final["part_pretext"], model=model)
     return save_shipped(out, path)
 
 
@@ -87,14 +116,21 @@ def main(argv=None) -> int:
     p.add_argument("--smoke", action="store_true", help="the tiny smoke-mode run")
     p.add_argument("--export", action="store_true", help="after training, write the shipped backbone weights")
     p.add_argument("--to", default=str(BACKBONE), metavar="FILE", help="where --export writes")
+    p.add_argument("--init", default=None, metavar="FILE",
+                   help="start the part stage from this backbone file instead of stage 1's run")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    run = run_pretraining(pretrain_config(smoke=args.smoke or None))
-    print(f"pretraining run in {run}")
+    cfg = pretrain_config(smoke=args.smoke or None)
+    run = Path(cfg.output) if args.init else run_pretraining(cfg)
+    from .part_pretext import PartPretext, smoke_pretext
+
+    settings = smoke_pretext() if args.smoke or smoke_env() else PartPretext()
+    parts = run_part_stage(args.init or identity_backbone(run), cfg, settings)
+    print(f"pretraining runs in {run} and {parts}")
     if args.export:
-        print(f"backbone {args.to}: sha256 {export_backbone(run, args.to)}")
+        print(f"backbone {args.to}: sha256 {export_backbone(parts, args.to)}")
     return 0
 
 

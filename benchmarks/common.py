@@ -17,6 +17,7 @@ the same pair spread over 0.6-1.5x, CPU-time ratios over a few percent. ``--cloc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime as _dt
 import os
@@ -155,7 +156,8 @@ def describe_device(device: Optional[str] = None) -> str:
             idx = torch.device(device).index or 0
             p = torch.cuda.get_device_properties(idx)
             parts.append(f"GPU {p.name} ({p.total_memory / 2**30:.0f} GiB), CUDA {torch.version.cuda}")
-        torch_part = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        isa = torch.backends.cpu.get_cpu_capability()  # the vector ISA torch's CPU kernels dispatch to
+        torch_part = f"torch {torch.__version__}, ISA {isa}, {torch.get_num_threads()} threads"
     except ImportError:  # pragma: no cover
         torch_part = "torch not importable"
     try:
@@ -166,6 +168,41 @@ def describe_device(device: Optional[str] = None) -> str:
     parts.append(torch_part)
     parts.append(f"Python {platform.python_version()}, {platform.system()} {platform.machine()}")
     return "; ".join(parts)
+
+
+@contextlib.contextmanager
+def subnormals_kept():
+    """Within: relation maps as torch's softmax leaves them, subnormal weights included (the twin of
+    :func:`ianet_viz.functional.without_subnormals`, for a before/after measured in one run)."""
+    from ianet_viz import functional as Fn
+
+    keep = Fn.without_subnormals
+    Fn.without_subnormals = lambda p: p
+    try:
+        yield
+    finally:
+        Fn.without_subnormals = keep
+
+
+def subnormal_share(t) -> float:
+    """Share of the entries of ``t`` that are subnormal (nonzero, below the smallest normal float)."""
+    import torch
+
+    tiny = torch.finfo(t.dtype).tiny
+    return float(((t != 0) & (t.abs() < tiny)).float().mean())
+
+
+def map_subnormal_shares(model, x) -> Dict[str, float]:
+    """``{"<block>/<map>": share}``: the subnormal share of every relation map of ``model`` on ``x``,
+    as torch's softmax leaves them (what :func:`ianet_viz.functional.without_subnormals` zeroes)."""
+    import torch
+
+    from ianet_viz.recorder import RelationRecorder
+
+    with subnormals_kept(), RelationRecorder(model) as rec, torch.no_grad():
+        model(x)
+    return {f"{b}/{k}": subnormal_share(m) for b, maps in rec.maps.items() for k, m in maps.items()
+            if k != "cia_out"}
 
 
 def today() -> str:

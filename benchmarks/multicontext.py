@@ -20,7 +20,7 @@ import torch
 
 from benchmarks.common import (
     apply_threads, command_line, describe_device, format_table, interleaved, make_parser, median, paired_ratio,
-    ratio_spread, section, update_results,
+    ratio_spread, section, subnormal_share, subnormals_kept, update_results,
 )
 
 TARGET_FAST, TARGET_MAPS = 1.15, 1.3
@@ -109,7 +109,10 @@ def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = Tru
             "target": "" if target is None else f"<= {target}: " + ("met" if r <= target else "MISSED"),
         })
     abs_rows = [{"variant": k, "median ms": 1e3 * median(v)} for k, v in t.items()]
-    return {"shape": (b, c, h, w), "repeats": repeats, "rows": rows, "abs": abs_rows, "times": t,
+    with subnormals_kept():
+        _, maps = Fn.sia(f, (1, 2, 3), SIGMA, need_maps=True)
+    subnormal = {k: subnormal_share(m) for k, m in maps.items()}
+    return {"subnormal": subnormal, "shape": (b, c, h, w), "repeats": repeats, "rows": rows, "abs": abs_rows, "times": t,
             "naive_max_abs_err": err}
 
 
@@ -120,6 +123,8 @@ def report(out: Dict) -> str:
         f"{out.get('timing', '')}; "
         f"naive unfold vs functional.sia max |diff| = {out['naive_max_abs_err']:.2e}",
         format_table(out["rows"]), "", format_table(out["abs"]),
+        "subnormal share of each map as torch's softmax leaves it (zeroed by without_subnormals): "
+        + ", ".join(f"{k} {100 * v:.2f}%" for k, v in out["subnormal"].items()),
     ])
 
 

@@ -96,6 +96,25 @@ def default_scale(n: int) -> float:
     return 1.0 / math.sqrt(n)
 
 
+def without_subnormals(p: torch.Tensor) -> torch.Tensor:
+    """A relation map with every weight below the smallest normal float set to 0 (``finfo.tiny``:
+    1.2e-38 in float32).
+
+    A softmax over M cells whose logits spread over more than 87 (in float32) gives weights below
+    ``tiny``: subnormal numbers. They carry nothing SIA can use (the row's largest weight is at
+    least ``1/M``, so they are lost to rounding in every sum), and on many x86 cores (Intel's
+    among them) every multiply that reads one takes a slow path: the product ``F S^T`` of eq. 6 ran
+    5-10x slower on peaked maps. The rows still sum to 1: what is removed is below ``M * tiny``,
+    far under float resolution. Applied wherever a map is made, on the readable and the fast path.
+    """
+    return F.threshold(p, torch.finfo(p.dtype).tiny, 0.0)
+
+
+def relation_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``softmax_j`` of relation logits ``[.., M]`` without subnormal weights (:func:`without_subnormals`)."""
+    return without_subnormals(torch.softmax(logits, dim=-1))
+
+
 def context_weights(ks: Sequence[int], scale, channels: int, relation: str = "dot"):
     """``(base, {K: w_K})`` such that the eq. 1 logits of K are ``base * w_K * patch_sum_K``.
 
@@ -165,7 +184,7 @@ def appearance_relation(f: torch.Tensor, k: int = 1, scale=None, relation: str =
     docstring for the measurement); ``scale=1.0`` is the paper's literal formula.
     ``relation="cosine"`` (not in the paper) uses unit-norm features and a temperature ``scale``.
     """
-    return torch.softmax(appearance_logits(f, (k,), scale, relation)[k], dim=-1)
+    return relation_softmax(appearance_logits(f, (k,), scale, relation)[k])
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +221,8 @@ def multi_context_fusion(maps: List[torch.Tensor], multi: str = "prod", fusion: 
 
     Takes and returns probabilities; the product is formed in log space so it cannot underflow.
     """
-    return fuse_log_relations([m.clamp_min(torch.finfo(m.dtype).tiny).log() for m in maps], multi, fusion).exp()
+    return without_subnormals(
+        fuse_log_relations([m.clamp_min(torch.finfo(m.dtype).tiny).log() for m in maps], multi, fusion).exp())
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,7 +262,7 @@ def log_location_relation(h: int, w: int, sigma=(5.0, 10.0), device=None, dtype=
 
 @functools.lru_cache(maxsize=64)
 def _location_cached(h: int, w: int, s1: float, s2: float, device: str, dtype: torch.dtype) -> torch.Tensor:
-    return _log_location_cached(h, w, s1, s2, device, dtype).exp()
+    return without_subnormals(_log_location_cached(h, w, s1, s2, device, dtype).exp())
 
 
 def location_relation(h: int, w: int, sigma=(5.0, 10.0), device=None, dtype=None) -> torch.Tensor:
@@ -266,7 +286,8 @@ def semantic_relation(s_a: torch.Tensor, s_l: torch.Tensor, fusion: str = "renor
     """Eq. 5: ``S = fuse(S^A, S^L)``, the element-wise product of appearance and location maps,
     renormalised per row (``fusion="renorm"``) or passed through a softmax (``"softmax"``)."""
     tiny = torch.finfo(s_a.dtype).tiny
-    return fuse_log_relations([s_a.clamp_min(tiny).log(), s_l.clamp_min(tiny).log().expand_as(s_a)], "prod", fusion).exp()
+    log_s = fuse_log_relations([s_a.clamp_min(tiny).log(), s_l.clamp_min(tiny).log().expand_as(s_a)], "prod", fusion)
+    return without_subnormals(log_s.exp())
 
 
 def aggregate(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -325,10 +346,10 @@ def sia(
                     g, h, w, ks, {k: v * mean_w for k, v in weights.items()})
                 if log_l is not None:
                     total = total.add_(log_l)  # total is a fresh tensor (g included): in place is safe
-                s = torch.softmax(total, dim=-1)
+                s = relation_softmax(total)
                 return aggregate(f, s).to(f.dtype), maps
             logits = patch_logits_multi(g, h, w, ks, weights)
-            maps.update({f"S_A_{k}": torch.softmax(v, dim=-1) for k, v in logits.items()})
+            maps.update({f"S_A_{k}": relation_softmax(v) for k, v in logits.items()})
             values = list(logits.values())
             if len(values) > 1:
                 total = values[0] + values[1]
@@ -336,11 +357,11 @@ def sia(
                     total.add_(v)  # a fresh tensor: in place is safe
                 if mean_w != 1.0:
                     total.mul_(mean_w)
-                maps["S_A"] = torch.softmax(total, dim=-1)
+                maps["S_A"] = relation_softmax(total)
             else:
                 total = values[0]
                 maps["S_A"] = maps[f"S_A_{ks[0]}"]
-            s = torch.softmax(total + log_l, dim=-1) if log_l is not None else maps["S_A"]
+            s = relation_softmax(total + log_l) if log_l is not None else maps["S_A"]
             if log_l is not None:
                 maps["S_L"] = location_relation(h, w, sigma, f.device, dtype)
             maps["S"] = s
@@ -351,11 +372,11 @@ def sia(
             log_a = fuse_log_relations(list(log_a_k.values()), multi, fusion)
             log_s = fuse_log_relations([log_a, log_l.expand_as(log_a)], "prod", fusion) if log_l is not None else log_a
             if need_maps:
-                maps.update({f"S_A_{k}": v.exp() for k, v in log_a_k.items()})
-                maps["S_A"] = log_a.exp() if len(ks) > 1 else maps[f"S_A_{ks[0]}"]
+                maps.update({f"S_A_{k}": without_subnormals(v.exp()) for k, v in log_a_k.items()})
+                maps["S_A"] = without_subnormals(log_a.exp()) if len(ks) > 1 else maps[f"S_A_{ks[0]}"]
         else:
             log_s = log_l.expand(b, -1, -1)
-        s = log_s.exp()
+        s = without_subnormals(log_s.exp())
         if need_maps:
             if log_l is not None:
                 maps["S_L"] = location_relation(h, w, sigma, f.device, dtype)
@@ -378,11 +399,11 @@ def channel_relation(f: torch.Tensor, scale: Optional[float] = None) -> torch.Te
     with torch.autocast(device_type=f.device.type, enabled=False):
         x = f.flatten(2).to(_compute_dtype(f))
         if scale == 1.0:
-            return torch.softmax(torch.bmm(x, x.transpose(1, 2)), dim=-1)
+            return relation_softmax(torch.bmm(x, x.transpose(1, 2)))
         # the scale rides on the matrix product (alpha): no extra pass over (and, on the CPU, no
         # extra allocation of) the B x C x C logits, 4 MB per image at stage 3 of ResNet-50
         energy = torch.baddbmm(x.new_zeros(1, 1, 1), x, x.transpose(1, 2), beta=0.0, alpha=scale)
-        return torch.softmax(energy, dim=-1)
+        return relation_softmax(energy)
 
 
 def channel_aggregate(f: torch.Tensor, c_map: torch.Tensor) -> torch.Tensor:

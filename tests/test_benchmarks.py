@@ -62,7 +62,8 @@ def test_cpu_latency_quick(tmp_path):
 
     out = cpu_latency.main(["--quick", "--repeats", "2", "--write"])
     names = [r["model"] for r in out["rows"]]
-    assert names == ["baseline", "+SIA stage3", "IANet"]
+    assert names == ["baseline", "+SIA stage3", "IANet", cpu_latency.KEPT]
+    assert {"stage2/S", "stage3/S", "stage2/C"} <= set(out["subnormal"]) and all(0 <= v <= 1 for v in out["subnormal"].values())
     for r in out["rows"]:
         assert r["MAC ratio"] >= 1.0 and math.isfinite(r["time/MAC ratio"])
     assert {p["block"] for p in out["profile"]} == {"stage2", "stage3"}

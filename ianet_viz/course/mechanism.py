@@ -8,6 +8,11 @@ Four numbers per block, each a question a student would ask of Fig. 8:
   adds to its input. A block with ratio 0.002 computes its input: the network is its baseline.
 * ``self_S``, ``self_S_A``, ``self_S_A_<K>``: the mean weight a position keeps for itself in each
   map (1 = the receptive field is the query cell, ``E_S = F``).
+* ``cells_S``, ``own_S``, ``background_S``, ``other_S``: the size of S's fields (median effective
+  cells, ``1 / sum_j S_ij^2``) and where their weight goes with the query cell removed: own part,
+  background, other parts (:func:`part_following`); ``own_gauss``, ``background_gauss``: the same
+  shares for a Gaussian of the same effective cells. These carry the claim "the fields follow
+  parts": a field must be as large as the Gaussian and hold more of its weight on the query's part.
 * ``lift_S``: the part-alignment lift of ``S`` with each query's own cell removed and the row
   renormalised (:func:`ianet_viz.viz.alignment.part_alignment`), so that a map that only keeps
   its own cell cannot score; ``lift_local``: the same for a fixed local Gaussian (sigma 1 cell),
@@ -104,6 +109,61 @@ def mass_split(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> Dict[st
     return {"background": float(bg.mean()), "own part": float(own.mean()), "other parts": float((1 - bg - own).mean())}
 
 
+def effective_cells(p: torch.Tensor) -> torch.Tensor:
+    """``1 / sum_j S_ij^2`` per row of ``p [.., M]`` (float64): how many cells a field spreads over.
+    One cell gives 1; a field uniform over n cells gives n."""
+    return 1.0 / p.double().pow(2).sum(-1)
+
+
+def _person_cells(masks: np.ndarray, hw: Sequence[int]) -> torch.Tensor:
+    from ..viz.alignment import cell_labels
+
+    return torch.from_numpy(cell_labels(masks, hw).reshape(len(masks), -1)) != 0
+
+
+def size_matched_gaussian(hw: Sequence[int], target_cells: float, person: torch.Tensor, steps: int = 40) -> torch.Tensor:
+    """The isotropic location relation (eq. 3-4) whose median effective cells over the ``person``
+    query cells (``[B, M]`` bool) is ``target_cells``: locality alone, at the size of the field it
+    controls for (bisection on sigma in cells)."""
+    h, w = int(hw[0]), int(hw[1])
+
+    def cells(sig):
+        g = Fn.location_relation(h, w, (sig, sig), dtype=torch.float64)
+        return float(effective_cells(g).expand(person.shape)[person].median())
+
+    lo, hi = 1e-2, 1e3  # the field grows with sigma
+    for _ in range(steps):
+        mid = (lo * hi) ** 0.5
+        lo, hi = (mid, hi) if cells(mid) < target_cells else (lo, mid)
+    return Fn.location_relation(h, w, ((lo * hi) ** 0.5,) * 2, dtype=torch.float64)
+
+
+def part_following(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> Dict[str, float]:
+    """How big a field is and where its weight goes, read together, over the query cells on the
+    person: the median effective cells of ``p`` (:func:`effective_cells`), the shares of
+    :func:`mass_split` (query cell removed), and the same shares for a Gaussian of the same effective
+    cells (:func:`size_matched_gaussian`), so that a field cannot look part-aware by being small."""
+    person = _person_cells(masks, hw)
+    cells = float(effective_cells(p).expand(person.shape)[person].median())
+    out = {"cells": cells, **mass_split(p, masks, hw)}
+    gauss = size_matched_gaussian(hw, cells, person)
+    g = mass_split(gauss.expand(len(masks), -1, -1), masks, hw)
+    out.update({"own part (gaussian)": g["own part"], "background (gaussian)": g["background"]})
+    return out
+
+
+def follows_its_part(row: torch.Tensor, own: torch.Tensor, query: int, share: float = 0.5, cells: float = 3.0) -> bool:
+    """Does one field (a row of S, ``[M]``) follow its part? With the query cell removed, at least
+    ``share`` of its weight lies on the query's own part (``own``, ``[M]`` bool) and it spreads over at
+    least ``cells`` effective cells: a part, not a spot and not the query cell."""
+    r = row.double().clone()
+    r[query] = 0
+    if float(r.sum()) <= 0:
+        return False
+    r = r / r.sum()
+    return float(r[own].sum()) >= share and float(effective_cells(r)) >= cells
+
+
 def _residual_ratio(module: nn.Module, f: torch.Tensor) -> float:
     """Median over images of ``||BN(E)|| / ||F||`` for an SIA or CIA module and its input ``f``."""
     r = module.residual(f)
@@ -140,6 +200,10 @@ def mechanism_report(model: nn.Module, x: torch.Tensor, masks: np.ndarray,
             for key, p in maps.items():
                 if key.startswith("S_A") or key == "S":
                     row[f"self_{key}"] = self_weight(p)
+            follow = part_following(maps["S"], masks, hw)
+            row.update({"cells_S": follow["cells"], "own_S": follow["own part"], "background_S": follow["background"],
+                        "other_S": follow["other parts"], "own_gauss": follow["own part (gaussian)"],
+                        "background_gauss": follow["background (gaussian)"]})
             row["lift_S"] = part_lift(maps["S"], masks, hw)
             local = Fn.location_relation(hw[0], hw[1], local_sigma, dtype=torch.float64)
             row["lift_local"] = part_lift(local.expand(len(masks), -1, -1), masks, hw)

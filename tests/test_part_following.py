@@ -1,0 +1,48 @@
+"""Field size and part share read together (course.mechanism.part_following), against hand-made maps."""
+import numpy as np
+import torch
+
+from ianet_viz.course.mechanism import (
+    effective_cells, follows_its_part, part_following, size_matched_gaussian, _person_cells,
+)
+
+# a 4 x 2 map of one person: head on row 0, torso rows 1-2, background row 3 (labels 1, 2, 0)
+MASKS = np.array([[[1, 1], [2, 2], [2, 2], [0, 0]]], dtype=np.uint8)
+HW = (4, 2)
+
+
+def own_part_field() -> torch.Tensor:
+    lab = torch.tensor([1, 1, 2, 2, 2, 2, 0, 0])
+    s = (lab[:, None] == lab[None, :]).double()
+    return (s / s.sum(-1, keepdim=True)).unsqueeze(0)
+
+
+def test_effective_cells_of_uniform_and_one_hot_rows():
+    assert torch.allclose(effective_cells(torch.full((3, 5), 0.2)), torch.full((3,), 5.0, dtype=torch.float64))
+    assert torch.allclose(effective_cells(torch.eye(4)), torch.ones(4, dtype=torch.float64))
+
+
+def test_an_own_part_field_is_all_own_part_and_as_big_as_its_part():
+    r = part_following(own_part_field(), MASKS, HW)
+    assert r["own part"] == 1.0 and r["background"] == 0.0 and r["other parts"] == 0.0
+    assert r["cells"] == 4.0  # median over the 6 person cells: the torso's 4 cells
+    assert r["own part (gaussian)"] < 1.0  # a blob of 4 cells spills over the part's border
+
+
+def test_size_matched_gaussian_has_the_target_size():
+    person = _person_cells(np.repeat(MASKS, 2, 0), HW)
+    for target in (1.5, 3.0, 6.0):
+        g = size_matched_gaussian(HW, target, person)
+        got = float(effective_cells(g).expand(person.shape)[person].median())
+        assert abs(got - target) < 1e-3 * target
+
+
+def test_follows_its_part_needs_share_and_spread():
+    s = own_part_field()[0]
+    own = torch.tensor([1, 1, 2, 2, 2, 2, 0, 0]) == 2
+    assert follows_its_part(s[3], own, 3)  # torso cell: 3 other torso cells, all own part
+    spot = torch.zeros(8, dtype=torch.float64)
+    spot[2] = 1.0
+    assert not follows_its_part(spot, own, 3)  # all on one other torso cell: a spot
+    wrong = torch.tensor([0.3, 0.3, 0, 0, 0, 0, 0.2, 0.2], dtype=torch.float64)
+    assert not follows_its_part(wrong, own, 3)  # spread, but on the head and the background

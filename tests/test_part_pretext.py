@@ -1,5 +1,7 @@
 """The part pretext (ianet_viz.course.part_pretext): labels follow the image through a flip, small
 parts weigh as much as the background, the loss learns, and a resumed run refuses other settings."""
+import math
+
 import pytest
 import torch
 
@@ -57,3 +59,15 @@ def test_pretext_trains_and_resume_checks_settings(people, tmp_path):
     (out / "backbone.pt").unlink()
     with pytest.raises(ValueError, match="other settings"):
         PP.train_part_pretext(init, root, out, PP.PartPretext(epochs=3, batch_size=8), size=(64, 32))
+
+
+def test_part_affinity_loss_is_lowest_for_features_that_group_by_part():
+    labels = torch.tensor([[[1, 1], [2, 2], [2, 2], [0, 0]]])  # head, torso, background on a 4 x 2 map
+    onehot = torch.nn.functional.one_hot(labels, 3).permute(0, 3, 1, 2).float()  # [1, 3, 4, 2]
+    grouped = 30 * onehot  # every cell like its part's cells, unlike the others'
+    spots = 30 * torch.eye(8).reshape(8, 4, 2).unsqueeze(0)  # every cell like itself only
+    lg, ls = PP.part_affinity_loss(grouped, labels), PP.part_affinity_loss(spots, labels)
+    # grouped: the relation is uniform over the own part, the loss is log(part size) at its minimum
+    want = (2 * math.log(2) + 4 * math.log(4)) / 6  # 2 head cells, 4 torso cells; background is no anchor
+    assert abs(float(lg) - want) < 1e-3
+    assert float(ls) > float(lg) + 1

@@ -214,3 +214,23 @@ def test_prior_sweep_fuses_the_recorded_appearance_with_each_prior():
     # a narrow prior pulls weight onto the query cell, and alone it is more local than a flat one
     assert rows[0]["self_S"] > rows[1]["self_S"] and rows[0]["lift_prior"] > rows[1]["lift_prior"]
     assert rows[0]["lift_local"] == rows[1]["lift_local"]
+
+
+def test_backbone_lr_mult_slows_the_pretrained_layers_only():
+    cfg = TrainConfig(backbone="resnet18", lr=3e-4, backbone_lr_mult=0.1, ia_lr_mult=1.0)
+    model = build_model(cfg, num_classes=3)
+    lr = {id(p): g.get("lr", cfg.lr) for g in param_groups(model, cfg) for p in g["params"]}
+    for name, p in model.named_parameters():
+        assert lr[id(p)] == pytest.approx(3e-5 if name.startswith("backbone.") else 3e-4), name
+    assert any(not n.startswith(("backbone.", "ia_blocks.")) for n, _ in model.named_parameters())  # the head
+
+
+def test_backbone_lr_mult_flag_and_config_agree(tmp_path):
+    from ianet_viz.train.__main__ import build_parser, config_from_args, given_flags
+
+    def cfg(argv):
+        return config_from_args(build_parser().parse_args(argv), given_flags(argv))
+
+    assert cfg(["--backbone-lr-mult", "0.1"]).backbone_lr_mult == 0.1
+    (tmp_path / "c.yaml").write_text("backbone_lr_mult: 0.25\n")
+    assert cfg(["--config", str(tmp_path / "c.yaml")]).backbone_lr_mult == 0.25

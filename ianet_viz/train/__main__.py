@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight decay of the IA blocks' zero-initialised BatchNorm (default: --weight-decay)")
     g.add_argument("--ia-lr-mult", type=float, default=d.ia_lr_mult,
                    help="learning-rate multiplier for the IA blocks' parameters")
+    g.add_argument("--backbone-lr-mult", type=float, default=d.backbone_lr_mult,
+                   help="learning-rate multiplier for the pretrained backbone's parameters")
     g.add_argument("--init-from", default=None, metavar="RUN_DIR",
                    help="start from a trained model's weights (e.g. a baseline run) and fine-tune")
     g.add_argument("--milestones", nargs="*", type=int, default=None,

@@ -119,6 +119,9 @@ class TrainConfig:
     # back to 0 (None: weight_decay, as in the paper's recipe)
     ia_bn_weight_decay: Optional[float] = None
     ia_lr_mult: float = 1.0  # learning-rate multiplier of every IA-block parameter (new layers)
+    # learning-rate multiplier of the backbone's parameters (pretrained layers; torchreid's staged lr):
+    # below 1, fine-tuning keeps more of what pretraining taught (the part pretext's parts)
+    backbone_lr_mult: float = 1.0
     # the paper's regime: start from a trained model (e.g. the baseline's run folder) and fine-tune;
     # the IA blocks it lacks keep their fresh (identity) initialisation
     init_from: Optional[str] = None

@@ -22,9 +22,11 @@ def lr_factor(cfg: TrainConfig, epoch: int) -> float:
 def param_groups(model: nn.Module, cfg: TrainConfig) -> List[Dict[str, Any]]:
     """Optimiser groups: the IA blocks' BatchNorm parameters (eq. 9's gate, zero at init) get
     ``cfg.ia_bn_weight_decay`` when it is set; everything else gets ``cfg.weight_decay``. Every
-    IA-block parameter gets the learning rate times ``cfg.ia_lr_mult``."""
+    IA-block parameter gets the learning rate times ``cfg.ia_lr_mult``, every backbone parameter
+    times ``cfg.backbone_lr_mult``."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     ia = {id(p) for name, p in model.named_parameters() if name.startswith("ia_blocks.")}
+    backbone = {id(p) for name, p in model.named_parameters() if name.startswith("backbone.")}
     gate = {id(p) for name, m in model.named_modules() if name.startswith("ia_blocks.")
             and isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()}
     gate_decay = cfg.weight_decay if cfg.ia_bn_weight_decay is None else cfg.ia_bn_weight_decay
@@ -33,7 +35,7 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> List[Dict[str, Any]]:
     groups: Dict[Tuple[float, float], List[nn.Parameter]] = {}
     for p in trainable:
         decay = gate_decay if id(p) in gate else cfg.weight_decay
-        lr_mult = cfg.ia_lr_mult if id(p) in ia else 1.0
+        lr_mult = cfg.ia_lr_mult if id(p) in ia else cfg.backbone_lr_mult if id(p) in backbone else 1.0
         groups.setdefault((decay, lr_mult), []).append(p)
     return [{"params": params, "weight_decay": decay, **({"lr": cfg.lr * mult} if mult != 1.0 else {})}
             for (decay, mult), params in groups.items()]

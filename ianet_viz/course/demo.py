@@ -39,6 +39,10 @@ from ..train import TrainConfig, atomic_save, load_checkpoint, load_model, train
 #: product fusion of K = 1, 2, 3, gate at 0): one context size, K = 1, as in the authors' released
 #: code, and the eq. 9 gate starting at 0.1. Evidence: README "Design decisions", RESULTS.md "pretraining".
 DEMO_MECHANISM = dict(ks=(1,), gate_init=0.1)
+#: How both shipped models are fine-tuned from the pretrained backbone: the paper's recipe and loss,
+#: with the backbone at a tenth of the learning rate so that it keeps the body parts its pretraining
+#: taught (identity fine-tuning at the full rate erodes them; RESULTS.md "pretraining").
+FINETUNE = dict(backbone_lr_mult=0.1)
 #: The demo mechanism before December 2026 (cosine relation with a learnable temperature from 7,
 #: geometric mean of the K maps, gate 0.1): the committed protocol sweeps of notebooks 05/06 used it.
 LEVERS_2026_11 = dict(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0, multi="mean", gate_init=0.1)
@@ -72,7 +76,7 @@ def demo_config(smoke: Optional[bool] = None, mechanism: str = "demo", **overrid
     cfg = dict(
         dataset="synthetic", backbone="resnet18", height=128, width=64, ia_stages=(2, 3), recipe="paper",
         seed=0, num_workers=0, output=str(Path(RUNS_DIR) / name),
-        **(DEMO_MECHANISM if mechanism == "demo" else {}), **size,
+        **(DEMO_MECHANISM if mechanism == "demo" else {}), **FINETUNE, **size,
     )
     cfg.update(overrides)
     if "pretrained" not in overrides:  # only then is the shipped backbone file needed

@@ -2,6 +2,8 @@
 
 * :func:`normalised_entropy`: how spread a map is, ``H(row) / log(M)``: 0 one cell, 1 uniform.
 * :func:`self_weight`: the weight a position keeps for itself, ``S[i, i]``.
+* :func:`effective_cells`: how many cells a field spreads over, ``1 / sum_j S_ij^2``.
+* :func:`field_on_part`: one field's share on the query's own part and its size, query cell removed.
 * :func:`cells_for_mass`: how many of a row's largest weights it takes to hold a share of it (half).
 * :func:`mean_by_offset`: the mean weight at each displacement from the query cell, as a picture.
 
@@ -18,7 +20,7 @@ measure CIA, and ``benchmarks.scale_entropy`` / ``benchmarks.experiments`` repor
 from __future__ import annotations
 
 import math
-from typing import Dict, Mapping, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -37,6 +39,23 @@ def normalised_entropy(s: torch.Tensor) -> float:
 def self_weight(s: torch.Tensor) -> float:
     """Mean weight a position puts on itself, ``S[i, i]``, for square maps ``[..., M, M]``."""
     return float(s.double().diagonal(dim1=-2, dim2=-1).mean())
+
+
+def effective_cells(p: torch.Tensor) -> torch.Tensor:
+    """``1 / sum_j S_ij^2`` per row of ``p [.., M]`` (float64): how many cells a field spreads over.
+    One cell gives 1; a field uniform over n cells gives n."""
+    return 1.0 / p.double().pow(2).sum(-1)
+
+
+def field_on_part(row: torch.Tensor, own: torch.Tensor, query: int) -> Tuple[float, float]:
+    """``(own-part share, effective cells)`` of one field (a row of S, ``[M]``) with the query cell
+    removed and the rest renormalised; ``own`` (``[M]`` bool) marks the cells of the query's part."""
+    r = row.double().clone()
+    r[query] = 0
+    if float(r.sum()) <= 0:
+        return 0.0, 0.0
+    r = r / r.sum()
+    return float(r[own].sum()), float(effective_cells(r))
 
 
 def cells_for_mass(row: torch.Tensor, mass: float = 0.5) -> int:

@@ -2,9 +2,8 @@
 import numpy as np
 import torch
 
-from ianet_viz.course.mechanism import (
-    effective_cells, follows_its_part, part_following, size_matched_gaussian, _person_cells,
-)
+from ianet_viz.course.mechanism import follows_its_part, part_following, size_matched_gaussian, _person_cells
+from ianet_viz.measures import effective_cells
 
 # a 4 x 2 map of one person: head on row 0, torso rows 1-2, background row 3 (labels 1, 2, 0)
 MASKS = np.array([[[1, 1], [2, 2], [2, 2], [0, 0]]], dtype=np.uint8)

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .. import functional as Fn
-from ..measures import self_weight
+from ..measures import effective_cells, field_on_part, self_weight
 from ..recorder import RelationRecorder
 from ..viz.alignment import part_alignment
 
@@ -109,12 +109,6 @@ def mass_split(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> Dict[st
     return {"background": float(bg.mean()), "own part": float(own.mean()), "other parts": float((1 - bg - own).mean())}
 
 
-def effective_cells(p: torch.Tensor) -> torch.Tensor:
-    """``1 / sum_j S_ij^2`` per row of ``p [.., M]`` (float64): how many cells a field spreads over.
-    One cell gives 1; a field uniform over n cells gives n."""
-    return 1.0 / p.double().pow(2).sum(-1)
-
-
 def _person_cells(masks: np.ndarray, hw: Sequence[int]) -> torch.Tensor:
     from ..viz.alignment import cell_labels
 
@@ -153,15 +147,22 @@ def part_following(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> Dic
 
 
 def follows_its_part(row: torch.Tensor, own: torch.Tensor, query: int, share: float = 0.5, cells: float = 3.0) -> bool:
-    """Does one field (a row of S, ``[M]``) follow its part? With the query cell removed, at least
-    ``share`` of its weight lies on the query's own part (``own``, ``[M]`` bool) and it spreads over at
-    least ``cells`` effective cells: a part, not a spot and not the query cell."""
-    r = row.double().clone()
-    r[query] = 0
-    if float(r.sum()) <= 0:
-        return False
-    r = r / r.sum()
-    return float(r[own].sum()) >= share and float(effective_cells(r)) >= cells
+    """Does one field follow its part? With the query cell removed, at least ``share`` of its weight
+    lies on the query's own part and it spreads over at least ``cells`` effective cells: a part, not a
+    spot and not the query cell (:func:`field_on_part`)."""
+    got_share, got_cells = field_on_part(row, own, query)
+    return got_share >= share and got_cells >= cells
+
+
+def fields_on_part_text(fields: Sequence[Dict], share: float = 0.5, cells: float = 3.0) -> str:
+    """One line for under Fig. 8: how many of its fields (``fig8(..., return_info=True)``'s "fields")
+    follow their part (:func:`follows_its_part`), and which do not."""
+    ok = [f for f in fields if f["own part"] >= share and f["cells"] >= cells]
+    missed = [f"{f['point']} of person {f['image'] + 1} ({f['own part']:.2f} on its part, {f['cells']:.1f} cells)"
+              for f in fields if f not in ok]
+    text = (f"{len(ok)} of {len(fields)} fields hold >= {share} of their weight (query cell removed) on their own "
+            f"part, spread over >= {cells:g} effective cells")
+    return text + (".\nThe others: " + "; ".join(missed) + "." if missed else ".")
 
 
 def _residual_ratio(module: nn.Module, f: torch.Tensor) -> float:

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 
 from .. import functional as Fn
+from ..measures import field_on_part
 from ..recorder import record, sia_inputs
-from .alignment import cell_label_areas, part_labels
+from .alignment import cell_label_areas, cell_labels, part_labels
 from .inputs import prepare, sia_scale
 from .overlay import display_image, field_label, outline_cell, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
 from .style import (CHANNEL_CMAP, CMAP, LABEL_SIZE, POINT_COLORS, activation_colorbar, clean_axis, new_figure,
@@ -433,7 +434,9 @@ def fig8(
       maximum; a colour bar for each. Each field outlines its query cell and prints its self-weight
       and peak under the panel.
     * ``title`` replaces the figure's title; ``label`` is added to it in parentheses ("random init").
-    ``return_info=True`` returns ``(fig, {"points", "channels", "channel_scores"})``.
+    ``return_info=True`` returns ``(fig, {"points", "channels", "channel_scores", "fields"})``; with
+    masks, "fields" has each field's own-part share and effective cells with the query cell removed
+    (:func:`ianet_viz.measures.field_on_part`; for :func:`ianet_viz.course.mechanism.fields_on_part_text`).
     """
     x, display = prepare(images, size, transform)
     n = len(display)
@@ -453,6 +456,7 @@ def fig8(
     given_points = points is not None
     if points is None:
         points = [part_points(mk) for mk in rmasks] if rmasks is not None else [height_points(image_hw)] * n
+    fields = _fields_on_part(S, rmasks, points, image_hw, hw) if rmasks is not None else []
     chans, scores = [], None
     if cia_out is not None and n_channels > 0:
         if channels is not None:
@@ -513,5 +517,20 @@ def fig8(
             activation_colorbar(fig, cax=fig.add_axes((1 - (bars / 2 - 0.05) / w, y0 + 0.15 * height, 0.1 / w,
                                                        0.7 * height)))
     if return_info:
-        return fig, {"points": points, "channels": chans, "channel_scores": scores}
+        return fig, {"points": points, "channels": chans, "channel_scores": scores, "fields": fields}
     return fig
+
+
+def _fields_on_part(S, rmasks, points, image_hw, hw) -> List[Dict]:
+    """Per image and point: the query cell's part and its field's own-part share and effective cells."""
+    labels = cell_labels(np.stack(rmasks), hw).reshape(len(rmasks), -1)
+    names = part_labels()
+    out = []
+    for i, pts in enumerate(points):
+        for name, (py, px) in pts.items():
+            row, col = pixel_to_cell(py, px, image_hw, hw)
+            q = row * int(hw[1]) + col
+            lab = int(labels[i, q])
+            share, cells = field_on_part(S[i, q], torch.from_numpy(labels[i] == lab), q) if lab else (0.0, 0.0)
+            out.append({"image": i, "point": name, "part": names[lab], "own part": share, "cells": cells})
+    return out

@@ -45,3 +45,31 @@ def test_follows_its_part_needs_share_and_spread():
     assert not follows_its_part(spot, own, 3)  # all on one other torso cell: a spot
     wrong = torch.tensor([0.3, 0.3, 0, 0, 0, 0, 0.2, 0.2], dtype=torch.float64)
     assert not follows_its_part(wrong, own, 3)  # spread, but on the head and the background
+
+
+def test_fields_on_part_text_counts_and_names_the_misses():
+    from ianet_viz.course.mechanism import fields_on_part_text
+
+    fields = [{"image": 0, "point": "torso", "part": "torso", "own part": 0.8, "cells": 6.0},
+              {"image": 0, "point": "shoes", "part": "shoes", "own part": 0.9, "cells": 1.2},  # a spot
+              {"image": 1, "point": "legs", "part": "legs", "own part": 0.3, "cells": 9.0}]  # off its part
+    text = fields_on_part_text(fields)
+    assert text.startswith("1 of 3 fields") and "shoes of person 1" in text and "legs of person 2" in text
+
+
+def test_fig8_reports_every_field_of_a_masked_person():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from ianet_viz import build_ianet
+    from ianet_viz.synthetic import render_person, sample_identity, sample_pose
+    from ianet_viz.viz.figures import fig8
+
+    rng = np.random.default_rng(0)
+    img, mask = render_person(sample_identity(rng), sample_pose(rng), height=128, width=64, camera=0, rng=rng)[:2]
+    torch.manual_seed(0)
+    model = build_ianet("resnet18", num_classes=3, ia_stages=(2,), ks=(1,)).eval()
+    fig, info = fig8(model, [img], masks=[mask], block="stage2", key="S", size=(128, 64), n_channels=0, return_info=True)
+    assert [f["point"] for f in info["fields"]] == list(info["points"][0])
+    for f in info["fields"]:
+        assert 0.0 <= f["own part"] <= 1.0 + 1e-9 and (f["cells"] >= 1.0 or f["part"] == "background")

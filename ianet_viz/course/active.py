@@ -251,12 +251,28 @@ class CourseModel:
             out.append(f"{b}: {sia.relation}, {sia.scale_text()}, {sia.multi} of K={','.join(map(str, sia.ks))}{prior}")
         return " | ".join(out)
 
+    def start_text(self) -> str:
+        """Where the backbone's weights came from, in words: what taught the features what they know."""
+        from .pretrain import BACKBONE
+
+        start = self.config.pretrained
+        if not start:
+            return "backbone: trained from random initialisation"
+        if Path(start).name == BACKBONE.name:
+            return ("backbone: pretrained on synthetic identities, then taught body parts from the synthetic part "
+                    "masks (ianet_viz.course.part_pretext, a stand-in for ImageNet features); fine-tuned on "
+                    "identities only")
+        return f"backbone: started from {start}"
+
     def describe(self) -> str:
         """A few lines for the top of a notebook: what the model is, where it came from, how it did."""
         cfg, m = self.config, self.metrics
         lines = [f"{self.label} from {relpath(self.source)}: IA blocks ({cfg.arrangement}) after stages "
                  f"{tuple(cfg.ia_stages)}, trained on {cfg.dataset}",
                  f"SIA relation: {self.relation_text()}"]
+        start = self.start_text()
+        if start:
+            lines.append(start)
         if "mAP" in m and "rank1" in m:
             lines.append(f"retrieval on its test set ({m.get('dataset', cfg.dataset)}): rank-1 {m['rank1']:.0%}, "
                          f"mAP {m['mAP']:.0%}")

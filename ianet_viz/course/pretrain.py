@@ -5,16 +5,19 @@ ImageNet weights can be downloaded here, but synthetic people are free, so the s
 ImageNet is a large synthetic corpus whose identities are disjoint from the demo split's (a seed
 of its own, :data:`CORPUS_SEED`): 2,000 identities x 12 images, of which the writer puts 1,000
 identities (12,000 images) in the training folder. The backbone (ResNet-18, 128x64, no IA block) is
-trained on it with the paper's loss, identity classification, and the paper's recipe: Adam 3e-4
-for 3 epochs, then 3e-5 for a fourth (48,000 image passes, 6.7 times the demo run's 7,200; the
-schedule was first planned for 6 epochs with milestones (3, 4), and cut to 4 to fit a session).
+trained on it in two stages:
+
+1. **identities**: the paper's loss, identity classification, and the paper's recipe: Adam 3e-4 for
+   3 epochs, then 3e-5 for a fourth (48,000 image passes);
+2. **body parts**: the part pretext of :mod:`ianet_viz.course.part_pretext` on the same training
+   people, 4 more epochs: part-segmentation heads and a part-affinity loss on the stage-2/3 features,
+   with the identity loss kept. This is what makes the fields follow parts (RESULTS.md "pretraining").
 
 * ``python -m ianet_viz.course.pretrain`` runs it (resumable: run the same command again after an
-  interruption) and writes ``runs/pretrain/checkpoint.pt``. It then runs the second stage, the part
-  pretext of :mod:`ianet_viz.course.part_pretext` (``runs/pretrain-parts``): identity features know
-  body parts barely better than a cell's position does, and SIA's fields can follow parts only as
-  far as the features know them. ``--export`` then writes the backbone weights that
-  :func:`pretrained_backbone` returns (fp16, with their sha256).
+  interruption) and writes ``runs/pretrain/checkpoint.pt``, then stage 2 in ``runs/pretrain-parts``
+  (identity features alone know body parts barely better than a cell's position does, and SIA's
+  fields can follow parts only as far as the features know them). ``--export`` then writes the
+  backbone weights that :func:`pretrained_backbone` returns (fp16, with their sha256).
 * :func:`pretrain_config` is the one statement of the setting; in smoke mode it is tiny, so the
   smoke path never pretrains anything large.
 * Fine-tuning starts from it with ``TrainConfig(pretrained=str(pretrained_backbone()))``: the IA

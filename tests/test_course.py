@@ -153,3 +153,24 @@ def test_shipped_demo_fields_follow_parts_more_than_a_blob_of_their_size(tmp_pat
         assert row["lift_S"] >= 1.25 * row["lift_matched"], (block, row)
     paper = mechanism_report(paper_model()[0], x, masks)
     assert paper["stage2"]["self_S"] > 0.5 and max(r["sia_ratio"] for r in paper.values()) < 0.05, paper
+
+
+def test_shipped_demo_fields_are_the_size_of_parts_and_on_their_part(tmp_path):
+    """Issue 22's claim for the shipped demo model at stage 2, on synthetic people it never saw: its
+    fields spread over >= 6 effective cells, hold >= 0.6 of their weight (query cell removed) on the
+    query's own part, >= 1.5x a Gaussian of the same size, <= 0.15 on the background, and every IA
+    branch adds >= 5 % of its input."""
+    import torch
+
+    from ianet_viz.course import demo_model, mechanism_report
+    from ianet_viz.course.mechanism import held_out_people
+    from ianet_viz.synthetic import generate_dataset
+
+    torch.set_num_threads(1)
+    root = generate_dataset(tmp_path / "people", identities=16, images_per_identity=4, seed=4242, height=128, width=64)
+    x, masks = held_out_people(root, (128, 64), n=24)
+    rep = mechanism_report(demo_model(progress=False)[0], x, masks)
+    st2 = rep["stage2"]
+    assert st2["cells_S"] >= 6 and st2["own_S"] >= 0.6 and st2["own_S"] >= 1.5 * st2["own_gauss"], st2
+    assert st2["background_S"] <= 0.15, st2
+    assert min(row[k] for row in rep.values() for k in ("sia_ratio", "cia_ratio")) >= 0.05, rep

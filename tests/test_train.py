@@ -739,3 +739,38 @@ def test_eval_only_rerank_uses_the_real_k_reciprocal_rerank(evaluated_run):
                                         for a, b in ((qf, gf), (qf, qf), (gf, gf))))
     _, mAP = evaluate_rank(dist, qp, gp, qc, gc)
     assert out["rerank"] is True and out["mAP"] == pytest.approx(mAP, abs=1e-6)
+
+
+def _hashes(folder):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(Path(folder).iterdir()) if p.is_file()}
+
+
+def test_export_onto_an_existing_file_is_refused_and_keeps_it(evaluated_run, tmp_path, capsys):
+    """--export onto best.pt (or any file) changes nothing without --overwrite; with it the file is replaced."""
+    before = _hashes(evaluated_run)
+    assert cli_main(["--eval-only", str(evaluated_run), "--no-progress", "--export", str(evaluated_run / "best.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "exists" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    after = _hashes(evaluated_run)
+    assert {k: v for k, v in after.items() if k != "eval.json"} == {k: v for k, v in before.items() if k != "eval.json"}
+    copy = tmp_path / "old.pt"
+    copy.write_bytes(b"an earlier export")
+    assert cli_main(["--eval-only", str(evaluated_run), "--no-progress", "--export", str(copy), "--overwrite"]) == 0
+    assert copy.read_bytes() != b"an earlier export" and not list(tmp_path.glob(".old.pt.tmp*"))
+
+
+def test_a_new_run_keeps_a_folder_whose_checkpoint_was_deleted(evaluated_run, tmp_path, capsys):
+    """A folder with best.pt, metrics.json and log.jsonl but no checkpoint.pt (deleted to save space) is a
+    run's result: a new run there without --overwrite stops with one line and deletes nothing."""
+    import shutil
+
+    folder = tmp_path / "kept"
+    shutil.copytree(evaluated_run, folder)
+    (folder / "checkpoint.pt").unlink()
+    before = _hashes(folder)
+    rc = cli_main(["--dataset", "synthetic", "--backbone", "resnet18", "--height", str(H), "--width", str(W),
+                   "--epochs", "1", "--no-progress", "--output", str(folder)])
+    assert rc == 2 and "already holds a run" in capsys.readouterr().err
+    assert _hashes(folder) == before

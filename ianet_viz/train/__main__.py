@@ -21,7 +21,7 @@ _MODE_FLAGS = ("config", "eval_only", "rerank", "export")
 EVAL_FIELDS = frozenset({
     "dataset", "data_root", "cuhk03_labeled", "cuhk03_classic_split", "synthetic_identities", "synthetic_images",
     "synthetic_seed", "device", "amp", "channels_last", "num_workers", "eval_batch_size", "flip_test", "metric",
-    "progress",
+    "progress", "overwrite",  # --overwrite: with --export, replace an existing file
 })
 
 
@@ -140,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("run")
     g.add_argument("--output", default=d.output, metavar="RUN_DIR")
     g.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
-    g.add_argument("--overwrite", action="store_true", help="start over even if RUN_DIR holds a run")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start over even if RUN_DIR holds a run (deletes its files); with --export, replace the file")
     g.add_argument("--device", default=d.device, help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
     g.add_argument("--amp", choices=AMP_MODES, default=d.amp, help="autocast dtype (bf16 recommended on GPU)")
     g.add_argument("--channels-last", action="store_true")
@@ -206,7 +207,7 @@ def _eval_only(args: argparse.Namespace, given: Set[str]) -> int:
     out = evaluate_run(args.eval_only, rerank=args.rerank, trained=trained, **changes)
     _print_metrics(out["eval_file"], out)
     if args.export:
-        print(f"exported to {export_model(trained.model, args.export, trained.config.height, trained.config.width)}")
+        print(f"exported to {export_model(trained.model, args.export, trained.config.height, trained.config.width, overwrite=args.overwrite)}")
     return 0
 
 
@@ -224,14 +225,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.eval_only:
         try:
             if args.export:
-                check_export_path(args.export)
+                check_export_path(args.export, args.overwrite)
             return _eval_only(args, given)
         except (*errors, RuntimeError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
     try:  # argument errors before any work
         if args.export:
-            check_export_path(args.export)  # before hours of training, not after
+            check_export_path(args.export, args.overwrite)  # before hours of training, not after
         cfg = config_from_args(args, given)
         cfg.resolved()
     except (ValueError, RuntimeError, FileNotFoundError, argparse.ArgumentTypeError) as err:

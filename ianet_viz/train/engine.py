@@ -158,6 +158,16 @@ def _read_interval(sums: torch.Tensor, step_losses: List[torch.Tensor], info: Di
     return values[:k], [v / info.world_size for v in values[k:]]
 
 
+#: What a run writes in its folder: a new run starts only where none of these is (or with --overwrite,
+#: which deletes them), so a folder whose checkpoint was deleted to save space still keeps its results.
+RUN_FILES = (CHECKPOINT_NAME, LOG_NAME, METRICS_NAME, STEPS_NAME, BEST_NAME, EVAL_NAME, MECHANISM_NAME)
+
+
+def run_files(run_dir: Path):
+    """The files of :data:`RUN_FILES` that ``run_dir`` holds."""
+    return [run_dir / n for n in RUN_FILES if (run_dir / n).exists()]
+
+
 def sync_batchnorm(model: nn.Module) -> nn.Module:
     """Every BatchNorm of ``model`` as a SyncBatchNorm: under DDP each process otherwise normalises
     with the statistics of its own share of the batch (batch / N images), which gets noisy for small
@@ -192,10 +202,10 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 + ("\nmilestones and warmup_epochs default to fractions of --epochs: pass them "
                    "explicitly to keep the original schedule when extending a run."
                    if any(d.startswith(("milestones", "warmup_epochs")) for d in diffs) else ""))
-    elif ckpt_path.exists() and not cfg.overwrite:
+    elif not cfg.overwrite and run_files(run_dir):
         raise FileExistsError(
-            f"{run_dir} already holds a run ({ckpt_path.name}); pass --resume to continue it or "
-            "--overwrite to start over")
+            f"{run_dir} already holds a run ({', '.join(p.name for p in run_files(run_dir))}); pass --resume to "
+            "continue it, --overwrite to start over (it deletes them), or another --output")
     # ---------------------------------------------------------------- data, model, optimiser
     seed_everything(cfg.seed)
     if main:
@@ -224,7 +234,7 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
     if main:  # the data and the model are ready: now touch the run directory
         run_dir.mkdir(parents=True, exist_ok=True)
         if state is None:  # a new run: nothing of an older one may be mistaken for its results
-            for name in (CHECKPOINT_NAME, LOG_NAME, METRICS_NAME, STEPS_NAME, BEST_NAME, EVAL_NAME):
+            for name in RUN_FILES:
                 (run_dir / name).unlink(missing_ok=True)
             shutil.rmtree(run_dir / TENSORBOARD_DIR, ignore_errors=True)
         save_config(cfg, run_dir / CONFIG_NAME)  # feed it back with --config to train the same run

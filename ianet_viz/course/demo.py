@@ -2,26 +2,27 @@
 paper-literal model shipped beside it.
 
 This is the one place that states them. Both are IANet-R18, SIA+CIA after stages 2 and 3, 128x64
-input, trained in the paper's regime: the backbone pretrained on a large synthetic corpus
-(:mod:`ianet_viz.course.pretrain`, the stand-in for ImageNet), IA blocks inserted fresh, then
-6 epochs of the paper recipe (cross-entropy, Adam 3e-4, batch 32, flip) on the demo split,
-100 synthetic identities x 12 images (50 train identities), about 3 minutes on a 2-core CPU.
+input, trained in the paper's regime: a pretrained backbone (:mod:`ianet_viz.course.pretrain`, the
+stand-in for ImageNet: identities, then body parts taught by the part pretext of
+:mod:`ianet_viz.course.part_pretext`), IA blocks inserted fresh, then 6 epochs of the paper recipe
+(cross-entropy, Adam 3e-4, batch 32, flip) on the demo split, 100 synthetic identities x 12 images
+(50 train identities), with the backbone at a tenth of the learning rate (``FINETUNE``) so that it
+keeps the parts it was taught. A few minutes on a 2-core CPU.
 
-* The **demo model** departs from the paper in two settings (``DEMO_MECHANISM``): one context
-  size, K = 1, as in the authors' released code, and the eq. 9 gate starting at 0.1. On held-out
-  people (synthetic seed 4242) every branch adds 6-8 % of its input, S keeps 0.31 of each row on
-  the query cell at stage 2, and its part lift with the query cell removed is 1.55x that of a
-  Gaussian of the same self-weight (README "Design decisions", RESULTS.md "pretraining").
-* The **paper-literal model** (``paper_model``) is the same run with the paper's block (dot
-  relation, product fusion of K = 1, 2, 3, gate at 0): its S is part-selective (1.47x) but keeps 0.72
-  on the query cell, and its gates stay almost shut (each branch adds 0.2 %).
+* The **demo model** departs from the paper's block in two settings (``DEMO_MECHANISM``): one context
+  size, K = 1, as in the authors' released code, and the eq. 9 gate starting at 0.1. Its stage-2
+  fields spread over about a part and hold most of their weight on the query's own part, well above
+  a Gaussian of the same size (README "Design decisions"; the numbers are in RESULTS.md
+  "pretraining", on held-out people).
+* The **paper-literal model** (``paper_model``) is the same run with the paper's block (dot relation,
+  product fusion of K = 1, 2, 3, gate at 0): the product keeps most of each field on the query cell,
+  and its gates stay almost shut.
 * :func:`demo_model` loads the shipped weights (``weights/``, fp16, checked against their sha256):
   instant and offline. ``retrain=True``, or any option, trains a run under ``runs/`` instead
   (resumable), which is what notebook 03 shows.
 * ``python -m ianet_viz.course.demo --export [--paper]`` retrains the shipped weights from the
-  shipped pretrained backbone and writes them back (the shipped files are the seed-0 runs of
-  ``python -m benchmarks.mechanism --configs pt:k1+gate0.1,pt:paper --seeds 0 --epochs 6``, the
-  same configuration; mAP 91.2 % and 91.4 % on the demo split's test identities, one torch thread).
+  shipped pretrained backbone and writes them back; the shipped files are its seed-0 runs, the
+  ``parts:demo`` and ``parts:paper`` configurations of ``benchmarks.mechanism``.
 """
 from __future__ import annotations
 

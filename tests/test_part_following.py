@@ -73,3 +73,20 @@ def test_fig8_reports_every_field_of_a_masked_person():
     assert [f["point"] for f in info["fields"]] == list(info["points"][0])
     for f in info["fields"]:
         assert 0.0 <= f["own part"] <= 1.0 + 1e-9 and (f["cells"] >= 1.0 or f["part"] == "background")
+
+
+def test_part_points_snap_to_a_cell_of_their_part():
+    from ianet_viz.synthetic import render_person, sample_identity, sample_pose
+    from ianet_viz.viz.alignment import cell_labels, part_labels
+    from ianet_viz.viz.figures import part_points
+    from ianet_viz.viz.overlay import pixel_to_cell
+
+    ids = {v: k for k, v in part_labels().items()}
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        mask = render_person(sample_identity(rng), sample_pose(rng), height=128, width=64, camera=0, rng=rng)[1]
+        lab = cell_labels(mask[None], (16, 8))[0]
+        for name in ("head", "torso", "legs"):
+            py, px = part_points(mask, hw=(16, 8))[name]
+            r, c = pixel_to_cell(py, px, mask.shape, (16, 8))
+            assert lab[r, c] == ids[name] or not (lab == ids[name]).any(), name

@@ -327,12 +327,16 @@ def _near_centroid(ys: np.ndarray, xs: np.ndarray) -> Tuple[float, float]:
     return float(ys[i]) + 0.5, float(xs[i]) + 0.5
 
 
-def part_points(mask: np.ndarray, labels: Optional[Mapping[int, str]] = None) -> "OrderedDict[str, Optional[Tuple[float, float]]]":
+def part_points(mask: np.ndarray, labels: Optional[Mapping[int, str]] = None,
+                hw: Optional[Sequence[int]] = None) -> "OrderedDict[str, Optional[Tuple[float, float]]]":
     """Five Fig. 8 points ``{name: (y, x)}`` from a part mask ``[img_h, img_w]``.
 
     head, torso, legs, shoes: the part pixel nearest the part's centroid; belt/bag: the bag when the
     person carries one, else the bottom sixth of the torso (the belt line). A part missing from the
     mask (occluded) gets a point at its typical relative height on the person's centre line.
+    ``hw`` (a relation map's size): each point moves to the centre of the nearest cell whose majority
+    label is its part, when there is one, so that the field drawn is a field *of that part*: a pixel
+    on a thin leg often lies in a cell that is mostly background.
     """
     labels = dict(part_labels() if labels is None else labels)
     ids = {v: k for k, v in labels.items()}
@@ -360,9 +364,30 @@ def part_points(mask: np.ndarray, labels: Optional[Mapping[int, str]] = None) ->
             ys, xs = pts(name)
         if ys.size:
             out[name] = _near_centroid(ys, xs)
+            if hw is not None:
+                part = "bag" if name == "belt/bag" and pts("bag")[0].size >= 4 else name.split("/")[0]
+                part = "torso" if name == "belt/bag" and part == "belt" else part
+                out[name] = _snap_to_part_cell(mask, ids.get(part, -1), out[name], hw, min_y=float(ys.min()))
         else:
             out[name] = (top + rel * (bottom - top), cx)
     return out
+
+
+def _snap_to_part_cell(mask: np.ndarray, label: int, point: Tuple[float, float], hw: Sequence[int],
+                       min_y: float = 0.0) -> Tuple[float, float]:
+    """The centre of the cell nearest ``point`` whose majority label is ``label`` (and whose centre lies
+    at or below ``min_y``, for the belt line), or ``point`` when no cell is mostly that part."""
+    img_h, img_w = mask.shape
+    h, w = int(hw[0]), int(hw[1])
+    lab = cell_labels(mask[None], hw)[0]
+    ys, xs = np.nonzero(lab == label)
+    cy, cx = (ys + 0.5) * img_h / h, (xs + 0.5) * img_w / w
+    keep = cy >= min_y
+    if not keep.any():
+        return point
+    d = (cy[keep] - point[0]) ** 2 + (cx[keep] - point[1]) ** 2
+    k = int(np.argmin(d))
+    return float(cy[keep][k]), float(cx[keep][k])
 
 
 def height_points(image_hw: Sequence[int], heights: Sequence[float] = REAL_HEIGHTS, x_rel: float = 0.5):
@@ -455,7 +480,7 @@ def fig8(
                   for mk in masks]
     given_points = points is not None
     if points is None:
-        points = [part_points(mk) for mk in rmasks] if rmasks is not None else [height_points(image_hw)] * n
+        points = [part_points(mk, hw=hw) for mk in rmasks] if rmasks is not None else [height_points(image_hw)] * n
     fields = _fields_on_part(S, rmasks, points, image_hw, hw) if rmasks is not None else []
     chans, scores = [], None
     if cia_out is not None and n_channels > 0:

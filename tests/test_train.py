@@ -774,3 +774,26 @@ def test_a_new_run_keeps_a_folder_whose_checkpoint_was_deleted(evaluated_run, tm
                    "--epochs", "1", "--no-progress", "--output", str(folder)])
     assert rc == 2 and "already holds a run" in capsys.readouterr().err
     assert _hashes(folder) == before
+
+
+def test_config_file_values_are_read_by_the_flags_parsers(tmp_path):
+    """YAML 1.1 reads 3e-4 as a string; a config file's values go through the flags' own parsers, under
+    field or flag names, and a bad value is one error naming the key."""
+    from ianet_viz.train.__main__ import build_parser, config_from_args, given_flags
+
+    def cfg(text):
+        (tmp_path / "c.yaml").write_text(text)
+        argv = ["--config", str(tmp_path / "c.yaml")]
+        return config_from_args(build_parser().parse_args(argv), given_flags(argv))
+
+    c = cfg("lr: 3e-4\nweight_decay: 5e-4\nepochs: '2'\nia_stages: none\nrelation: location\nbatch-size: 16\n")
+    assert c.lr == 3e-4 and c.weight_decay == 5e-4 and c.epochs == 2 and c.ia_stages == ()
+    assert (c.use_appearance, c.use_location) == (False, True) and c.batch_size == 16
+    assert cfg("ks: [1, '2']\nsigma: ['5', 10]\n").ks == (1, 2)
+    with pytest.raises(ValueError, match=r"epochs: 'two' is not what --epochs takes") as err:
+        cfg("epochs: two\n")
+    assert len(str(err.value).splitlines()) == 1
+    with pytest.raises(ValueError, match="last_stride.*choose from"):
+        cfg("last_stride: 3\n")
+    with pytest.raises(ValueError, match="unknown setting.*flags' names"):
+        cfg("learning_rate: 0.1\n")

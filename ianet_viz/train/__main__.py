@@ -179,13 +179,54 @@ def given_flags(argv: Optional[Sequence[str]]) -> Set[str]:
     return set(vars(p.parse_args(argv)))
 
 
+def _flag_actions() -> Dict[str, argparse.Action]:
+    """The parser's value-taking actions by every name a config file may use: the field (``weight_decay``)
+    and the flag without dashes (``weight-decay``, ``erasing``, ``relation``)."""
+    out: Dict[str, argparse.Action] = {}
+    for action in build_parser()._actions:
+        if action.option_strings and action.nargs != 0:  # flags with a value, not switches
+            out.setdefault(action.dest, action)
+            for opt in action.option_strings:
+                out.setdefault(opt.lstrip("-"), action)
+    return out
+
+
+def config_file_values(path) -> Dict[str, Any]:
+    """A config file's settings as ``TrainConfig`` fields, each value read by the parser of its flag, so
+    that ``lr: 3e-4`` (a string to YAML 1.1), ``epochs: "2"`` and ``ia_stages: none`` mean what
+    ``--lr 3e-4``, ``--epochs 2`` and ``--ia-stages none`` mean. Keys are field or flag names; a value
+    the flag would refuse is one error naming the key and what it takes."""
+    from .config import read_config_file
+
+    raw = read_config_file(path, names=set(_flag_actions()))
+    actions = _flag_actions()
+    out: Dict[str, Any] = {}
+    for key, value in raw.items():
+        action = actions.get(key)
+        if action is None or value is None:
+            out[key] = value
+            continue
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        try:
+            parsed = [action.type(str(v)) if action.type else str(v) for v in items]
+            if action.choices is not None and any(v not in action.choices for v in parsed):
+                raise ValueError(f"choose from {', '.join(map(str, action.choices))}")
+        except (ValueError, TypeError, argparse.ArgumentTypeError) as err:
+            flag = action.option_strings[0]
+            kind = getattr(action.type, "__name__", "text")
+            raise ValueError(f"--config {path}: {key}: {value!r} is not what {flag} takes "
+                             f"({'a list of ' if action.nargs not in (None, '?') else ''}{kind}; {err})") from None
+        out[action.dest] = parsed if action.nargs not in (None, "?") else parsed[0]
+    return _fields(out)
+
+
 def config_from_args(args: argparse.Namespace, given: Optional[Set[str]] = None) -> TrainConfig:
     """The run's config: ``--config FILE`` (if any) with the flags in ``given`` on top, else the flags."""
     if not getattr(args, "config", None):
         return TrainConfig(**_fields(vars(args)))
     typed = {k: v for k, v in vars(args).items() if given is None or k in given}
     # the flags' defaults, then the file, then what was typed
-    return TrainConfig(**{**_fields(vars(args)), **read_config_file(args.config), **_fields(typed)})
+    return TrainConfig(**{**_fields(vars(args)), **config_file_values(args.config), **_fields(typed)})
 
 
 def _print_metrics(name, m: Dict[str, Any]) -> None:

@@ -261,11 +261,12 @@ def save_config(cfg: "TrainConfig", path) -> Path:
     return atomic_write(path, lambda f: f.write(text), "w")
 
 
-def read_config_file(path) -> Dict[str, Any]:
+def read_config_file(path, names=()) -> Dict[str, Any]:
     """The settings of a YAML file (``TrainConfig`` field names: ``batch_size: 64``), as keyword
     arguments of ``TrainConfig``. A run's ``metrics.json`` or ``eval.json`` works too (YAML reads
     JSON): its ``config`` is used. Settings it does not name keep their defaults (on the command
-    line: the flags' defaults); unknown ones are an error."""
+    line: the flags' defaults); unknown ones are an error. ``names``: other keys to accept (the flags'
+    names, which the command line maps to fields)."""
     import yaml
 
     path = Path(path).expanduser()
@@ -280,11 +281,11 @@ def read_config_file(path) -> Dict[str, Any]:
         raise ValueError(f"--config {path} must hold settings as 'name: value' lines, got a {type(data).__name__}")
     if isinstance(data.get("config"), dict):  # a run's record: its config, read as a checkpoint's would be
         data = {k: v for k, v in TrainConfig.from_dict(data["config"]).to_dict().items() if k not in _ACTIONS}
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(data) - names)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - fields - set(names))
     if unknown:
-        raise ValueError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; the names are those of "
-                         "the flags with _ for - (batch_size, ia_stages, ...), as in a run's config.yaml")
+        raise ValueError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; use the flags' names "
+                         "(batch-size, ia-stages, ...) or the fields' (batch_size, ia_stages, ...), as in a run's config.yaml")
     return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
 
 

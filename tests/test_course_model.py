@@ -209,3 +209,12 @@ def test_notebook_04_runs_on_an_r50_256x128_market_layout_run(tmp_path):
     assert not notes  # the run's own dataset (it has masks) served retrieval and the part measurements
     # nothing generated for the run (the comparison's own synthetic people, at 128x64, may be)
     assert not list((tmp_path / "data").glob("**/*256x128*"))
+
+
+def test_an_exported_model_in_ianet_model_says_what_it_is(tmp_path):
+    """IANET_MODEL pointing at a TorchScript export: one message naming the file's kind, not torch's advice."""
+    script = torch.jit.script(torch.nn.Linear(2, 2))
+    script.save(str(tmp_path / "model.pt"))
+    with pytest.raises(ValueError, match=r"TorchScript export.*run folder") as err:
+        course_model(str(tmp_path / "model.pt"))
+    assert "weights_only" not in str(err.value)

@@ -797,3 +797,29 @@ def test_config_file_values_are_read_by_the_flags_parsers(tmp_path):
         cfg("last_stride: 3\n")
     with pytest.raises(ValueError, match="unknown setting.*flags' names"):
         cfg("learning_rate: 0.1\n")
+
+
+def test_a_corrupt_or_exported_file_gets_one_line_saying_what_it_is(evaluated_run, tmp_path, capsys):
+    """--resume / --eval-only on a damaged checkpoint, a TorchScript export or an ONNX file: one line that
+    names what the file is and what to pass instead, exit code 2, no traceback, nothing changed."""
+    import shutil
+
+    bad = tmp_path / "run"
+    shutil.copytree(evaluated_run, bad)
+    ckpt = bad / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: len(ckpt.read_bytes()) // 3])  # a copy cut short
+    before = _hashes(bad)
+    assert cli_main(["--eval-only", str(bad), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "damaged" in err and len(err.splitlines()) == 1 and "weights_only" not in err
+    assert _hashes(bad) == before
+    script = tmp_path / "model.pt"
+    assert cli_main(["--eval-only", str(evaluated_run), "--no-progress", "--export", str(script)]) == 0
+    capsys.readouterr()
+    assert cli_main(["--eval-only", str(script), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "TorchScript export" in err and "run folder" in err and len(err.splitlines()) == 1
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"\x08\x07\x12\x07pytorch")
+    assert cli_main(["--eval-only", str(onnx), "--no-progress"]) == 2
+    assert "ONNX export" in capsys.readouterr().err

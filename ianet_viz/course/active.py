@@ -306,10 +306,10 @@ def course_model(spec: Optional[str] = None, device: str = "cpu") -> CourseModel
         name = f"run {source.name}" if source.is_dir() else f"{source.parent.name}/{source.name}"
     try:
         trained = load_run(source, device=device)
-    except RuntimeError as err:
+    except (RuntimeError, ValueError) as err:  # a damaged file, an export, another kind of file
         if what in NAMED:
             raise
-        raise RuntimeError(f"{origin}: {source} is not a model this package can load ({err}). " + _HOW) from err
+        raise ValueError(f"{origin}: {err} " + _HOW) from None
     model = trained.model
     config = replace(trained.config, pretrained=None)
     if not getattr(model, "ia_blocks", None):

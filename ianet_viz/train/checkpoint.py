@@ -156,10 +156,43 @@ def load_checkpoint(path, map_location="cpu") -> Dict[str, Any]:
         path = path / CHECKPOINT_NAME
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
+    what = file_kind(path)
+    if what != "torch.save":
+        raise ValueError(f"{path} is {what}, not a training checkpoint: pass the run folder or its "
+                         f"{CHECKPOINT_NAME} (or best.pt)" + (" ; load an export with torch.jit.load or ONNX Runtime"
+                                                               if "export" in what else ""))
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:
-        raise RuntimeError(f"could not read checkpoint {path}: {err}") from err
+    except Exception as err:  # one line: torch's advice about weights_only=False does not apply here
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{path} is damaged or not an ianet_viz checkpoint ({first[:160]}); restore it, "
+                         "or train again with --overwrite") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise RuntimeError(f"{path} is not an ianet_viz training checkpoint (format {FORMAT})")
+        raise ValueError(f"{path} is a torch file but not an ianet_viz training checkpoint (format {FORMAT}): "
+                         "pass a run folder written by python -m ianet_viz.train")
     return state
+
+
+def file_kind(path) -> str:
+    """What a model file is, from its first bytes: "torch.save" (a checkpoint or weights), "a TorchScript
+    export (--export .pt)", "an ONNX export (--export .onnx)", or "not a model file (damaged or of
+    another kind)"."""
+    import zipfile
+
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except zipfile.BadZipFile:
+            return "not a model file (a damaged archive)"
+        if any(n.endswith("constants.pkl") or "/code/" in n for n in names):
+            return "a TorchScript export (--export .pt)"
+        return "torch.save" if any(n.endswith("data.pkl") for n in names) else "not a model file (a zip archive)"
+    if path.suffix.lower() == ".onnx" or head[:1] == b"\x08":
+        return "an ONNX export (--export .onnx)"
+    if head[:1] == b"\x80":  # a legacy (non-zip) torch.save pickle
+        return "torch.save"
+    return "not a model file (damaged or of another kind)"

@@ -823,3 +823,15 @@ def test_a_corrupt_or_exported_file_gets_one_line_saying_what_it_is(evaluated_ru
     onnx.write_bytes(b"\x08\x07\x12\x07pytorch")
     assert cli_main(["--eval-only", str(onnx), "--no-progress"]) == 2
     assert "ONNX export" in capsys.readouterr().err
+
+
+def test_argument_errors_are_one_line_and_help_shows_no_defaults_for_switches(capsys):
+    from ianet_viz.train.__main__ import build_parser
+
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["--epochs", "two"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 2 and "--epochs" in err[0] and "--help" in err[1]
+    text = build_parser().format_help()
+    assert "(default: True)" not in text and "(default: False)" not in text
+    assert "(default: 50)" in text  # value flags keep theirs (--log-every)

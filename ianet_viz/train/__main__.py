@@ -34,13 +34,30 @@ def _ia_stages(values):
         raise argparse.ArgumentTypeError(f"--ia-stages takes stage numbers 1-4 or 'none', got {values}")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults as the user types them: a switch (``--no-progress``) shows none, since the field it sets
+    (``progress: True``) is not what typing the switch does."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0:
+            return action.help or ""
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors in one line and a hint, not under 50 lines of usage (``--help`` shows those)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}\n  (python -m ianet_viz.train --help lists every flag)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="python -m ianet_viz.train",
         description="Train and evaluate IANet (Hou et al., CVPR 2019) for person re-identification. "
                     "Writes RUN_DIR/checkpoint.pt, RUN_DIR/log.jsonl and RUN_DIR/metrics.json.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     g = p.add_argument_group("what to do (default: train)")
     g.add_argument("--config", metavar="FILE.yaml", default=None,

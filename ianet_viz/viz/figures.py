@@ -414,6 +414,7 @@ def fig8(
     norm = relation_norm(m)
     bars = 0.75 * (2 if chans else 1)
     wspace, gap, top_in, bottom_in = 0.05, 0.55, 0.55, 0.62  # inches: between rows (numbers + title), margins
+    top_in += 0.25 if label and not title else 0.0  # the model's name on a line of its own: never clipped
     fig_w = panel_width * ncols + 0.2 + bars
     left, right = 0.01, 1 - (bars + 0.1) / fig_w
     img_w_in = (right - left) * fig_w / (ncols + (ncols - 1) * wspace)  # the width of one panel
@@ -447,7 +448,7 @@ def fig8(
         if title:
             fig.suptitle(with_label(title, label))
         else:
-            paper_title(fig, "Fig. 8", with_label(default, label))
+            paper_title(fig, "Fig. 8", default + (f"\n{label}" if label else ""))
         fig.text(0.5, 0.005, f"points from {src}; under each field: self = the weight the query cell (outlined) keeps "
                  "for itself, S[i, i]; peak = the largest weight relative to uniform",
                  ha="center", va="bottom", fontsize=7, color="#595959")

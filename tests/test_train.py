@@ -835,3 +835,26 @@ def test_argument_errors_are_one_line_and_help_shows_no_defaults_for_switches(ca
     text = build_parser().format_help()
     assert "(default: True)" not in text and "(default: False)" not in text
     assert "(default: 50)" in text  # value flags keep theirs (--log-every)
+
+
+def test_rerank_flags_reach_the_reranker_and_a_small_set_uses_every_image(evaluated_run, monkeypatch, capsys):
+    """--rerank-k1/-k2/-lambda set k-reciprocal re-ranking; with fewer images than k1 + 1 every image is a
+    neighbour (as torchreid's slicing does), with a one-line note, instead of an error."""
+    import types
+
+    seen = {}
+
+    def fake_rerank(q_g, q_q, g_g, k1=20, k2=6, lambda_value=0.3):
+        seen.update(k1=k1, k2=k2, lambda_value=lambda_value, n=q_g.shape[0] + q_g.shape[1])
+        return q_g
+
+    monkeypatch.setitem(sys.modules, "ianet_viz.rerank", types.SimpleNamespace(k_reciprocal_rerank=fake_rerank))
+    assert cli_main(["--eval-only", str(evaluated_run), "--rerank", "--no-progress", "--rerank-k1", "3",
+                     "--rerank-k2", "2", "--rerank-lambda", "0.5"]) == 0
+    assert (seen["k1"], seen["k2"], seen["lambda_value"]) == (3, 2, 0.5)
+    capsys.readouterr()
+    assert cli_main(["--eval-only", str(evaluated_run), "--rerank", "--no-progress", "--rerank-k1", "100000"]) == 0
+    assert seen["k1"] == seen["n"] - 1
+    err = capsys.readouterr().err
+    assert "note: re-ranking" in err and "every image is one" in err
+    assert json.loads((evaluated_run / "eval.json").read_text())["rerank_settings"]["k1"] == 100000

@@ -16,7 +16,7 @@ from typing import Any, Dict, Optional, Sequence, Set
 from .config import AMP_MODES, DATASETS, RECIPES, TrainConfig, read_config_file
 
 #: The flags of the command, not settings of a run.
-_MODE_FLAGS = ("config", "eval_only", "rerank", "export")
+_MODE_FLAGS = ("config", "eval_only", "rerank", "export", "rerank_k1", "rerank_k2", "rerank_lambda")
 #: What --eval-only may change: where and how to evaluate. The model is the run's, as trained.
 EVAL_FIELDS = frozenset({
     "dataset", "data_root", "cuhk03_labeled", "cuhk03_classic_split", "synthetic_identities", "synthetic_images",
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "dataset and write RUN/eval.json (metrics.json stays the training's)")
     g.add_argument("--rerank", action="store_true",
                    help="with --eval-only: k-reciprocal re-ranking (Zhong et al. 2017) of the gallery")
+    g.add_argument("--rerank-k1", type=int, default=20, help="re-ranking: k-reciprocal neighbours (Zhong et al.'s k1)")
+    g.add_argument("--rerank-k2", type=int, default=6, help="re-ranking: neighbours averaged in query expansion (k2)")
+    g.add_argument("--rerank-lambda", type=float, default=0.3, help="re-ranking: weight of the original distance")
     g.add_argument("--export", metavar="FILE", default=None,
                    help="after training (or with --eval-only RUN, after evaluating RUN) write the model to "
                         "FILE: TorchScript (FILE.pt) or ONNX (FILE.onnx, needs the onnx package)")
@@ -262,7 +265,8 @@ def _eval_only(args: argparse.Namespace, given: Set[str]) -> int:
         raise ValueError(f"--eval-only evaluates {args.eval_only}'s model as it was trained: {', '.join(bad)} "
                          "cannot change it (dataset and evaluation flags can: " + ", ".join(sorted(EVAL_FIELDS)) + ")")
     trained = load_run(args.eval_only)  # read once: evaluated, then exported
-    out = evaluate_run(args.eval_only, rerank=args.rerank, trained=trained, **changes)
+    settings = dict(k1=args.rerank_k1, k2=args.rerank_k2, lambda_value=args.rerank_lambda)
+    out = evaluate_run(args.eval_only, rerank=args.rerank, trained=trained, rerank_settings=settings, **changes)
     _print_metrics(out["eval_file"], out)
     if args.export:
         print(f"exported to {export_model(trained.model, args.export, trained.config.height, trained.config.width, overwrite=args.overwrite)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -70,7 +71,22 @@ def _progress(iterable, enabled: bool, **kw):
     return tqdm(iterable, **kw)
 
 
-def _rerank(q_g: np.ndarray, qf: torch.Tensor, gf: torch.Tensor, metric: str) -> np.ndarray:
+#: k-reciprocal re-ranking's settings (Zhong et al. 2017, and torchreid's defaults)
+RERANK_DEFAULTS = {"k1": 20, "k2": 6, "lambda_value": 0.3}
+
+
+def rerank_settings(n_images: int, k1: int = 20, k2: int = 6, lambda_value: float = 0.3) -> Dict[str, Any]:
+    """The re-ranking settings for ``n_images`` (queries + gallery): where fewer than ``k1 + 1`` images
+    exist, every image is a neighbour (k1 = n - 1, k2 <= n), as torchreid's slicing does, with a note."""
+    out = {"k1": int(k1), "k2": int(k2), "lambda_value": float(lambda_value)}
+    if out["k1"] + 1 > n_images or out["k2"] > n_images:
+        out["k1"], out["k2"] = min(out["k1"], n_images - 1), min(out["k2"], n_images)
+        print(f"note: re-ranking {n_images} images with k1={out['k1']}, k2={out['k2']} (asked k1={k1}, k2={k2}): "
+              "fewer images than neighbours, so every image is one", file=sys.stderr)
+    return out
+
+
+def _rerank(q_g: np.ndarray, qf: torch.Tensor, gf: torch.Tensor, metric: str, settings=None) -> np.ndarray:
     try:
         from ..rerank import k_reciprocal_rerank
     except ImportError as err:
@@ -78,7 +94,8 @@ def _rerank(q_g: np.ndarray, qf: torch.Tensor, gf: torch.Tensor, metric: str) ->
                            f"package lacks ({err}); update it, or evaluate without --rerank") from err
     q_q = compute_distance_matrix(qf, qf, metric).numpy()
     g_g = compute_distance_matrix(gf, gf, metric).numpy()
-    return np.asarray(k_reciprocal_rerank(q_g, q_q, g_g), dtype=np.float32)
+    ks = rerank_settings(len(qf) + len(gf), **{**RERANK_DEFAULTS, **(settings or {})})
+    return np.asarray(k_reciprocal_rerank(q_g, q_q, g_g, **ks), dtype=np.float32)
 
 
 @torch.no_grad()
@@ -119,7 +136,8 @@ def evaluate(model: nn.Module, dataset=None, *, query: Optional[Sequence] = None
              batch_size: int = 128, device=None, metric: str = "cosine", flip: bool = False,
              amp: str = "none", channels_last: bool = False, num_workers: int = 0,
              max_rank: int = 50, protocol: str = "market", progress: bool = True,
-             distances: bool = False, rerank: bool = False) -> Dict[str, Any]:
+             distances: bool = False, rerank: bool = False, rerank_settings: Optional[Dict[str, Any]] = None,
+             ) -> Dict[str, Any]:
     """Retrieval metrics of ``model`` on ``dataset.query`` vs ``dataset.gallery`` (or explicit lists).
 
     Returns ``{"mAP", "rank1", "rank5", "rank10", "mINP", "cmc" (list), "num_query",
@@ -128,8 +146,8 @@ def evaluate(model: nn.Module, dataset=None, *, query: Optional[Sequence] = None
     ``distances=True`` also returns ``"distmat"``, the ``[num_query, num_gallery]`` distances, and
     ``"q_pids"``, ``"g_pids"``, ``"q_camids"``, ``"g_camids"`` (for a retrieval grid).
     ``rerank=True`` re-ranks the gallery with k-reciprocal encoding (Zhong et al., CVPR 2017;
-    :func:`ianet_viz.rerank.k_reciprocal_rerank`, default k1=20, k2=6, lambda=0.3), which also needs
-    the query-query and gallery-gallery distances.
+    :func:`ianet_viz.rerank.k_reciprocal_rerank`, default k1=20, k2=6, lambda=0.3; ``rerank_settings``
+    overrides them), which also needs the query-query and gallery-gallery distances.
     """
     from .loaders import build_test_loader
 
@@ -149,7 +167,7 @@ def evaluate(model: nn.Module, dataset=None, *, query: Optional[Sequence] = None
         amp, channels_last, progress, desc="gallery")
     dist = compute_distance_matrix(qf, gf, metric).numpy()
     if rerank:
-        dist = _rerank(dist, qf, gf, metric)
+        dist = _rerank(dist, qf, gf, metric, rerank_settings)
     if protocol == "market":
         cmc, mAP, mINP = evaluate_rank(dist, qp, gp, qc, gc, max_rank=max_rank, return_minp=True)
     elif protocol == "cuhk03":

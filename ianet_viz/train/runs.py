@@ -108,12 +108,13 @@ def eval_file(path) -> Path:
     return path / EVAL_NAME if path.is_dir() else path.with_suffix(".eval.json")
 
 
-def evaluate_run(path, rerank: bool = False, trained: Optional[TrainedModel] = None, **changes) -> Dict[str, Any]:
+def evaluate_run(path, rerank: bool = False, trained: Optional[TrainedModel] = None,
+                 rerank_settings: Optional[Dict[str, Any]] = None, **changes) -> Dict[str, Any]:
     """Evaluate the model of a run folder, ``best.pt`` or weights file and write :func:`eval_file`.
 
     The dataset and the evaluation settings are the run's, except for ``changes`` (``TrainConfig``
     fields: ``data_root``, ``device``, ``flip_test``, ``metric``, even another ``dataset`` to test
-    across domains). ``rerank`` re-ranks with k-reciprocal encoding. The training's ``metrics.json``
+    across domains). ``rerank`` re-ranks with k-reciprocal encoding (``rerank_settings``: k1, k2, lambda_value). The training's ``metrics.json``
     is left as it is: an evaluation with other settings does not rewrite what the training measured.
     ``trained``: ``load_run(path)``, when the caller has it already.
     """
@@ -121,9 +122,10 @@ def evaluate_run(path, rerank: bool = False, trained: Optional[TrainedModel] = N
     cfg = replace(trained.config, **changes).resolved()
     device = resolve_device(cfg.device)
     m = evaluate(trained.model, load_dataset(cfg), device=device, progress=cfg.progress, rerank=rerank,
-                 **eval_settings(cfg))
+                 rerank_settings=rerank_settings, **eval_settings(cfg))
     out = {k: m[k] for k in SUMMARY_KEYS}
     out.update(epoch=trained.epoch, dataset=cfg.dataset, flip_test=cfg.flip_test, rerank=rerank, metric=cfg.metric,
+               **({"rerank_settings": dict(rerank_settings or {})} if rerank else {}),
                num_query=m["num_query"], num_gallery=m["num_gallery"], eval_seconds=m["seconds"], cmc=m["cmc"],
                model=str(path), config=cfg.to_dict())
     target = atomic_write_json(out, eval_file(path))

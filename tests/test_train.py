@@ -858,3 +858,24 @@ def test_rerank_flags_reach_the_reranker_and_a_small_set_uses_every_image(evalua
     err = capsys.readouterr().err
     assert "note: re-ranking" in err and "every image is one" in err
     assert json.loads((evaluated_run / "eval.json").read_text())["rerank_settings"]["k1"] == 100000
+
+
+def test_sync_bn_in_one_process_is_said_once_and_errors_come_from_rank_0(synth_root, tmp_path, monkeypatch, capsys):
+    torch.set_num_threads(1)
+    argv = ["--dataset", "synthetic", "--data-root", synth_root, "--synthetic-identities", str(IDS),
+            "--synthetic-images", str(IMAGES), "--backbone", "resnet18", "--height", str(H), "--width", str(W),
+            "--epochs", "1", "--batch-size", "8", "--max-steps-per-epoch", "1", "--ia-stages", "none",
+            "--no-progress", "--sync-bn", "--output", str(tmp_path / "run")]
+    with pytest.warns(UserWarning, match="--sync-bn has no effect in a single process") as rec:
+        assert cli_main(argv) == 0
+    assert sum("--sync-bn" in str(w.message) for w in rec) == 1
+    capsys.readouterr()
+    monkeypatch.setenv("RANK", "1")  # another process of a torchrun: the same error, said by rank 0 only
+    assert cli_main(["--eval-only", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err == ""
+    with pytest.raises(SystemExit):
+        cli_main(["--epochs", "two"])
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    assert cli_main(["--eval-only", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

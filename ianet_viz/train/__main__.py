@@ -44,11 +44,22 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _is_rank0() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _error(err) -> None:
+    """An error in one line on stderr, by one process only under torchrun."""
+    if _is_rank0():
+        print(f"error: {err}", file=sys.stderr)
+
+
 class _Parser(argparse.ArgumentParser):
     """Argument errors in one line and a hint, not under 50 lines of usage (``--help`` shows those)."""
 
     def error(self, message):
-        self.exit(2, f"error: {message}\n  (python -m ianet_viz.train --help lists every flag)\n")
+        # under torchrun every process parses the same flags: one of them says what is wrong
+        self.exit(2, f"error: {message}\n  (python -m ianet_viz.train --help lists every flag)\n" if _is_rank0() else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,7 +301,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 check_export_path(args.export, args.overwrite)
             return _eval_only(args, given)
         except (*errors, RuntimeError) as err:
-            print(f"error: {err}", file=sys.stderr)
+            _error(err)
             return 2
     try:  # argument errors before any work
         if args.export:
@@ -302,11 +313,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         result = train(cfg)
     except (TrainingDiverged, *errors) as err:
-        print(f"error: {err}", file=sys.stderr)
+        _error(err)
         return 2 if not isinstance(err, TrainingDiverged) else 3
     if result.metrics:
         _print_metrics(cfg.output, result.metrics)
-    if args.export and int(os.environ.get("RANK", "0")) == 0:  # under torchrun one process writes it
+    if args.export and _is_rank0():  # under torchrun one process writes it
         print(f"exported to {export_model(result.model, args.export, cfg.height, cfg.width)}")
     return 0
 

@@ -21,6 +21,7 @@ import itertools
 import json
 import math
 import os
+import warnings
 import random
 import shutil
 import time
@@ -115,6 +116,9 @@ def train(config: Optional[TrainConfig] = None, *, callback: Optional[Callable[[
     if cfg.sync_bn and int(os.environ.get("WORLD_SIZE", "1")) > 1 and resolve_device(cfg.device).type != "cuda":
         raise ValueError("--sync-bn needs CUDA GPUs (PyTorch's SyncBatchNorm has no CPU version); "
                          "leave it out on the CPU")
+    if cfg.sync_bn and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        warnings.warn("--sync-bn has no effect in a single process: it shares BatchNorm statistics between the "
+                      "DDP processes of torchrun on several GPUs; this run trains with plain BatchNorm", stacklevel=2)
     info = init_distributed(cfg.device)
     try:
         return _train(cfg.resolved(), info, callback, monitor, state)

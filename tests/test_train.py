@@ -879,3 +879,19 @@ def test_sync_bn_in_one_process_is_said_once_and_errors_come_from_rank_0(synth_r
     monkeypatch.setenv("RANK", "0")
     assert cli_main(["--eval-only", str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_copied_run_finds_its_dataset_under_ianet_data_dir(tmp_path, monkeypatch):
+    """A run records an absolute --data-root; on another machine that folder is missing, and the dataset
+    is found under IANET_DATA_DIR (settings.DATA_DIR) instead; when it is in neither, the recorded folder
+    is kept, so the loader's error names it."""
+    from ianet_viz import settings
+    from ianet_viz.train.loaders import local_root
+
+    cfg = TrainConfig(dataset="market1501", data_root=str(tmp_path / "gpu-box" / "market1501"))
+    monkeypatch.setattr(settings, "DATA_DIR", tmp_path / "laptop")
+    assert local_root(cfg) == tmp_path / "gpu-box" / "market1501"
+    (tmp_path / "laptop" / "market1501").mkdir(parents=True)
+    assert local_root(cfg) == tmp_path / "laptop" / "market1501"
+    (tmp_path / "gpu-box" / "market1501").mkdir(parents=True)
+    assert local_root(cfg) == tmp_path / "gpu-box" / "market1501"  # the recorded folder wins where it exists

@@ -35,7 +35,7 @@ from ..recorder import record, sia_blocks
 from ..settings import RUNS_DIR, WORKSPACE, relpath
 from ..train import TrainConfig, build_model, load_dataset
 from ..train.checkpoint import CHECKPOINT_NAME
-from ..train.loaders import dataset_root
+from ..train.loaders import dataset_root, local_root
 from ..train.runs import load_run, saved_metrics
 
 #: the environment variable that picks the model of notebooks 04-06
@@ -184,7 +184,7 @@ class CourseModel:
             from ..reid.bundled import bundled_crops_dir
 
             return bundled_crops_dir()
-        root = dataset_root(cfg)
+        root = local_root(cfg)  # the recorded --data-root, else IANET_DATA_DIR/<dataset> (a copied run)
         return root if root.is_dir() else None
 
     def dataset(self, verbose: bool = True):
@@ -202,7 +202,8 @@ class CourseModel:
             why = f"{dataset_root(self.config)} is not here"
         if verbose:
             print(f"note: the run's dataset ({self.config.dataset}) is not available ({why}); retrieval uses the "
-                  "bundled real crops instead. Set IANET_DATA_DIR (or the run's --data-root) to where the dataset is.")
+                  f"bundled real crops instead. Set IANET_DATA_DIR to the folder that holds {self.config.dataset}/ "
+                  "(export IANET_DATA_DIR=~/datasets before starting Jupyter) and run this again.")
         return bundled_crops()
 
     def retrieval_set(self, max_gallery: int = 2000, max_query: int = 100, verbose: bool = True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import List, Sequence, Tuple
 
@@ -44,6 +45,19 @@ def dataset_root(cfg: TrainConfig) -> Path:
     if cfg.dataset == "synthetic":
         return synthetic_root(cfg.synthetic_identities, cfg.synthetic_images, cfg.height, cfg.width, cfg.synthetic_seed)
     return Path(DATA_DIR) / cfg.dataset
+
+
+def local_root(cfg: TrainConfig) -> Path:
+    """Where ``cfg``'s dataset is on *this* machine: the recorded ``data_root`` when it is here, else the
+    folder under ``DATA_DIR`` (``IANET_DATA_DIR``) when that is, so that a run folder copied from a GPU
+    box to a laptop finds its dataset after one setting; else the recorded folder (whose loader says
+    what is missing)."""
+    root = dataset_root(cfg)
+    if cfg.data_root and not root.is_dir():
+        here = dataset_root(replace(cfg, data_root=None))
+        if here.is_dir():
+            return here
+    return root
 
 
 def load_dataset(cfg: TrainConfig):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -12,7 +13,7 @@ from torch import nn
 
 from .checkpoint import CHECKPOINT_NAME, FORMAT, atomic_save, atomic_write_json, load_checkpoint
 from .config import TrainConfig, start_weights
-from .loaders import load_dataset
+from .loaders import dataset_root, load_dataset, local_root
 from .logs import EVAL_NAME, METRICS_NAME
 from .retrieval import SUMMARY_KEYS, eval_settings, evaluate, resolve_device
 
@@ -120,6 +121,9 @@ def evaluate_run(path, rerank: bool = False, trained: Optional[TrainedModel] = N
     """
     trained = load_run(path) if trained is None else trained
     cfg = replace(trained.config, **changes).resolved()
+    if "data_root" not in changes and cfg.data_root and local_root(cfg) != dataset_root(cfg):
+        print(f"note: {cfg.data_root} is not here; evaluating on {local_root(cfg)} (IANET_DATA_DIR)", file=sys.stderr)
+        cfg = replace(cfg, data_root=str(local_root(cfg)))
     device = resolve_device(cfg.device)
     m = evaluate(trained.model, load_dataset(cfg), device=device, progress=cfg.progress, rerank=rerank,
                  rerank_settings=rerank_settings, **eval_settings(cfg))

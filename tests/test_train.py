@@ -895,3 +895,8 @@ def test_a_copied_run_finds_its_dataset_under_ianet_data_dir(tmp_path, monkeypat
     assert local_root(cfg) == tmp_path / "laptop" / "market1501"
     (tmp_path / "gpu-box" / "market1501").mkdir(parents=True)
     assert local_root(cfg) == tmp_path / "gpu-box" / "market1501"  # the recorded folder wins where it exists
+
+
+def test_metrics_json_says_how_best_pt_was_chosen(evaluated_run):
+    m = json.loads((evaluated_run / "metrics.json").read_text())
+    assert "test split" in m["best_selection"] and (evaluated_run / "best.pt").is_file()

@@ -281,6 +281,8 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
             metrics = evaluate(model, dataset, device=device, progress=progress, **eval_settings(cfg))
             metrics["epoch"] = epoch
             out = {k: metrics[k] for k in SUMMARY_KEYS}
+            if cfg.eval_every:  # what best.pt is: chosen on the test split, as torchreid does
+                out["best_selection"] = "highest mAP on the test split (query vs gallery) over the evaluations"
             out.update(epoch=epoch, dataset=cfg.dataset, num_query=metrics["num_query"],
                        num_gallery=metrics["num_gallery"], eval_seconds=metrics["seconds"],
                        cmc=metrics["cmc"], config=cfg.to_dict())

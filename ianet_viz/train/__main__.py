@@ -229,8 +229,8 @@ def config_file_values(path) -> Dict[str, Any]:
     the flag would refuse is one error naming the key and what it takes."""
     from .config import read_config_file
 
-    raw = read_config_file(path, names=set(_flag_actions()))
     actions = _flag_actions()
+    raw = read_config_file(path, names=set(actions))
     out: Dict[str, Any] = {}
     for key, value in raw.items():
         action = actions.get(key)

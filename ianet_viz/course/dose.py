@@ -24,11 +24,6 @@ import numpy as np
 import torch
 from torch import nn
 
-#: the CSV columns, in order
-COLUMNS = ("backbone", "blocks", "probe st2", "probe position st2", "cells st2", "own part st2",
-           "own part gaussian st2", "background st2")
-
-
 def with_fresh_blocks(backbone: nn.Module, **options) -> nn.Module:
     """An IANet-R18 whose backbone is ``backbone``'s and whose IA blocks after stages 2 and 3 are fresh,
     with the demo mechanism (:data:`ianet_viz.course.demo.DEMO_MECHANISM`) unless ``options`` say otherwise."""

@@ -82,18 +82,43 @@ def part_lift(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> float:
     return float(np.mean([r["lift"] for r in res.values()])) if res else float("nan")
 
 
+def _gaussian_factors(h: int, w: int, sigma: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The isotropic location relation (eq. 3-4) of one ``sigma`` as its 1-D factors ``(py [H, H], px [W, W])``:
+    a softmax of a sum of a y and an x term is a product, so row ``y * W + x`` of the map is
+    ``py[y] (x) px[x]``. Its size and self-weight then come without building the M x M map, and the
+    bisections below do not fill ``location_relation``'s cache (which the forward pass reads) with
+    one map per step."""
+    def factor(n: int) -> torch.Tensor:
+        d = torch.arange(n, dtype=torch.float64)
+        return torch.softmax(-(d[:, None] - d[None, :]) ** 2 / (2 * sigma * sigma), dim=-1)
+
+    return factor(h), factor(w)
+
+
+def _gaussian_map(h: int, w: int, sigma: float) -> torch.Tensor:
+    py, px = _gaussian_factors(h, w, sigma)
+    return Fn.without_subnormals(torch.kron(py, px))  # [M, M], rows indexed y * W + x, as location_relation
+
+
+def _bisect_sigma(rises_with_sigma, target: float, steps: int = 40) -> float:
+    """The sigma (cells) at which ``rises_with_sigma(sigma)``, increasing in sigma, reaches ``target``."""
+    lo, hi = 1e-2, 1e3
+    for _ in range(steps):
+        mid = (lo * hi) ** 0.5
+        lo, hi = (mid, hi) if rises_with_sigma(mid) < target else (lo, mid)
+    return (lo * hi) ** 0.5
+
+
 def matched_gaussian(hw: Sequence[int], target_self: float, steps: int = 40) -> torch.Tensor:
     """The isotropic location relation (eq. 3-4) whose mean self-weight is ``target_self`` (bisection
     on sigma in cells): locality alone, at the concentration of the map it controls for."""
     h, w = int(hw[0]), int(hw[1])
-    lo, hi = 1e-2, 1e3  # self-weight falls as sigma grows
-    for _ in range(steps):
-        mid = (lo * hi) ** 0.5
-        if self_weight(Fn.location_relation(h, w, (mid, mid), dtype=torch.float64)) > target_self:
-            lo = mid
-        else:
-            hi = mid
-    return Fn.location_relation(h, w, ((lo * hi) ** 0.5,) * 2, dtype=torch.float64)
+
+    def minus_self(sig):  # the mean of py[y, y] px[x, x] over all cells; it falls as sigma grows
+        py, px = _gaussian_factors(h, w, sig)
+        return -float(py.diagonal().mean() * px.diagonal().mean())
+
+    return _gaussian_map(h, w, _bisect_sigma(minus_self, -target_self, steps))
 
 
 def mass_split(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> Dict[str, float]:
@@ -121,15 +146,12 @@ def size_matched_gaussian(hw: Sequence[int], target_cells: float, person: torch.
     controls for (bisection on sigma in cells)."""
     h, w = int(hw[0]), int(hw[1])
 
-    def cells(sig):
-        g = Fn.location_relation(h, w, (sig, sig), dtype=torch.float64)
-        return float(effective_cells(g).expand(person.shape)[person].median())
+    def cells(sig):  # 1 / sum_j S_ij^2 of row y * W + x is 1 / (sum py[y]^2 * sum px[x]^2)
+        py, px = _gaussian_factors(h, w, sig)
+        per_cell = 1.0 / torch.outer(py.pow(2).sum(-1), px.pow(2).sum(-1)).reshape(-1)
+        return float(per_cell.expand(person.shape)[person].median())
 
-    lo, hi = 1e-2, 1e3  # the field grows with sigma
-    for _ in range(steps):
-        mid = (lo * hi) ** 0.5
-        lo, hi = (mid, hi) if cells(mid) < target_cells else (lo, mid)
-    return Fn.location_relation(h, w, ((lo * hi) ** 0.5,) * 2, dtype=torch.float64)
+    return _gaussian_map(h, w, _bisect_sigma(cells, target_cells, steps))
 
 
 def part_following(p: torch.Tensor, masks: np.ndarray, hw: Sequence[int]) -> Dict[str, float]:
@@ -150,14 +172,17 @@ def follows_its_part(row: torch.Tensor, own: torch.Tensor, query: int, share: fl
     """Does one field follow its part? With the query cell removed, at least ``share`` of its weight
     lies on the query's own part and it spreads over at least ``cells`` effective cells: a part, not a
     spot and not the query cell (:func:`field_on_part`)."""
-    got_share, got_cells = field_on_part(row, own, query)
+    return _follows(*field_on_part(row, own, query), share, cells)
+
+
+def _follows(got_share: float, got_cells: float, share: float, cells: float) -> bool:
     return got_share >= share and got_cells >= cells
 
 
 def fields_on_part_text(fields: Sequence[Dict], share: float = 0.5, cells: float = 3.0) -> str:
     """One line for under Fig. 8: how many of its fields (``fig8(..., return_info=True)``'s "fields")
     follow their part (:func:`follows_its_part`), and which do not."""
-    ok = [f for f in fields if f["own part"] >= share and f["cells"] >= cells]
+    ok = [f for f in fields if _follows(f["own part"], f["cells"], share, cells)]
     missed = [f"{f['point']} of person {f['image'] + 1} ({f['own part']:.2f} on its part, {f['cells']:.1f} cells)"
               for f in fields if f not in ok]
     text = (f"{len(ok)} of {len(fields)} fields hold >= {share} of their weight (query cell removed) on their own "

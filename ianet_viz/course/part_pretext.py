@@ -130,15 +130,21 @@ def batches(data: MaskedPeople, batch_size: int, seed: int, epoch: int) -> Itera
         yield torch.stack(xs), {s: torch.stack(v) for s, v in labels.items()}, torch.tensor(ids)
 
 
-def class_weights(data: MaskedPeople, stage: int, sample: int = 400) -> torch.Tensor:
-    """Inverse-frequency weights of the part labels at ``stage`` (from the first ``sample`` images),
-    normalised to mean 1 over the labels present: small parts count as much as the background."""
-    counts = torch.zeros(N_PARTS)
+def class_weights(data: MaskedPeople, sample: int = 400) -> Dict[int, torch.Tensor]:
+    """``{stage: weights}``: inverse-frequency weights of the part labels at every stage (from the first
+    ``sample`` images, read once), normalised to mean 1 over the labels present: small parts count as
+    much as the background."""
+    counts = {s: torch.zeros(N_PARTS) for s in data.hw}
     for i in range(min(sample, len(data))):
-        counts += torch.bincount(data.load(i)[1][stage].reshape(-1), minlength=N_PARTS).float()
-    present = counts > 0
-    w = torch.where(present, counts.sum() / counts.clamp_min(1), torch.zeros(()))
-    return w / w[present].mean()
+        labels = data.load(i)[1]
+        for s in counts:
+            counts[s] += torch.bincount(labels[s].reshape(-1), minlength=N_PARTS).float()
+    out = {}
+    for s, c in counts.items():
+        present = c > 0
+        w = torch.where(present, c.sum() / c.clamp_min(1), torch.zeros(()))
+        out[s] = w / w[present].mean()
+    return out
 
 
 def part_affinity_loss(f: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -200,7 +206,7 @@ def train_part_pretext(init, root, out, settings: PartPretext = PartPretext(), s
         net.load_state_dict(state["net"]), opt.load_state_dict(state["opt"])
         start = state["epoch"]
         log(f"resuming the part pretext at epoch {start + 1}")
-    weights = {s: class_weights(data, s) for s in hw}
+    weights = class_weights(data)
     for epoch in range(start, settings.epochs):
         for g in opt.param_groups:
             g["lr"] = settings.final_lr if epoch == settings.epochs - 1 and settings.epochs > 1 else settings.lr

@@ -206,9 +206,9 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 + ("\nmilestones and warmup_epochs default to fractions of --epochs: pass them "
                    "explicitly to keep the original schedule when extending a run."
                    if any(d.startswith(("milestones", "warmup_epochs")) for d in diffs) else ""))
-    elif not cfg.overwrite and run_files(run_dir):
+    elif not cfg.overwrite and (found := run_files(run_dir)):
         raise FileExistsError(
-            f"{run_dir} already holds a run ({', '.join(p.name for p in run_files(run_dir))}); pass --resume to "
+            f"{run_dir} already holds a run ({', '.join(p.name for p in found)}); pass --resume to "
             "continue it, --overwrite to start over (it deletes them), or another --output")
     # ---------------------------------------------------------------- data, model, optimiser
     seed_everything(cfg.seed)

@@ -100,8 +100,11 @@ def run_dir(runs_dir: Path, s: Dict, name: str, seed: int) -> Path:
     return runs_dir / tag(s) / f"{name.replace(':', '_')}-seed{seed}"
 
 
-def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict] = None) -> Dict:
-    """Train (or resume, or read back) one configuration and seed; returns its CSV row."""
+def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict] = None,
+            root: Optional[Path] = None, out: Optional[Path] = None) -> Dict:
+    """Train (or resume, or read back) one configuration and seed; returns its CSV row. ``root``: a
+    synthetic set already written (Market-1501 layout) instead of the demo split of ``s``; ``out``:
+    the run folder instead of :func:`run_dir`'s."""
     from ianet_viz.train import TrainConfig, train
     from ianet_viz.train.checkpoint import load_checkpoint
     from ianet_viz.train.engine import MECHANISM_NAME, read_log
@@ -118,16 +121,18 @@ def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict]
         from ianet_viz.course.pretrain import pretrained_backbone
 
         overrides["pretrained"] = str(pretrained_backbone())
-    out = run_dir(runs_dir, s, name, seed)
-    cfg = TrainConfig(dataset="synthetic", data_root=str(data_root(s)), height=s["height"], width=s["width"],
+    out = out or run_dir(runs_dir, s, name, seed)
+    data = dict(dataset="market1501", data_root=str(root)) if root is not None else \
+        dict(dataset="synthetic", data_root=str(data_root(s)))
+    cfg = TrainConfig(**data, height=s["height"], width=s["width"],
                       synthetic_identities=s["identities"], synthetic_images=s["images"], backbone=s["backbone"],
                       recipe="paper", epochs=s["epochs"], seed=seed, output=str(out), num_workers=0,
-                      progress=False, overwrite=True, **overrides)
+                      progress=False, overwrite=True, **{**dict(s.get("train", {})), **overrides})
     t0 = time.perf_counter()
     if (out / "metrics.json").is_file() and load_checkpoint(out)["epoch"] == s["epochs"]:
         metrics = json.loads((out / "metrics.json").read_text())
     else:
-        mon = monitor(data_root(s), (s["height"], s["width"])) if cfg.ia_stages != () else None
+        mon = monitor(Path(cfg.data_root), (s["height"], s["width"])) if cfg.ia_stages != () else None
         resume = (out / "checkpoint.pt").is_file()
         metrics = train(cfg, monitor=mon, resume=resume, overwrite=not resume).metrics
     mech = read_log(out, MECHANISM_NAME)

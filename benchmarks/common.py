@@ -184,6 +184,20 @@ def subnormals_kept():
         Fn.without_subnormals = keep
 
 
+@contextlib.contextmanager
+def whole_tensor_sia():
+    """Within: SIA's inference takes the whole-tensor path, never the slabs of query rows (the twin of
+    :func:`ianet_viz.kernels.sia_by_query_rows`, for a before/after measured in one run)."""
+    from ianet_viz import functional as Fn
+
+    keep = Fn.SLAB_MIN_BYTES
+    Fn.SLAB_MIN_BYTES = float("inf")
+    try:
+        yield
+    finally:
+        Fn.SLAB_MIN_BYTES = keep
+
+
 def subnormal_share(t) -> float:
     """Share of the entries of ``t`` that are subnormal (nonzero, below the smallest normal float)."""
     import torch

@@ -24,13 +24,16 @@ import torch
 
 from benchmarks.common import (
     apply_threads, command_line, describe_device, format_table, interleaved, make_parser, map_subnormal_shares, median,
-    paired_ratio, ratio_spread, section, subnormals_kept, update_results,
+    paired_ratio, ratio_spread, section, subnormals_kept, update_results, whole_tensor_sia,
 )
 
 TARGET = 1.05
 #: IANet with its maps' subnormal weights left in: what the forward cost before
 #: ``functional.without_subnormals`` (on cores that compute subnormals slowly, far more)
 KEPT = "IANet, subnormals kept"
+#: IANet with SIA's inference on the whole B x M x M tensor: what the forward cost before the slabs of
+#: query rows (``kernels.sia_by_query_rows``)
+WHOLE = "IANet, whole-tensor SIA"
 
 #: operator name -> group, for the profile of the IA blocks
 GROUPS = [
@@ -190,14 +193,15 @@ def run(quick: bool = False, batch: Optional[int] = None, repeats: Optional[int]
                 m(x)
         return f
 
-    def kept(fn):  # the same forward with the maps' subnormal weights left in (the state before the fix)
+    def within(context, fn):  # the same forward in a before-the-fix context
         def f():
-            with subnormals_kept():
+            with context():
                 fn()
         return f
 
     variants = {k: fwd(m) for k, m in models.items()}
-    variants[KEPT] = kept(fwd(models["IANet"]))
+    variants[KEPT] = within(subnormals_kept, fwd(models["IANet"]))
+    variants[WHOLE] = within(whole_tensor_sia, fwd(models["IANet"]))
     times = interleaved(variants, repeats=repeats, warmup=1, clock=clock)
     rows = []
     for name in variants:

@@ -10,17 +10,25 @@ take their dot products (``K^2`` times the multiplications). Targets: K = (1, 2,
 <= 1.15 on the fast path and <= 1.3 with maps, as the median of >= 15 interleaved rounds in CPU
 time. The naive result is checked against ``functional.sia`` before timing.
 
-    python -m benchmarks.multicontext [--quick] [--write] [--repeats 15] [--threads 1]
+Issue 28's alternatives, in the same run: the inference path by slabs of query rows
+(``kernels.sia_by_query_rows``, what ``functional.sia`` takes without autograd for maps that outgrow
+the cache) against the whole-tensor path it replaced, and with ``--compile`` ``torch.compile`` of the
+fast path, with the compile time of its first call on an empty inductor cache.
+
+    python -m benchmarks.multicontext [--quick] [--write] [--repeats 15] [--threads 1] [--compile]
 """
 from __future__ import annotations
 
+import os
+import tempfile
+import time
 from typing import Dict, Optional, Sequence
 
 import torch
 
 from benchmarks.common import (
     apply_threads, command_line, describe_device, format_table, interleaved, make_parser, median, paired_ratio,
-    ratio_spread, section, subnormal_share, subnormals_kept, update_results,
+    ratio_spread, section, subnormal_share, subnormals_kept, update_results, whole_tensor_sia,
 )
 
 TARGET_FAST, TARGET_MAPS = 1.15, 1.3
@@ -45,7 +53,15 @@ def naive_sia(f: torch.Tensor, ks=(1, 2, 3), sigma=SIGMA, scale: Optional[float]
     return sia_unfold(f, ks, sigma, {k: base * wk for k, wk in weights.items()}, log_l)
 
 
-def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = True, clock: str = "cpu") -> Dict:
+def _no_grad(fn, x):
+    def call():
+        with torch.no_grad():
+            fn(x)
+    return call
+
+
+def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = True, clock: str = "cpu",
+        compile: bool = False) -> Dict:
     from ianet_viz import functional as Fn
 
     b, c, h, w = (2, 32, 8, 4) if quick else (8, 512, 32, 16)
@@ -71,6 +87,12 @@ def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = Tru
                 naive_sia(f, ks)
         return fn
 
+    def whole(ks):  # the fast path on the whole B x M x M tensor (before the slabs of query rows)
+        def fn():
+            with torch.no_grad(), whole_tensor_sia():
+                Fn.sia(f, ks, SIGMA, need_maps=False)
+        return fn
+
     fg = f.clone().requires_grad_(True)
 
     def train_step(ks):
@@ -86,7 +108,20 @@ def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = Tru
         "K=1 maps": sia((1,), True),
         "K=1,2,3 maps": sia((1, 2, 3), True),
         "naive unfold K=1,2,3": naive((1, 2, 3)),
+        "K=1 whole-tensor": whole((1,)),
+        "K=1,2,3 whole-tensor": whole((1, 2, 3)),
     }
+    compile_s = {}
+    if compile:  # what a student pays first: the compile time of each (cold: an empty inductor cache)
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="inductor-"))
+        for ks in ((1,), (1, 2, 3)):
+            fn = torch.compile(lambda x, ks=ks: Fn.sia(x, ks, SIGMA, need_maps=False)[0])
+            name = f"K={','.join(map(str, ks))} torch.compile"
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                fn(f)
+            compile_s[name] = time.perf_counter() - t0
+            variants[name] = _no_grad(fn, f)
     if backward:
         variants["K=1 fwd+bwd"] = train_step((1,))
         variants["K=1,2,3 fwd+bwd"] = train_step((1, 2, 3))
@@ -97,7 +132,13 @@ def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = Tru
         ("K=1,2,3 need_maps=True / K=1 fast", "K=1,2,3 maps", "K=1 fast", None),
         ("naive unfold K=1,2,3 / K=1 fast", "naive unfold K=1,2,3", "K=1 fast", None),
         ("naive unfold / K=1,2,3 fast", "naive unfold K=1,2,3", "K=1,2,3 fast", None),
+        ("K=1,2,3 / K=1, whole-tensor (before the slabs)", "K=1,2,3 whole-tensor", "K=1 whole-tensor", TARGET_FAST),
+        ("K=1,2,3 fast / K=1,2,3 whole-tensor", "K=1,2,3 fast", "K=1,2,3 whole-tensor", None),
+        ("K=1 fast / K=1 whole-tensor", "K=1 fast", "K=1 whole-tensor", None),
     ]
+    if compile:
+        pairs += [("K=1,2,3 torch.compile / K=1 fast", "K=1,2,3 torch.compile", "K=1 fast", TARGET_FAST),
+                  ("K=1,2,3 torch.compile / K=1 torch.compile", "K=1,2,3 torch.compile", "K=1 torch.compile", None)]
     if backward:
         pairs.append(("K=1,2,3 / K=1, forward+backward", "K=1,2,3 fwd+bwd", "K=1 fwd+bwd", TARGET_MAPS))
     rows = []
@@ -113,7 +154,7 @@ def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = Tru
         _, maps = Fn.sia(f, (1, 2, 3), SIGMA, need_maps=True)
     subnormal = {k: subnormal_share(m) for k, m in maps.items()}
     return {"subnormal": subnormal, "shape": (b, c, h, w), "repeats": repeats, "rows": rows, "abs": abs_rows, "times": t,
-            "naive_max_abs_err": err}
+            "naive_max_abs_err": err, "compile_s": compile_s}
 
 
 def report(out: Dict) -> str:
@@ -125,15 +166,18 @@ def report(out: Dict) -> str:
         format_table(out["rows"]), "", format_table(out["abs"]),
         "subnormal share of each map as torch's softmax leaves it (zeroed by without_subnormals): "
         + ", ".join(f"{k} {100 * v:.2f}%" for k, v in out["subnormal"].items()),
-    ])
+    ] + ([("first call (compile) seconds, wall clock: "
+           + ", ".join(f"{k} {v:.1f} s" for k, v in out["compile_s"].items()))] if out.get("compile_s") else []))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     p = make_parser(__doc__.splitlines()[0], timing=True)
     p.add_argument("--no-backward", action="store_true", help="skip the forward+backward pair")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile of the fast path (and its compile time)")
     args = p.parse_args(argv)
     timing = apply_threads(args)
-    out = run(quick=args.quick, repeats=args.repeats, backward=not args.no_backward, clock=args.clock)
+    out = run(quick=args.quick, repeats=args.repeats, backward=not args.no_backward, clock=args.clock,
+              compile=args.compile)
     out["timing"] = timing
     text = report(out)
     print(text)

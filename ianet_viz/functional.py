@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from .kernels import fused_channel_attention, patch_logits_multi, summed_patch_logits
+from .kernels import fused_channel_attention, patch_logits_multi, sia_by_query_rows, summed_patch_logits
 
 FUSIONS = ("renorm", "softmax")
 MULTI_FUSIONS = ("prod", "sum", "max", "mean")
@@ -105,9 +105,12 @@ def without_subnormals(p: torch.Tensor) -> torch.Tensor:
     least ``1/M``, so they are lost to rounding in every sum), and on many x86 cores (Intel's
     among them) every multiply that reads one takes a slow path: the product ``F S^T`` of eq. 6 ran
     5-10x slower on peaked maps. The rows still sum to 1: what is removed is below ``M * tiny``,
-    far under float resolution. Applied wherever a map is made, on the readable and the fast path.
+    far under float resolution. Applied wherever a map is made, on the readable and the fast path;
+    in place when no gradient flows (``p`` must then be a fresh map that nothing else holds).
     """
-    return F.threshold(p, torch.finfo(p.dtype).tiny, 0.0)
+    if torch.is_grad_enabled() and p.requires_grad:  # softmax's backward reads its output: keep it
+        return F.threshold(p, torch.finfo(p.dtype).tiny, 0.0)
+    return F.threshold_(p, torch.finfo(p.dtype).tiny, 0.0)  # a fresh map: one pass, no new 8 MB tensor
 
 
 def relation_softmax(logits: torch.Tensor) -> torch.Tensor:
@@ -297,6 +300,23 @@ def aggregate(f: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return torch.bmm(x, s.transpose(1, 2)).reshape(b, c, h, w)
 
 
+#: the slab path's thresholds: positions per map (stage 2 at 256 x 128 has 512) and bytes of B x M x M
+#: float32 logits (4 MB, above a core's L2)
+SLAB_MIN_POSITIONS, SLAB_MIN_BYTES = 256, 4 * 2**20
+
+
+def _slab_path(f: torch.Tensor) -> bool:
+    """Take :func:`~ianet_viz.kernels.sia_by_query_rows`: on the CPU (a GPU wants few large kernels),
+    without autograd (its backward is slower), outside ``torch.compile`` (its loop would unroll), and only
+    for maps that outgrow the cache (a small map fits whole; the per-slab Python steps would then cost
+    more than the passes they save)."""
+    b, _, h, w = f.shape
+    m = h * w
+    return (f.device.type == "cpu" and not (torch.is_grad_enabled() and f.requires_grad)
+            and not torch.compiler.is_compiling()
+            and m >= SLAB_MIN_POSITIONS and b * m * m * 4 >= SLAB_MIN_BYTES)
+
+
 def sia(
     f: torch.Tensor,
     ks: Sequence[int] = (1, 2, 3),
@@ -341,6 +361,11 @@ def sia(
             base, weights = context_weights(ks, scale, c, relation)
             mean_w = 1.0 / len(ks) if multi == "mean" else 1.0  # geometric mean: the summed logits / n
             g = dot_product_matrix(relation_features(f.to(dtype), relation), base)
+            if not need_maps and _slab_path(f):
+                # CPU inference: every step of eq. 1-6 on a slab of query rows that stays in cache
+                wk = {k: v * mean_w for k, v in weights.items()}
+                e = sia_by_query_rows(f.flatten(2).to(dtype), g, h, w, ks, wk, log_l)
+                return e.reshape(b, c, h, w).to(f.dtype), maps
             if not need_maps:
                 total = g if set(ks) == {1} else summed_patch_logits(
                     g, h, w, ks, {k: v * mean_w for k, v in weights.items()})

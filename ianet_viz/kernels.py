@@ -4,6 +4,8 @@
   matrix shifted along the diagonals of displacement space, so every K costs additions only
   (:func:`patch_logits_multi`), and the sum over K of the product fusion takes one pass per
   distinct offset (:func:`summed_patch_logits`).
+* SIA by slabs of query rows (eq. 1, 2, 5, 6 in one pass, inference only): :func:`sia_by_query_rows`
+  builds the summed logits, the softmax and the aggregation of a few query rows at a time, in cache.
 * Fused channel attention (eq. 7-8 in one kernel): :func:`fused_channel_attention` never writes
   the C x C map.
 
@@ -104,6 +106,53 @@ def summed_patch_logits(g: torch.Tensor, h: int, w: int, ks: Sequence[int],
     for d, k in k_min.items():
         _shift_add_(total, suffix[k], d, 2, 4)
     return total.reshape(g.shape)
+
+
+# --------------------------------------------------------------------------------------------
+# eq. 1, 2, 5, 6 by slabs of query rows (no autograd)
+# --------------------------------------------------------------------------------------------
+#: query grid rows per slab: 16 rows x 16 columns x 512 keys of float32 is 512 KB, inside a 1 MB L2
+SLAB_ROWS = 16
+
+
+def offset_weights(ks: Sequence[int], weights: Dict[int, float]) -> Dict[tuple, float]:
+    """``{(dy, dx): sum of w_K over every K whose K x K patch holds the offset}``: the summed patch
+    logits of the product fusion are ``sum over (dy, dx)`` of this weight times ``g`` shifted by it."""
+    out: Dict[tuple, float] = {}
+    for k in ks:
+        for dy in Fn.patch_offsets(k):
+            for dx in Fn.patch_offsets(k):
+                out[(dy, dx)] = out.get((dy, dx), 0.0) + float(weights[k])
+    return out
+
+
+def sia_by_query_rows(x: torch.Tensor, g: torch.Tensor, h: int, w: int, ks: Sequence[int],
+                      weights: Dict[int, float], log_l: Optional[torch.Tensor], rows: int = SLAB_ROWS) -> torch.Tensor:
+    """``E_S = softmax_j(sum_K w_K patch_sum_K(g) + log S^L) F^T`` for features ``x`` ``[B, C, M]`` and K = 1
+    logits ``g`` ``[B, M, M]``, one image and ``rows`` grid rows of queries at a time.
+
+    The whole-tensor path (:func:`summed_patch_logits`, then one softmax and one product) makes about a
+    dozen passes over ``B x M x M`` floats, which at stage 2 live in main memory; a slab of queries stays
+    in cache through all of them. Same numbers; for inference only (autograd through the slabs' many
+    small in-place adds is slower than the whole-tensor path, so :func:`ianet_viz.functional.sia` takes
+    this path only when no gradient is wanted)."""
+    b, c, m = x.shape
+    g5 = g.view(b, h, w, h, w)
+    lg = None if log_l is None else log_l.view(h, w, h, w)
+    offsets = offset_weights(ks, weights)
+    out = torch.empty_like(x)
+    for i in range(b):
+        for y0 in range(0, h, rows):
+            y1 = min(h, y0 + rows)
+            t = lg[y0:y1].clone() if lg is not None else g5.new_zeros(y1 - y0, w, h, w)
+            for (dy, dx), wt in offsets.items():  # zero padding: terms outside the map are absent
+                a0, a1 = max(y0, -dy), min(y1, h - dy)
+                x0, x1 = max(0, -dx), min(w, w - dx)
+                t[a0 - y0:a1 - y0, x0:x1, max(0, -dy):min(h, h - dy), x0:x1].add_(
+                    g5[i, a0 + dy:a1 + dy, x0 + dx:x1 + dx, max(0, dy):min(h, h + dy), x0 + dx:x1 + dx], alpha=wt)
+            s = Fn.relation_softmax(t.view((y1 - y0) * w, m))
+            out[i, :, y0 * w:y1 * w] = x[i] @ s.T
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_cpu_latency_quick(tmp_path):
 
     out = cpu_latency.main(["--quick", "--repeats", "2", "--write"])
     names = [r["model"] for r in out["rows"]]
-    assert names == ["baseline", "+SIA stage3", "IANet", cpu_latency.KEPT]
+    assert names == ["baseline", "+SIA stage3", "IANet", cpu_latency.KEPT, cpu_latency.WHOLE]
     assert {"stage2/S", "stage3/S", "stage2/C"} <= set(out["subnormal"]) and all(0 <= v <= 1 for v in out["subnormal"].values())
     for r in out["rows"]:
         assert r["MAC ratio"] >= 1.0 and math.isfinite(r["time/MAC ratio"])
@@ -79,7 +79,8 @@ def test_multicontext_quick_and_naive_reference():
         e, _ = Fn.sia(f, ks, (2.0, 4.0), need_maps=False)
         assert torch.allclose(multicontext.naive_sia(f, ks, (2.0, 4.0)), e, atol=1e-12)
     out = multicontext.main(["--quick", "--repeats", "2"])
-    assert len(out["rows"]) == 6 and all("[" in r["median [min,max]"] for r in out["rows"])
+    assert len(out["rows"]) == 9 and all("[" in r["median [min,max]"] for r in out["rows"])
+    assert any(r["ratio"].startswith("K=1,2,3 fast / K=1,2,3 whole-tensor") for r in out["rows"])
 
 
 def test_evaluation_quick_matches_classic_loop():

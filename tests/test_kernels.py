@@ -75,3 +75,35 @@ def test_fused_cia_keeps_float32_under_bf16_autocast():
     assert e.dtype == torch.bfloat16
     ref = Fn.cia(f.bfloat16().float())[0]
     torch.testing.assert_close(e.float(), ref, atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 8, 4), (1, 8, 5, 3), (2, 32, 32, 16)])
+@pytest.mark.parametrize("ks", [(1,), (2,), (1, 2, 3), (3, 1)])
+@pytest.mark.parametrize("rows", [1, 3, 16])
+def test_slabs_of_query_rows_equal_the_whole_tensor_path(shape, ks, rows):
+    """kernels.sia_by_query_rows: every slab size gives the whole-tensor summed logits' E_S."""
+    from ianet_viz.kernels import sia_by_query_rows
+
+    torch.manual_seed(sum(shape) + rows)
+    f = 0.2 * torch.randn(*shape, dtype=torch.float64)
+    b, c, h, w = shape
+    base, weights = Fn.context_weights(ks, None, c)
+    g = Fn.dot_product_matrix(f, base)
+    log_l = Fn.log_location_relation(h, w, (2.0, 4.0), dtype=torch.float64)
+    for prior in (log_l, None):
+        total = K.summed_patch_logits(g, h, w, ks, weights) + (0 if prior is None else prior)
+        want = Fn.aggregate(f, torch.softmax(total, -1)).flatten(2)
+        got = sia_by_query_rows(f.flatten(2), g, h, w, ks, weights, prior, rows=rows)
+        assert torch.allclose(got, want, atol=1e-12, rtol=0)
+
+
+def test_sia_takes_the_slab_path_only_without_autograd_and_agrees_with_it():
+    torch.manual_seed(3)
+    f = (0.3 * torch.randn(4, 8, 32, 16, dtype=torch.float64)).requires_grad_(True)  # 4 x 512 x 512: 4 MB
+    with_grad, _ = Fn.sia(f, (1, 2, 3), (2.0, 4.0), need_maps=False)
+    assert with_grad.grad_fn is not None  # the whole-tensor path, differentiable
+    with torch.no_grad():
+        slab, _ = Fn.sia(f, (1, 2, 3), (2.0, 4.0), need_maps=False)
+    assert Fn._slab_path(f.detach()) and not Fn._slab_path(f)
+    assert not Fn._slab_path(torch.zeros(1, 8, 32, 16)) and not Fn._slab_path(torch.zeros(64, 8, 16, 8))  # fits
+    assert torch.allclose(slab, with_grad.detach(), atol=1e-12, rtol=0)

@@ -900,3 +900,38 @@ def test_a_copied_run_finds_its_dataset_under_ianet_data_dir(tmp_path, monkeypat
 def test_metrics_json_says_how_best_pt_was_chosen(evaluated_run):
     m = json.loads((evaluated_run / "metrics.json").read_text())
     assert "test split" in m["best_selection"] and (evaluated_run / "best.pt").is_file()
+
+
+def test_hold_out_identities_splits_whole_people_with_a_cross_camera_query():
+    from ianet_viz.train.loaders import hold_out_identities
+
+    items = [(f"{p:04d}_c{c}_{i}.jpg", p, c) for p in range(1, 11) for c in (1, 2) for i in range(3)]
+    items += [("0011_c1_0.jpg", 11, 1), ("0011_c1_1.jpg", 11, 1)]  # one camera only: gallery, never a query
+    train, query, gallery = hold_out_identities(items, 3)
+    held = {p for _, p, _ in query + gallery}
+    assert len(held) == 3 and held.isdisjoint({p for _, p, _ in train})
+    assert len(train) + len(query) + len(gallery) == len(items)
+    assert held == {1, 6, 11}  # spread over the sorted pids
+    for p in held:  # one query per camera of each held-out person with two cameras, the rest in the gallery
+        assert sorted(c for _, q, c in query if q == p) == ([] if p == 11 else [1, 2])
+    assert hold_out_identities(items, 3) == (train, query, gallery)  # the same people every call
+    assert hold_out_identities(items, 0)[0] == items
+    with pytest.raises(ValueError, match="hold out fewer"):
+        hold_out_identities(items, 11)
+
+
+def test_val_ids_choose_best_pt_on_held_out_training_identities(synth_root, tmp_path):
+    from ianet_viz.train import load_run
+
+    run = tmp_path / "run"
+    result = train(tiny_config(synth_root, run, epochs=2, max_steps_per_epoch=1, ia_stages=(), eval_every=1,
+                               val_ids=2))
+    log = read_log(run)
+    assert all("val_mAP" in r and "mAP" in r for r in log)
+    best = load_run(run / "best.pt")
+    assert best.epoch == max(log, key=lambda r: r["val_mAP"])["epoch"]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["val_ids"] == 2 and "validation identities" in metrics["best_selection"]
+    assert result.model.classifier.out_features == IDS - IDS // 2 - 2  # the held-out people are not trained on
+    with pytest.raises(ValueError, match="val_ids must be an integer >= 0"):
+        TrainConfig(val_ids=-1).resolved()

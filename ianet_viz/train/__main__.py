@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=d.seed)
     g = p.add_argument_group("evaluation")
     g.add_argument("--eval-every", type=int, default=d.eval_every, help="0: only after the last epoch")
+    g.add_argument("--val-ids", type=int, default=d.val_ids, metavar="N",
+                   help="hold out N training identities as a validation set; with --eval-every, best.pt is the "
+                        "best validation mAP (the test split is only reported)")
     g.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
     g.add_argument("--flip-test", action="store_true", help="add the embedding of the flipped image")
     g.add_argument("--metric", choices=("cosine", "euclidean"), default=d.metric)

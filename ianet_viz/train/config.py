@@ -141,6 +141,7 @@ class TrainConfig:
     seed: int = 0
     # evaluation
     eval_every: int = 0  # 0: only after the last epoch
+    val_ids: int = 0  # > 0: hold out this many training identities; best.pt is chosen on them (not the test split)
     eval_batch_size: int = 128
     flip_test: bool = False
     metric: str = "cosine"
@@ -200,6 +201,9 @@ class TrainConfig:
             raise ValueError("the PK sampler needs at least 2 identities per batch (batch_size >= 2K)")
         if c.lr <= 0:
             raise ValueError(f"lr must be positive, got {c.lr}")
+        if isinstance(c.val_ids, bool) or not isinstance(c.val_ids, int) or c.val_ids < 0:
+            raise ValueError(f"val_ids must be an integer >= 0 (training identities held out for validation), "
+                             f"got {c.val_ids!r}")
         if c.num_workers < 0:
             raise ValueError(f"num_workers must be >= 0, got {c.num_workers}")
         if c.max_steps_per_epoch is not None and c.max_steps_per_epoch < 1:

@@ -25,6 +25,7 @@ import warnings
 import random
 import shutil
 import time
+from types import SimpleNamespace
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -35,7 +36,7 @@ from torch import nn
 
 from .checkpoint import CHECKPOINT_NAME, atomic_write_json, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import CONFIG_NAME, TrainConfig, config_differences, save_config
-from .loaders import DevicePrefetcher, build_train_loader, load_dataset, relabel, set_loader_epoch
+from .loaders import DevicePrefetcher, build_train_loader, hold_out_identities, load_dataset, relabel, set_loader_epoch
 from .distributed import DistInfo, barrier, cleanup_distributed, init_distributed
 from .logs import (BEST_NAME, EVAL_NAME, LOG_NAME, MECHANISM_NAME, METRICS_NAME, STEPS_NAME, TENSORBOARD_DIR,
                    append_log, read_log, rewind_log, summary_writer, write_scalars)
@@ -217,7 +218,11 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
     barrier(info)
     if not main:
         dataset = load_dataset(cfg)
-    train_items, num_classes = relabel(dataset.train)
+    train_source, validation = dataset.train, None
+    if cfg.val_ids:  # identities held out of training: best.pt is chosen on them, not on the test split
+        train_source, v_query, v_gallery = hold_out_identities(dataset.train, cfg.val_ids)
+        validation = SimpleNamespace(query=v_query, gallery=v_gallery)
+    train_items, num_classes = relabel(train_source)
     pin = cfg.pin_memory and device.type == "cuda"
     loader, sampler = build_train_loader(cfg, train_items, info.rank, info.world_size, pin)
 
@@ -281,8 +286,15 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
             metrics = evaluate(model, dataset, device=device, progress=progress, **eval_settings(cfg))
             metrics["epoch"] = epoch
             out = {k: metrics[k] for k in SUMMARY_KEYS}
-            if cfg.eval_every:  # what best.pt is: chosen on the test split, as torchreid does
-                out["best_selection"] = "highest mAP on the test split (query vs gallery) over the evaluations"
+            if validation is not None:
+                val = evaluate(model, validation, device=device, progress=False, **eval_settings(cfg))
+                metrics.update(val_mAP=val["mAP"], val_rank1=val["rank1"])
+                out.update(val_mAP=val["mAP"], val_rank1=val["rank1"], val_ids=cfg.val_ids)
+            if cfg.eval_every:  # what best.pt is: by default chosen on the test split, as torchreid does
+                out["best_selection"] = (
+                    f"highest mAP on {cfg.val_ids} validation identities held out of the training split "
+                    "(--val-ids) over the evaluations" if validation is not None else
+                    "highest mAP on the test split (query vs gallery) over the evaluations")
             out.update(epoch=epoch, dataset=cfg.dataset, num_query=metrics["num_query"],
                        num_gallery=metrics["num_gallery"], eval_seconds=metrics["seconds"],
                        cmc=metrics["cmc"], config=cfg.to_dict())
@@ -401,9 +413,10 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 evaluated = True
                 if m is not None:
                     metrics = m
-                    record.update({k: m[k] for k in SUMMARY_KEYS})
-                    if cfg.eval_every and (best_map is None or m["mAP"] > best_map):
-                        best_map = m["mAP"]
+                    record.update({k: m[k] for k in (*SUMMARY_KEYS, "val_mAP", "val_rank1") if k in m})
+                    chosen_on = m.get("val_mAP", m["mAP"])  # the validation identities' mAP with --val-ids
+                    if cfg.eval_every and (best_map is None or chosen_on > best_map):
+                        best_map = chosen_on
                         save_weights(run_dir / BEST_NAME, model, cfg, num_classes, epoch + 1,
                                      {k: m[k] for k in SUMMARY_KEYS})
             history.append(record)

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -89,6 +89,32 @@ def load_dataset(cfg: TrainConfig):
         return D.CUHK03(root, labeled=cfg.cuhk03_labeled, classic_split=cfg.cuhk03_classic_split)
     cls = getattr(D, _CLASSES[name])
     return cls(root)
+
+
+def hold_out_identities(items: Sequence[Tuple[str, int, int]], n: int):
+    """Split ``n`` training identities off as a validation set: ``(train, query, gallery)``.
+
+    The held-out pids are spread evenly over the sorted pids (the same for every seed, so paired runs
+    select on the same people). Per held-out identity, the first image of each camera is a query when
+    the identity has another camera; every other image is in the gallery (Market-1501's rule: a match
+    from the query's own camera does not count, so a query needs one from another camera)."""
+    pids = sorted({int(p) for _, p, _ in items})
+    if n >= len(pids):
+        raise ValueError(f"--val-ids {n}: the training split has {len(pids)} identities; hold out fewer "
+                         f"(at most {len(pids) - 1}) so that some are left to train on")
+    held = {pids[int(i)] for i in np.linspace(0, len(pids) - 1, n).round()} if n else set()
+    train = [it for it in items if int(it[1]) not in held]
+    cams: Dict[int, set] = {}
+    for _, p, c in items:
+        cams.setdefault(int(p), set()).add(c)
+    query, gallery, seen = [], [], set()
+    for it in sorted((it for it in items if int(it[1]) in held), key=lambda it: it[0]):
+        if (int(it[1]), it[2]) not in seen and len(cams[int(it[1])]) > 1:
+            seen.add((int(it[1]), it[2]))
+            query.append(it)
+        else:
+            gallery.append(it)
+    return train, query, gallery
 
 
 def relabel(items: Sequence[Tuple[str, int, int]]) -> Tuple[List[Tuple[str, int, int]], int]:

@@ -9,6 +9,7 @@ command line override it). ``--eval-only RUN`` evaluates a trained run (or weigh
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from typing import Any, Dict, Optional, Sequence, Set
@@ -303,7 +304,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.export:
                 check_export_path(args.export, args.overwrite)
             return _eval_only(args, given)
-        except (*errors, RuntimeError) as err:
+        except (*errors, RuntimeError, OSError) as err:
             _error(err)
             return 2
     try:  # argument errors before any work
@@ -318,6 +319,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (TrainingDiverged, *errors) as err:
         _error(err)
         return 2 if not isinstance(err, TrainingDiverged) else 3
+    except KeyboardInterrupt:  # every write is atomic: what was on disk before the key press is whole
+        _error(f"interrupted; {cfg.output} keeps its last complete checkpoint: add --resume to continue")
+        return 130
+    except OSError as err:  # a full disk, a folder that vanished: the old files stay whole (atomic writes)
+        hint = " (free some space, or pass another --output)" if err.errno == errno.ENOSPC else ""
+        _error(f"{err}{hint}; {cfg.output} keeps its last complete checkpoint: add --resume to continue")
+        return 2
     if result.metrics:
         _print_metrics(cfg.output, result.metrics)
     if args.export and _is_rank0():  # under torchrun one process writes it

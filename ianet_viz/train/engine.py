@@ -200,12 +200,11 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
                 f"--resume: no checkpoint at {ckpt_path}; start a new run without --resume")
         diffs = config_differences(state["config"], cfg.to_dict())
         if diffs:
-            raise ValueError(
+            raise ValueError(  # one line, like every error of the command line
                 f"cannot resume {ckpt_path}: the configuration differs from the checkpoint's in ways "
-                "that change the run:\n  " + "\n  ".join(diffs)
-                + "\nUse the original settings (or a new --output directory)."
-                + ("\nmilestones and warmup_epochs default to fractions of --epochs: pass them "
-                   "explicitly to keep the original schedule when extending a run."
+                "that change the run (" + "; ".join(diffs) + "); use the original settings (or a new --output)"
+                + ("; milestones and warmup_epochs default to fractions of --epochs: pass them "
+                   "explicitly to keep the original schedule when extending a run"
                    if any(d.startswith(("milestones", "warmup_epochs")) for d in diffs) else ""))
     elif not cfg.overwrite and (found := run_files(run_dir)):
         raise FileExistsError(

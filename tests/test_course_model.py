@@ -167,9 +167,13 @@ def test_a_missing_dataset_falls_back_with_a_note(dot_run, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_notebook_04_runs_on_an_r50_256x128_market_layout_run(tmp_path):
-    """Notebook 04, smoke mode, pointed by IANET_MODEL at a one-step ResNet-50 run at 256 x 128 on a tiny
-    Market-1501-layout dataset (the synthetic generator's output read as market1501)."""
+def test_notebooks_04_to_06_run_on_an_r50_256x128_run_copied_to_another_machine(tmp_path):
+    """Notebooks 04-06, smoke mode, pointed by IANET_MODEL at a one-step ResNet-50 run at 256 x 128 on a tiny
+    Market-1501-layout dataset (the synthetic generator's output read as market1501), after the run and its
+    dataset moved to another layout, as from a GPU box to a laptop: the run's recorded --data-root is gone,
+    and the one documented setting, IANET_DATA_DIR, finds the dataset (README, "Runs that travel")."""
+    import shutil
+
     import nbformat
     from nbclient import NotebookClient
 
@@ -184,22 +188,32 @@ def test_notebook_04_runs_on_an_r50_256x128_market_layout_run(tmp_path):
                       max_steps_per_epoch=1, batch_size=8, num_workers=0, pretrained=None, output=str(run),
                       progress=False, device="cpu"), overwrite=True)
 
-    nb = nbformat.read(str(ROOT / "notebooks" / "04_receptive_fields.ipynb"), as_version=4)
-    env = {"IANET_MODEL": str(run), "IANET_SMOKE": "1", "IANET_DATA_DIR": str(tmp_path / "data"),
+    laptop = tmp_path / "laptop"  # another machine: the run in its own folder, the dataset under IANET_DATA_DIR
+    (laptop / "data").mkdir(parents=True)
+    shutil.move(str(data), str(laptop / "data" / "market1501"))
+    shutil.move(str(run), str(laptop / "market-r50"))
+    run = laptop / "market-r50"
+    env = {"IANET_MODEL": str(run), "IANET_SMOKE": "1", "IANET_DATA_DIR": str(laptop / "data"),
            "IANET_RUNS_DIR": str(tmp_path / "runs"), "OMP_NUM_THREADS": "2"}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the kernel inherits them
+    texts = {}
     try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+        for name in ("04_receptive_fields", "05_sigma_sensitivity", "06_ablations"):
+            nb = nbformat.read(str(ROOT / "notebooks" / f"{name}.ipynb"), as_version=4)
+            NotebookClient(nb, timeout=600, kernel_name="python3",
+                           resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+            texts[name] = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                                    for o in c.get("outputs", []) if o.get("output_type") == "stream")
     finally:
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-                     if o.get("output_type") == "stream")
+    for name in ("05_sigma_sensitivity", "06_ablations"):
+        assert "run market-r50" in texts[name], name
+    text = texts["04_receptive_fields"]
     assert "IANet-R50 256x128, run market-r50" in text
     assert "stage2: dot, scale 1/(sqrt(C) K^2), prod of K=1,2,3" in text
     assert "block looked at: stage3 (16x8 map" in text

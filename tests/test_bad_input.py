@@ -200,3 +200,9 @@ def test_an_interrupt_mid_epoch_keeps_the_run_and_resumes(workspace, tmp_path, c
     from ianet_viz.train.engine import read_log
 
     assert load_checkpoint(copy)["epoch"] == 3 and [r["epoch"] for r in read_log(copy)] == [1, 2, 3]
+
+
+def test_a_checkpoint_of_another_model_to_init_from(workspace, tmp_path, capsys):
+    base, data, run = workspace
+    argv = _train_args(data, tmp_path / "r50", "--init-from", str(run)) + ["--backbone", "resnet50"]
+    _refused(argv, capsys, base, "--init-from", "shapes differ", "same backbone")

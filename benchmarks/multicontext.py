@@ -33,11 +33,24 @@ from benchmarks.common import (
 
 TARGET_FAST, TARGET_MAPS = 1.15, 1.3
 NOTES = """\
-Why other runs reported 1.16-1.30 (fast path) and 1.30-1.63 (maps): those were wall-clock medians of a
-few rounds on a 2-core machine shared with other jobs, where one descheduled round moves a ratio of two
-~45 ms timings by 10-30 %. The ratios here are medians of 15 interleaved rounds of process CPU time with
-one torch thread, paired per round, which a neighbouring job does not inflate (this run had a load
-average near 5 and lands where the quiet runs of earlier sessions did, 1.10 and 1.20)."""
+Ratios are medians of 15 interleaved rounds of process CPU time with one torch thread, paired per round;
+a neighbouring job moves wall-clock ratios of two ~50 ms timings by 10-30 %, CPU time much less. On these
+2-core VMs the same command reads 1.10-1.17 (fast path) and 1.24-1.68 (maps) from run to run (2026-12-07,
+five runs; the 1.68 with two training processes paused, not stopped, beside it): memory bandwidth is
+shared with the host.
+
+Issue 28's alternatives, measured in the same run:
+* **Slabs of query rows** (`kernels.sia_by_query_rows`, eq. 1, 2, 5, 6 per 16 rows of queries of one
+  image, 512 KB): alone, 3-4 % slower than the whole-tensor path here (its per-slab Python steps cost what
+  the saved passes gain when the 8 MB tensor streams well); inside the full IANet forward (`cpu_latency`,
+  caches shared with the convolutions) 2-3 % faster; with two training jobs on the other core, 15 %
+  faster (K=(1,2,3) 63.5 vs 74.9 ms). Its backward through the slabs was 1.95x slower, so training keeps
+  the whole-tensor path.
+* **torch.compile** of the fast path (inductor, CPU): K=(1,2,3) compiled runs 1.33-1.40x the eager K=(1,)
+  and 1.2-1.3x eager K=(1,2,3): it compiles the whole-tensor graph (the slabs are skipped while compiling)
+  and does not fuse the shifted sums into fewer passes. First call on an empty inductor cache, first
+  process on the machine: 34.7 s (K=1) and 6.9 s (K=1,2,3); later processes reuse the cache (1-3 s)."""
+
 SIGMA = (10.0, 20.0)  # the paper's stage-2 sigma
 
 

@@ -36,7 +36,7 @@ NOTES = """\
 Ratios are medians of 15 interleaved rounds of process CPU time with one torch thread, paired per round;
 a neighbouring job moves wall-clock ratios of two ~50 ms timings by 10-30 %, CPU time much less. On these
 2-core VMs the same command reads 1.10-1.17 (fast path) and 1.24-1.68 (maps) from run to run (2026-12-07,
-five runs; the 1.68 with two training processes paused, not stopped, beside it): memory bandwidth is
+four runs, training jobs paused beside them): memory bandwidth is
 shared with the host.
 
 Issue 28's alternatives, measured in the same run:

@@ -174,14 +174,16 @@ def describe_device(device: Optional[str] = None) -> str:
 def subnormals_kept():
     """Within: relation maps as torch's softmax leaves them, subnormal weights included (the twin of
     :func:`ianet_viz.functional.without_subnormals`, for a before/after measured in one run)."""
-    from ianet_viz import functional as Fn
+    from ianet_viz import basics, functional
 
-    keep = Fn.without_subnormals
-    Fn.without_subnormals = lambda p: p
+    keep = basics.without_subnormals
+    for module in (basics, functional):  # basics' softmax and functional's own maps
+        module.without_subnormals = lambda p: p
     try:
         yield
     finally:
-        Fn.without_subnormals = keep
+        for module in (basics, functional):
+            module.without_subnormals = keep
 
 
 @contextlib.contextmanager

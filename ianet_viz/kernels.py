@@ -20,7 +20,7 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from . import functional as Fn  # patch_offsets, input checks (used at call time: functional imports this module)
+from . import basics as Fn  # patch_offsets, input checks, relation_softmax (a leaf: imports run one way)
 
 
 # --------------------------------------------------------------------------------------------

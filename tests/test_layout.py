@@ -7,7 +7,7 @@ PKG = Path(__file__).resolve().parents[1] / "ianet_viz"
 #: Layers, lowest first: a module may import its own layer and the layers below it.
 #: ``data`` is the old name of reid + synthetic (a re-export shim), so it sits above both.
 LAYERS = [
-    {"functional", "kernels", "modules", "model", "recorder", "cost", "metrics", "match_ranks", "distances",
+    {"basics", "functional", "kernels", "modules", "model", "recorder", "cost", "metrics", "match_ranks", "distances",
      "rerank", "measures", "reference", "settings", "__init__"},
     {"reid", "synthetic"},
     {"data"},
@@ -78,3 +78,46 @@ def test_the_package_reads_no_repository_folder():
         assert "REPO_DIR" not in text and ".parents[" not in text, path
         if path.name != "settings.py":
             assert '"benchmarks"' not in text, path  # the committed results: settings.RESULTS_DIR
+
+
+def _module_graph():
+    """``{module: modules of ianet_viz it imports}``, with imports inside functions, by dotted name (an
+    import of a package's ``__init__`` from inside that package is not an edge: it is where it lives)."""
+    mods = {}
+    for path in PKG.rglob("*.py"):
+        parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+        mods[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in mods.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")
+                target = ".".join(base[: len(base) - node.level + 1] + ([node.module] if node.module else [])) \
+                    if node.level else (node.module or "")
+                deps.update(t for t in [target] + [f"{target}.{a.name}" for a in node.names] if t in mods)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name in mods)
+        graph[name] = {d for d in deps if d != name and not name.startswith(d + ".")}
+    return graph
+
+
+def test_the_import_graph_has_no_circle():
+    graph = _module_graph()
+    state, circles = {}, []
+
+    def visit(node, trail):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                circles.append(trail[trail.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, trail + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not circles, circles
+    assert "ianet_viz.basics" in graph["ianet_viz.kernels"]  # the checker sees imports inside functions too

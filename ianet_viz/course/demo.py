@@ -27,14 +27,14 @@ keeps the parts it was taught. A few minutes on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Optional, Tuple
 
 from torch import nn
 
 from ..settings import RUNS_DIR, smoke as smoke_env
-from ..train import TrainConfig, atomic_save, load_checkpoint, load_model, train
+from ..train import TrainConfig, load_checkpoint, load_model, train
+from .shipped import check_shipped, save_shipped, sha256  # noqa: F401  (sha256: for the tests and notebooks)
 
 #: How the demo model departs from the paper-literal block (``TrainConfig``'s default: dot relation,
 #: product fusion of K = 1, 2, 3, gate at 0): one context size, K = 1, as in the authors' released
@@ -55,10 +55,6 @@ PAPER_WEIGHTS = Path(__file__).resolve().parent / "weights" / "paper_ianet_r18.p
 REBUILD = {"demo": "python -m ianet_viz.course.demo --export", "paper": "python -m ianet_viz.course.demo --export --paper"}
 #: Fine-tuning epochs on the demo split, from the pretrained backbone (the paper's regime).
 FINETUNE_EPOCHS = 6
-
-
-def _sha_file(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256")
 
 
 def demo_config(smoke: Optional[bool] = None, mechanism: str = "demo", **overrides) -> TrainConfig:
@@ -83,43 +79,6 @@ def demo_config(smoke: Optional[bool] = None, mechanism: str = "demo", **overrid
     if "pretrained" not in overrides:  # only then is the shipped backbone file needed
         cfg["pretrained"] = str(pretrained_backbone())
     return TrainConfig(**cfg)
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def save_shipped(obj, path) -> str:
-    """Write a file that ships with the package (weights) atomically, with its sha256 beside it
-    (``<name>.sha256``); returns the sha256."""
-    path = Path(path)
-    atomic_save(obj, path)  # creates the folder; a crash never leaves half a weights file
-    digest = sha256(path)
-    _sha_file(path).write_text(f"{digest}  {path.name}\n")
-    return digest
-
-
-def check_shipped(path, what: str, rebuild: str, expected: Optional[str] = None) -> Path:
-    """``path`` after checking it against its sha256 (``expected``, else the file beside it): a
-    missing, truncated or altered file (a failed checkout, a Git LFS pointer) gets an error that names
-    ``what`` it is and how to get it back (``rebuild``: the command that makes it again)."""
-    path = Path(path)
-    if expected is None and _sha_file(path).is_file():
-        expected = _sha_file(path).read_text().split()[0]
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{what} is missing: {path}. It ships with the package; reinstall it (pip install .), "
-            f"or rebuild it offline with `{rebuild}`.")
-    got = sha256(path)
-    if expected and got != expected:
-        raise RuntimeError(
-            f"{what} {path} is damaged (sha256 {got[:12]}..., expected {expected[:12]}...): restore it with "
-            f"`git checkout -- ianet_viz/course/weights` or reinstall the package, or rebuild it with `{rebuild}`.")
-    return path
 
 
 def load_shipped(device: str = "cpu", path=WEIGHTS, expected: Optional[str] = None,

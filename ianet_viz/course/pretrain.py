@@ -96,7 +96,7 @@ def export_backbone(parts, path=BACKBONE) -> str:
     config and stage 2's settings) and its sha256 beside it; returns the sha256. The heads are
     dropped: their classes are the corpus's identities and the part labels, which fine-tuning
     does not have."""
-    from .demo import save_shipped
+    from .shipped import save_shipped
 
     final = torch.load(Path(parts) / "backbone.pt", map_location="cpu", weights_only=True)
     start = torch.load(final["init"], map_location="cpu", weights_only=True)  # stage 1's backbone file
@@ -108,7 +108,7 @@ def export_backbone(parts, path=BACKBONE) -> str:
 
 def pretrained_backbone(path=BACKBONE) -> Path:
     """The shipped pretrained backbone file (checked against its sha256), for ``pretrained=``."""
-    from .demo import check_shipped
+    from .shipped import check_shipped
 
     return check_shipped(path, "the pretrained backbone", "python -m ianet_viz.course.pretrain --export "
                                                            "(about an hour on a 2-core CPU)")

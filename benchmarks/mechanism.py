@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ianet_viz.course.demo import DEMO_MECHANISM, FINETUNE, LEVERS_2026_11
+from ianet_viz.course.demo import COSINE_MEAN_LEVERS, DEMO_MECHANISM, FINETUNE
 from ianet_viz.course.stats import format_paired, paired_table
 
 from benchmarks.common import RESULTS_DIR, command_line, describe_device, format_table, read_csv, section, update_results, write_csv
@@ -50,7 +50,7 @@ CONFIGS: Dict[str, Dict] = {
     # pretrained on the synthetic corpus (ianet_viz.course.pretrain), IA blocks fresh
     "pt:baseline": dict(ia_stages=(), pretrained=PRETRAINED),
     "pt:paper": dict(pretrained=PRETRAINED),
-    "pt:demo": dict(**LEVERS_2026_11, pretrained=PRETRAINED),  # the previous demo model's levers
+    "pt:cosine7+mean+gate0.1": dict(**COSINE_MEAN_LEVERS, pretrained=PRETRAINED),  # the previous demo model's levers
     # the paper's dot relation between the two: the geometric mean of the K maps and an open gate
     # (the GUIDE's 2026-12-04 measurements: the most part-selective relation whose blocks open)
     "pt:dot+mean+gate0.1": dict(multi="mean", gate_init=0.1, pretrained=PRETRAINED),
@@ -239,7 +239,7 @@ The paper's regime with pretrained features (issue 17): every `pt:` run starts f
 pretrained on synthetic identities alone (the `pretrained_r18_synthetic.pt` of commit 870f577, before
 issue 22 taught it body parts; the `parts:` section has the runs from today's), inserts fresh IA blocks (none for `pt:baseline`) and trains
 on the demo split with the paper recipe. `pt:paper` is the paper-literal block (dot relation, product
-fusion, gate 0), `pt:demo` the previous demo model's levers (cosine relation with a learned
+fusion, gate 0), `pt:cosine7+mean+gate0.1` the previous demo model's levers (cosine relation with a learned
 temperature from 7, geometric mean, gate 0.1), `pt:k1+gate0.1` the shipped demo model's settings
 (K = 1, gate 0.1), the demo model of that time. Columns as above, on the demo split's own test people; the numbers on the
 held-out people of seed 4242 are in the "pretraining" section."""

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ianet_viz.data import (
+from ianet_viz.reid import (
     CUHK03,
     MSMT17,
     CorruptImageError,

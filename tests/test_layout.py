@@ -5,12 +5,10 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "ianet_viz"
 
 #: Layers, lowest first: a module may import its own layer and the layers below it.
-#: ``data`` is the old name of reid + synthetic (a re-export shim), so it sits above both.
 LAYERS = [
     {"basics", "functional", "kernels", "modules", "model", "recorder", "cost", "metrics", "match_ranks", "distances",
      "rerank", "measures", "reference", "settings", "__init__"},
     {"reid", "synthetic"},
-    {"data"},
     {"train"},
     {"viz"},
     {"course"},

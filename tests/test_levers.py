@@ -9,7 +9,7 @@ import torch
 
 from ianet_viz import SIA, IABlock, build_ianet
 from ianet_viz import functional as Fn
-from ianet_viz.data.synthetic import generate_dataset
+from ianet_viz.synthetic import generate_dataset
 from ianet_viz.train import TrainConfig, train
 from ianet_viz.train.engine import MECHANISM_NAME, build_model, load_init_weights, param_groups, read_log
 from ianet_viz.course.mechanism import mechanism_report, monitor, part_lift, self_weight, without_self

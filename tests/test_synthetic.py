@@ -144,8 +144,7 @@ def test_written_files_equal_api_render_in_rgb(dataset):
     np.testing.assert_array_equal(disk_mask, mask)
 
 
-@pytest.mark.parametrize("module", ["ianet_viz.synthetic", "ianet_viz.data.synthetic"])  # the new name and the old alias
-def test_same_seed_byte_identical_via_cli(dataset, tmp_path, module):
+def test_same_seed_byte_identical_via_cli(dataset, tmp_path, module="ianet_viz.synthetic"):
     out = tmp_path / "b"
     cmd = [sys.executable, "-m", module, "--output", str(out)]
     for k, v in PARAMS.items():

@@ -46,7 +46,7 @@ DEMO_MECHANISM = dict(ks=(1,), gate_init=0.1)
 FINETUNE = dict(backbone_lr_mult=0.1)
 #: The demo mechanism before December 2026 (cosine relation with a learnable temperature from 7,
 #: geometric mean of the K maps, gate 0.1): the committed protocol sweeps of notebooks 05/06 used it.
-LEVERS_2026_11 = dict(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0, multi="mean", gate_init=0.1)
+COSINE_MEAN_LEVERS = dict(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0, multi="mean", gate_init=0.1)
 #: The shipped weights (package data); their sha256 is in the file beside them (``.pt.sha256``).
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "demo_ianet_r18.pt"
 #: The paper-literal model shipped beside it (dot relation, product fusion, gate at 0), same recipe.

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 from .. import settings
 from ..settings import RUNS_DIR
-from .demo import LEVERS_2026_11, demo_config
+from .demo import COSINE_MEAN_LEVERS, demo_config
 
 
 #: Sweep scales, on top of the demo model's settings (ResNet-18 IANet from random init, 128x64,
@@ -37,7 +37,7 @@ def sweep_config(scale: str = "smoke", **overrides):
     # the mechanism and sigma rule of the committed sweeps (benchmarks/results/protocols.csv), so that
     # a rerun reproduces them: from random init, with the levers of November 2026
     base = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, progress=False,
-                synthetic_seed=0, pretrained=None, sigma_rule="cells", ks=(1, 2, 3), **LEVERS_2026_11)
+                synthetic_seed=0, pretrained=None, sigma_rule="cells", ks=(1, 2, 3), **COSINE_MEAN_LEVERS)
     base.update(overrides)
     return demo_config(smoke=False, **base)
 

@@ -44,9 +44,3 @@ __all__ = [
     "batch_hard_triplet_loss", "save_checkpoint", "load_checkpoint", "atomic_save", "atomic_write_json",
     "lr_factor", "seed_everything", "resolve_device", "DATASETS", "RECIPES", "RECIPE_DEFAULTS",
 ]
-
-
-def __getattr__(name: str):
-    if name in ("demo_model", "demo_config"):  # moved: the course depends on train, not the reverse
-        raise AttributeError(f"ianet_viz.train.{name} moved to ianet_viz.course: from ianet_viz.course import {name}")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

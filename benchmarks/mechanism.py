@@ -107,7 +107,7 @@ def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict]
     the run folder instead of :func:`run_dir`'s."""
     from ianet_viz.train import TrainConfig, train
     from ianet_viz.train.checkpoint import load_checkpoint
-    from ianet_viz.train.engine import MECHANISM_NAME, read_log
+    from ianet_viz.train.logs import MECHANISM_NAME, read_log
     from ianet_viz.course.mechanism import monitor
 
     overrides = dict(CONFIGS[name], **(extra or {}))
@@ -261,7 +261,7 @@ accuracy: from the identity-pretrained backbone the same baseline reached 91.3 +
 def export_curves(names: Sequence[str], seed: int, s: Dict, runs_dir: Path, path: Path) -> Path:
     """One CSV row per (configuration, epoch, block) from the runs' ``mechanism.jsonl``: the gates,
     residual ratios and self-weights over training, epoch 0 being the random-init network."""
-    from ianet_viz.train.engine import MECHANISM_NAME, read_log
+    from ianet_viz.train.logs import MECHANISM_NAME, read_log
 
     rows = []
     for name in names:

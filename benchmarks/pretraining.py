@@ -37,7 +37,7 @@ MIN_ADDS, MIN_CELLS, MIN_OWN, MIN_OWN_RATIO, MAX_BACKGROUND = 0.05, 6.0, 0.6, 1.
 
 
 def pretraining_rows(run: Path) -> List[Dict]:
-    from ianet_viz.train.engine import read_log
+    from ianet_viz.train.logs import read_log
 
     log = read_log(run)
     if not log:

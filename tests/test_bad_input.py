@@ -197,7 +197,7 @@ def test_an_interrupt_mid_epoch_keeps_the_run_and_resumes(workspace, tmp_path, c
     rc, err = _attempt(_train_args(data, copy, "--resume", "--epochs", "3"), capsys)
     assert rc == 0
     from ianet_viz.train.checkpoint import load_checkpoint
-    from ianet_viz.train.engine import read_log
+    from ianet_viz.train.logs import read_log
 
     assert load_checkpoint(copy)["epoch"] == 3 and [r["epoch"] for r in read_log(copy)] == [1, 2, 3]
 

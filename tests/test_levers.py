@@ -11,7 +11,10 @@ from ianet_viz import SIA, IABlock, build_ianet
 from ianet_viz import functional as Fn
 from ianet_viz.synthetic import generate_dataset
 from ianet_viz.train import TrainConfig, train
-from ianet_viz.train.engine import MECHANISM_NAME, build_model, load_init_weights, param_groups, read_log
+from ianet_viz.train.engine import load_init_weights
+from ianet_viz.train.logs import MECHANISM_NAME, read_log
+from ianet_viz.train.optim import param_groups
+from ianet_viz.train.runs import build_model
 from ianet_viz.course.mechanism import mechanism_report, monitor, part_lift, self_weight, without_self
 
 from ianet_viz.reference import appearance_loop as naive_appearance  # eq. 1 by its definition, row softmax

@@ -348,7 +348,7 @@ def test_build_ianet_sigma_follows_input_size():
 def test_train_config_sigma_rule_and_old_checkpoints():
     from ianet_viz.train import TrainConfig
     from ianet_viz.train.config import config_differences
-    from ianet_viz.train.engine import build_model
+    from ianet_viz.train.runs import build_model
 
     cfg = TrainConfig(backbone="resnet18", height=128, width=64).resolved()
     assert build_model(cfg, 5).ia_blocks["stage3"].sia.sigma == (2.5, 5.0)

@@ -320,7 +320,7 @@ def test_modern_loss_uses_label_smoothing_and_triplet():
 def test_ablation_flags_reach_the_model():
     """Tab. 4b-f options go from the command line through TrainConfig to build_ianet."""
     from ianet_viz.train.__main__ import build_parser, config_from_args
-    from ianet_viz.train.engine import build_model
+    from ianet_viz.train.runs import build_model
 
     args = build_parser().parse_args([
         "--backbone", "resnet18", "--ia-stages", "2", "--multi", "max", "--relation", "location",
@@ -337,7 +337,8 @@ def test_ablation_flags_reach_the_model():
 def test_ia_bn_weight_decay_groups_only_the_gate():
     """--ia-bn-weight-decay reaches the optimiser: the IA blocks' BatchNorm params, and only they."""
     from ianet_viz.train.__main__ import build_parser, config_from_args
-    from ianet_viz.train.engine import build_model, param_groups
+    from ianet_viz.train.optim import param_groups
+    from ianet_viz.train.runs import build_model
 
     cfg = config_from_args(build_parser().parse_args(["--backbone", "resnet18", "--ia-bn-weight-decay", "0",
                                                       "--pretrained", "none"]))

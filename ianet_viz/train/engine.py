@@ -39,20 +39,15 @@ from .config import CONFIG_NAME, TrainConfig, config_differences, save_config
 from .loaders import DevicePrefetcher, build_train_loader, hold_out_identities, load_dataset, relabel, set_loader_epoch
 from .distributed import DistInfo, barrier, cleanup_distributed, init_distributed
 from .logs import (BEST_NAME, EVAL_NAME, LOG_NAME, MECHANISM_NAME, METRICS_NAME, STEPS_NAME, TENSORBOARD_DIR,
-                   append_log, read_log, rewind_log, summary_writer, write_scalars)
+                   append_log, rewind_log, summary_writer, write_scalars)
 from .optim import lr_factor, param_groups
 from .retrieval import SUMMARY_KEYS, autocast_context, eval_settings, evaluate, resolve_device
 from .losses import ReIDLoss
-from .runs import TrainedModel, build_model, eval_file, evaluate_run, load_model, load_run, save_weights
+from .runs import build_model, save_weights
 from .samplers import epoch_seed
 
-# re-exported from where they live now (they were defined here): build_model, TrainedModel, load_run,
-# load_model, evaluate_run, save_weights, eval_file (.runs); read_log, summary_writer and the run's file
-# names (.logs); lr_factor, param_groups (.optim)
-__all__ = ["TrainResult", "TrainingDiverged", "train", "build_model", "TrainedModel", "load_model", "load_run",
-           "evaluate_run", "save_weights", "eval_file", "lr_factor", "param_groups", "load_init_weights",
-           "sync_batchnorm", "seed_everything", "read_log", "summary_writer", "LOG_NAME", "METRICS_NAME",
-           "STEPS_NAME", "BEST_NAME", "EVAL_NAME", "MECHANISM_NAME"]
+__all__ = ["TrainResult", "TrainingDiverged", "train", "load_init_weights", "sync_batchnorm", "seed_everything",
+           "RUN_FILES", "run_files"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -180,20 +175,51 @@ def sync_batchnorm(model: nn.Module) -> nn.Module:
     return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
-def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None) -> TrainResult:
-    if info.enabled and torch.cuda.is_available() and cfg.device in ("auto", "cuda"):
-        device = torch.device("cuda", info.local_rank)
-    else:
-        device = resolve_device(cfg.device)
-    if cfg.amp == "fp16" and device.type != "cuda":
-        raise ValueError("--amp fp16 needs CUDA; use --amp bf16 or none on CPU")
-    main = info.is_main
-    progress = cfg.progress and main
-    run_dir = Path(cfg.output)
-    ckpt_path = run_dir / CHECKPOINT_NAME
-    log_path = run_dir / LOG_NAME
-    metrics_path = run_dir / METRICS_NAME
+class _Run(SimpleNamespace):
+    """Everything one call of :func:`train` holds between its steps: the config, where it runs, its files,
+    the data, the model and its optimiser, and the running tallies (start epoch, history, best mAP)."""
 
+
+def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None) -> TrainResult:
+    """The loop, in named steps: prepare the run, restore it, then per epoch train and finish the epoch."""
+    run = _prepare(cfg, info, monitor, state)
+    _restore(run, state)
+    _start_logs(run, state)
+    metrics, evaluated, stopped = None, False, False  # evaluated: on every rank (only rank 0 gets metrics)
+    epoch_bar = _pbar(run.progress, total=cfg.epochs, initial=run.start_epoch, desc="training", unit="epoch")
+    try:
+        for epoch in range(run.start_epoch, cfg.epochs):
+            record = _train_epoch(run, epoch)
+            m = _evaluate_epoch(run, epoch, record)
+            if m is not None or _is_eval_epoch(cfg, epoch):
+                evaluated, metrics = True, m if m is not None else metrics
+            _finish_epoch(run, epoch, record)
+            epoch_bar.update(1)
+            epoch_bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "acc", "mAP") if k in record})
+            if callback is not None and callback(dict(record)) is False:
+                stopped = epoch + 1 < cfg.epochs
+                break
+    finally:
+        epoch_bar.close()
+        if run.writer is not None:
+            run.writer.close()
+    if not evaluated and not stopped:
+        # nothing evaluated in this call (e.g. resuming a finished run): evaluate the final model
+        metrics = _evaluate(run, run.start_epoch if run.start_epoch >= cfg.epochs else len(run.history))
+    if metrics is None and run.main and run.metrics_path.is_file():
+        metrics = json.loads(run.metrics_path.read_text())
+    run.model.eval()
+    return TrainResult(metrics=metrics or {}, history=run.history, model=run.model, run_dir=run.run_dir,
+                       config=cfg, stopped_early=stopped)
+
+
+def _is_eval_epoch(cfg: TrainConfig, epoch: int) -> bool:
+    return epoch + 1 == cfg.epochs or bool(cfg.eval_every and (epoch + 1) % cfg.eval_every == 0)
+
+
+def _check_start(cfg: TrainConfig, run_dir: Path, state) -> None:
+    """A resumed run must be the same run; a new one must not land on another run's files."""
+    ckpt_path = run_dir / CHECKPOINT_NAME
     if cfg.resume:
         if state is None:
             raise FileNotFoundError(
@@ -210,253 +236,275 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
         raise FileExistsError(
             f"{run_dir} already holds a run ({', '.join(p.name for p in found)}); pass --resume to "
             "continue it, --overwrite to start over (it deletes them), or another --output")
-    # ---------------------------------------------------------------- data, model, optimiser
-    seed_everything(cfg.seed)
-    if main:
-        dataset = load_dataset(cfg)  # rank 0 first: it may generate the synthetic data
-    barrier(info)
-    if not main:
-        dataset = load_dataset(cfg)
-    train_source, validation = dataset.train, None
-    if cfg.val_ids:  # identities held out of training: best.pt is chosen on them, not on the test split
-        train_source, v_query, v_gallery = hold_out_identities(dataset.train, cfg.val_ids)
-        validation = SimpleNamespace(query=v_query, gallery=v_gallery)
-    train_items, num_classes = relabel(train_source)
-    pin = cfg.pin_memory and device.type == "cuda"
-    loader, sampler = build_train_loader(cfg, train_items, info.rank, info.world_size, pin)
 
+
+def _prepare(cfg: TrainConfig, info: DistInfo, monitor, state) -> _Run:
+    """Step 1: the device, the checks, the data (with --val-ids' held-out people) and its loader."""
+    if info.enabled and torch.cuda.is_available() and cfg.device in ("auto", "cuda"):
+        device = torch.device("cuda", info.local_rank)
+    else:
+        device = resolve_device(cfg.device)
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise ValueError("--amp fp16 needs CUDA; use --amp bf16 or none on CPU")
+    run_dir = Path(cfg.output)
+    _check_start(cfg, run_dir, state)  # before any work: a mistaken --resume or --output costs nothing
+    run = _Run(cfg=cfg, info=info, device=device, main=info.is_main, progress=cfg.progress and info.is_main,
+               run_dir=run_dir, ckpt_path=run_dir / CHECKPOINT_NAME, metrics_path=run_dir / METRICS_NAME,
+               monitor=monitor, validation=None, writer=None, start_epoch=0, history=[], best_map=None)
+    seed_everything(cfg.seed)
+    if run.main:
+        run.dataset = load_dataset(cfg)  # rank 0 first: it may generate the synthetic data
+    barrier(info)
+    if not run.main:
+        run.dataset = load_dataset(cfg)
+    train_source = run.dataset.train
+    if cfg.val_ids:  # identities held out of training: best.pt is chosen on them, not on the test split
+        train_source, v_query, v_gallery = hold_out_identities(run.dataset.train, cfg.val_ids)
+        run.validation = SimpleNamespace(query=v_query, gallery=v_gallery)
+    train_items, run.num_classes = relabel(train_source)
+    pin = cfg.pin_memory and device.type == "cuda"
+    run.loader, run.sampler = build_train_loader(cfg, train_items, info.rank, info.world_size, pin)
+    return run
+
+
+def _build_model(run: _Run, state) -> None:
+    """The model (its weights from the checkpoint when resuming), its optimiser, schedule and loss."""
+    cfg, device = run.cfg, run.device
     seed_everything(cfg.seed)  # the model's initial weights depend on the seed only
     # a resumed run's weights come from its checkpoint: no ImageNet file needed (nor downloaded)
-    model = build_model(cfg if state is None else replace(cfg, pretrained=None), num_classes)
+    model = build_model(cfg if state is None else replace(cfg, pretrained=None), run.num_classes)
     if cfg.bnneck_frozen_bias and hasattr(model, "neck"):
         model.neck.bias.requires_grad_(False)  # BNNeck (Luo et al. 2019): no shift before the classifier
     if state is None and cfg.init_from:
         load_init_weights(model, cfg.init_from)
-    if cfg.sync_bn and info.enabled:
+    if cfg.sync_bn and run.info.enabled:
         model = sync_batchnorm(model)
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
-    if main:  # the data and the model are ready: now touch the run directory
-        run_dir.mkdir(parents=True, exist_ok=True)
+    run.model = model
+    run.optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
+    run.scheduler = torch.optim.lr_scheduler.LambdaLR(run.optimizer, lambda e: lr_factor(cfg, e))
+    run.scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+    run.criterion = ReIDLoss(cfg.label_smoothing, cfg.triplet_weight, cfg.margin)
+
+
+def _restore(run: _Run, state) -> None:
+    """Step 2: build the model, touch the run folder, and continue from ``state`` (a checkpoint) if given."""
+    cfg = run.cfg
+    _build_model(run, state)
+    if run.main:  # the data and the model are ready: now touch the run directory
+        run.run_dir.mkdir(parents=True, exist_ok=True)
         if state is None:  # a new run: nothing of an older one may be mistaken for its results
             for name in RUN_FILES:
-                (run_dir / name).unlink(missing_ok=True)
-            shutil.rmtree(run_dir / TENSORBOARD_DIR, ignore_errors=True)
-        save_config(cfg, run_dir / CONFIG_NAME)  # feed it back with --config to train the same run
-    optimizer = torch.optim.Adam(param_groups(model, cfg), lr=cfg.lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(cfg, e))
-    scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
-    criterion = ReIDLoss(cfg.label_smoothing, cfg.triplet_weight, cfg.margin)
-
-    start_epoch = 0
-    history: List[Dict[str, Any]] = []
+                (run.run_dir / name).unlink(missing_ok=True)
+            shutil.rmtree(run.run_dir / TENSORBOARD_DIR, ignore_errors=True)
+        save_config(cfg, run.run_dir / CONFIG_NAME)  # feed it back with --config to train the same run
     if state is not None:
-        if int(state.get("num_classes", num_classes)) != num_classes:
+        if int(state.get("num_classes", run.num_classes)) != run.num_classes:
             raise ValueError(
                 f"cannot resume: the checkpoint has {state['num_classes']} training identities, "
-                f"the dataset now has {num_classes}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
+                f"the dataset now has {run.num_classes}")
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        run.scheduler.load_state_dict(state["scheduler"])
+        if run.scaler is not None and state.get("scaler"):
+            run.scaler.load_state_dict(state["scaler"])
         if state.get("sampler"):
-            sampler.load_state_dict(state["sampler"])
-        start_epoch = int(state["epoch"])
+            run.sampler.load_state_dict(state["sampler"])
+        run.start_epoch = int(state["epoch"])
         restore_rng_state(state["rng"])
-        history = rewind_log(run_dir, LOG_NAME, start_epoch, write=main)
-        rewind_log(run_dir, STEPS_NAME, start_epoch, write=main)
-    best_map = state.get("best_mAP") if state is not None else None
-
-    train_model: nn.Module = model
-    if info.enabled:
+        run.history = rewind_log(run.run_dir, LOG_NAME, run.start_epoch, write=run.main)
+        rewind_log(run.run_dir, STEPS_NAME, run.start_epoch, write=run.main)
+        run.best_map = state.get("best_mAP")
+    run.train_model = run.model
+    if run.info.enabled:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        train_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+        run.train_model = DDP(run.model, device_ids=[run.device.index] if run.device.type == "cuda" else None)
     if cfg.compile:
-        train_model = torch.compile(train_model)
+        run.train_model = torch.compile(run.train_model)
 
-    def run_eval(epoch: int) -> Optional[Dict[str, Any]]:
-        metrics = None
-        if main:
-            metrics = evaluate(model, dataset, device=device, progress=progress, **eval_settings(cfg))
-            metrics["epoch"] = epoch
-            out = {k: metrics[k] for k in SUMMARY_KEYS}
-            if validation is not None:
-                val = evaluate(model, validation, device=device, progress=False, **eval_settings(cfg))
-                metrics.update(val_mAP=val["mAP"], val_rank1=val["rank1"])
-                out.update(val_mAP=val["mAP"], val_rank1=val["rank1"], val_ids=cfg.val_ids)
-            if cfg.eval_every:  # what best.pt is: by default chosen on the test split, as torchreid does
-                out["best_selection"] = (
-                    f"highest mAP on {cfg.val_ids} validation identities held out of the training split "
-                    "(--val-ids) over the evaluations" if validation is not None else
-                    "highest mAP on the test split (query vs gallery) over the evaluations")
-            out.update(epoch=epoch, dataset=cfg.dataset, num_query=metrics["num_query"],
-                       num_gallery=metrics["num_gallery"], eval_seconds=metrics["seconds"],
-                       cmc=metrics["cmc"], config=cfg.to_dict())
-            atomic_write_json(out, metrics_path)
-        barrier(info)
-        return metrics
 
-    mech_path = run_dir / MECHANISM_NAME
-
-    def run_monitor(epoch: int) -> None:
-        if monitor is None or not main:
-            return
-        rec = monitor(model, epoch)
-        if rec:
-            append_log(mech_path, {"epoch": epoch, **rec})
-
-    if monitor is not None and main:
+def _start_logs(run: _Run, state) -> None:
+    """The monitor's epoch-0 record (or its log rewound), the steps per epoch and TensorBoard."""
+    cfg = run.cfg
+    mech_path = run.run_dir / MECHANISM_NAME
+    if run.monitor is not None and run.main:
         if state is None:
             mech_path.unlink(missing_ok=True)
-            run_monitor(0)
+            _run_monitor(run, 0)
         elif mech_path.is_file():
-            rewind_log(run_dir, MECHANISM_NAME, start_epoch, write=True)
-
-    steps_per_epoch = len(sampler)
+            rewind_log(run.run_dir, MECHANISM_NAME, run.start_epoch, write=True)
+    steps = len(run.sampler)
     if cfg.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
-    if steps_per_epoch == 0:
+        steps = min(steps, cfg.max_steps_per_epoch)
+    if steps == 0:
         raise ValueError("an epoch has no batch: the training set is too small for this batch size")
-    steps_path = run_dir / STEPS_NAME
-    writer = summary_writer(run_dir, purge_step=start_epoch * steps_per_epoch + 1 if state else None) \
-        if main else None
+    run.steps_per_epoch = steps
+    run.writer = summary_writer(run.run_dir, purge_step=run.start_epoch * steps + 1 if state else None) \
+        if run.main else None
 
-    metrics: Optional[Dict[str, Any]] = None
-    evaluated = False  # on every rank (only rank 0 gets the metrics)
-    stopped = False
-    epoch_bar = _pbar(progress, total=cfg.epochs, initial=start_epoch, desc="training", unit="epoch")
-    try:
-        for epoch in range(start_epoch, cfg.epochs):
-            seed_everything(epoch_seed(cfg.seed, epoch, info.rank, 0))  # main-process randomness
-            set_loader_epoch(loader, sampler, cfg.seed, epoch, info.rank)
-            lr = optimizer.param_groups[0]["lr"]
-            model.train()
-            t0 = time.perf_counter()
-            totals = [0.0] * len(_SLOTS)  # the epoch's sums, on the host, one interval at a time
-            sums = torch.zeros(len(_SLOTS), dtype=torch.float64, device=device)  # this interval's
-            step_losses: List[torch.Tensor] = []
-            bar = _pbar(progress, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                        leave=False, unit="batch")
-            batches = DevicePrefetcher(itertools.islice(loader, steps_per_epoch), device, cfg.channels_last)
-            for step, (imgs, pids) in enumerate(batches):
-                with autocast_context(device, cfg.amp):
-                    if criterion.needs_features:
-                        logits, feat = train_model(imgs, return_features=True)
-                    else:
-                        logits, feat = train_model(imgs), None
-                loss, parts = criterion(logits.float(), pids, None if feat is None else feat.float())
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                # add up on the device: reading a number (.item(), float()) makes the CPU wait
-                # until the GPU has finished every queued kernel, and the GPU then waits for the CPU
-                with torch.no_grad():
-                    value, n = loss.detach().double(), imgs.shape[0]
-                    sums[_SLOTS["loss"]] += value * n
-                    sums[_SLOTS["correct"]] += (logits.detach().argmax(1) == pids).sum()
-                    sums[_SLOTS["images"]] += n
-                    sums[_SLOTS["ce"]] += parts["ce"].double() * n
-                    if "triplet" in parts:
-                        sums[_SLOTS["triplet"]] += parts["triplet"].double() * n
-                    step_losses.append(value)
-                bar.update(1)
-                if (step + 1) % cfg.log_every and step + 1 < steps_per_epoch:
-                    continue
-                # the end of a logging interval: the loop's one read from the device
-                got, losses = _read_interval(sums, step_losses, info)
-                sums.zero_()
-                first = step + 2 - len(losses)  # 1-based step of the interval's first loss
-                step_losses = []
-                # every step's loss is read here (the mean over ranks: non-finite if any rank's is)
-                bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
-                if bad is not None:  # noticed at the end of its interval: the weights in memory
-                    # may have taken a few bad steps, the checkpoint on disk has not
-                    raise TrainingDiverged(
-                        f"loss became {losses[bad]} at epoch {epoch + 1}, step {first + bad}; training "
-                        f"stopped. The last good checkpoint ({ckpt_path}, epoch {epoch}) is kept. "
-                        "Try a lower --lr, --amp none, or check the data.")
-                totals = [a + b for a, b in zip(totals, got)]
-                if main:
-                    done = epoch * steps_per_epoch + first  # the run's step number of losses[0]
-                    append_log(steps_path, *({"epoch": epoch + 1, "step": done + i, "loss": v}
-                                              for i, v in enumerate(losses)))
-                    for i, v in enumerate(losses):
-                        write_scalars(writer, "train", {"loss": v}, done + i)
-                n_seen = max(got[_SLOTS["images"]], 1.0)
-                bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{got[_SLOTS['correct']] / n_seen:.2f}")
-            bar.close()
-            scheduler.step()
-            seconds = time.perf_counter() - t0
-            n_img = max(totals[_SLOTS["images"]], 1.0)
-            record: Dict[str, Any] = {
-                "epoch": epoch + 1, "loss": totals[_SLOTS["loss"]] / n_img, "ce": totals[_SLOTS["ce"]] / n_img,
-                "acc": totals[_SLOTS["correct"]] / n_img, "lr": lr, "time": seconds,
-                "images": int(n_img), "images_per_s": n_img / seconds if seconds > 0 else None,
-                "steps": steps_per_epoch, "data_wait": batches.wait_s,
-            }
-            if criterion.needs_features:
-                record["triplet"] = totals[_SLOTS["triplet"]] / n_img
-            last = epoch + 1 == cfg.epochs
-            if last or (cfg.eval_every and (epoch + 1) % cfg.eval_every == 0):
-                m = run_eval(epoch + 1)
-                evaluated = True
-                if m is not None:
-                    metrics = m
-                    record.update({k: m[k] for k in (*SUMMARY_KEYS, "val_mAP", "val_rank1") if k in m})
-                    chosen_on = m.get("val_mAP", m["mAP"])  # the validation identities' mAP with --val-ids
-                    if cfg.eval_every and (best_map is None or chosen_on > best_map):
-                        best_map = chosen_on
-                        save_weights(run_dir / BEST_NAME, model, cfg, num_classes, epoch + 1,
-                                     {k: m[k] for k in SUMMARY_KEYS})
-            history.append(record)
-            run_monitor(epoch + 1)
-            if main:
-                append_log(log_path, record)
-                write_scalars(writer, "epoch",
-                              {k: record.get(k) for k in ("loss", "acc", "lr", "images_per_s", "data_wait")},
-                              (epoch + 1) * steps_per_epoch)
-                write_scalars(writer, "eval", {k: record[k] for k in ("mAP", "rank1") if k in record},
-                              (epoch + 1) * steps_per_epoch)
-                if writer is not None:
-                    writer.flush()
-                save_checkpoint(ckpt_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                                epoch=epoch + 1, config=cfg.to_dict(), sampler=sampler, scaler=scaler,
-                                extra={"num_classes": num_classes, "best_mAP": best_map})
-            barrier(info)
-            epoch_bar.update(1)
-            post = {"loss": f"{record['loss']:.3f}", "acc": f"{record['acc']:.2f}"}
-            if "mAP" in record:
-                post["mAP"] = f"{record['mAP']:.3f}"
-            epoch_bar.set_postfix(post)
-            if progress:
-                from tqdm.auto import tqdm
 
-                extra = (f"  mAP {record['mAP']:.4f}  rank1 {record['rank1']:.4f}" if "mAP" in record else "")
-                tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  loss {record['loss']:.4f}  acc "
-                           f"{record['acc']:.4f}  lr {lr:.2e}  {seconds:.1f}s{extra}")
-            if callback is not None and callback(dict(record)) is False:
-                stopped = epoch + 1 < cfg.epochs
-                break
-    finally:
-        epoch_bar.close()
-        if writer is not None:
-            writer.close()
+def _run_monitor(run: _Run, epoch: int) -> None:
+    if run.monitor is None or not run.main:
+        return
+    rec = run.monitor(run.model, epoch)
+    if rec:
+        append_log(run.run_dir / MECHANISM_NAME, {"epoch": epoch, **rec})
 
-    if not evaluated and not stopped:
-        # nothing evaluated in this call (e.g. resuming a finished run): evaluate the final model
-        metrics = run_eval(start_epoch if start_epoch >= cfg.epochs else len(history))
-    if metrics is None and main and metrics_path.is_file():
-        metrics = json.loads(metrics_path.read_text())
-    model.eval()
-    return TrainResult(metrics=metrics or {}, history=history, model=model, run_dir=run_dir,
-                       config=cfg, stopped_early=stopped)
+
+def _step(run: _Run, imgs: torch.Tensor, pids: torch.Tensor, sums: torch.Tensor, step_losses: List) -> None:
+    """One optimiser step; its loss and counts are added up on the device (no host read)."""
+    with autocast_context(run.device, run.cfg.amp):
+        if run.criterion.needs_features:
+            logits, feat = run.train_model(imgs, return_features=True)
+        else:
+            logits, feat = run.train_model(imgs), None
+    loss, parts = run.criterion(logits.float(), pids, None if feat is None else feat.float())
+    run.optimizer.zero_grad(set_to_none=True)
+    if run.scaler is not None:
+        run.scaler.scale(loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+    else:
+        loss.backward()
+        run.optimizer.step()
+    # add up on the device: reading a number (.item(), float()) makes the CPU wait
+    # until the GPU has finished every queued kernel, and the GPU then waits for the CPU
+    with torch.no_grad():
+        value, n = loss.detach().double(), imgs.shape[0]
+        sums[_SLOTS["loss"]] += value * n
+        sums[_SLOTS["correct"]] += (logits.detach().argmax(1) == pids).sum()
+        sums[_SLOTS["images"]] += n
+        sums[_SLOTS["ce"]] += parts["ce"].double() * n
+        if "triplet" in parts:
+            sums[_SLOTS["triplet"]] += parts["triplet"].double() * n
+        step_losses.append(value)
+
+
+def _end_interval(run: _Run, epoch: int, step: int, sums: torch.Tensor, step_losses: List) -> List[float]:
+    """The end of a logging interval: the loop's one read from the device; the steps' losses logged, and
+    a non-finite one stops the run before its checkpoint is written. Returns the interval's sums."""
+    got, losses = _read_interval(sums, step_losses, run.info)
+    first = step + 2 - len(losses)  # 1-based step of the interval's first loss
+    # every step's loss is read here (the mean over ranks: non-finite if any rank's is)
+    bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
+    if bad is not None:  # noticed at the end of its interval: the weights in memory
+        # may have taken a few bad steps, the checkpoint on disk has not
+        raise TrainingDiverged(
+            f"loss became {losses[bad]} at epoch {epoch + 1}, step {first + bad}; training "
+            f"stopped. The last good checkpoint ({run.ckpt_path}, epoch {epoch}) is kept. "
+            "Try a lower --lr, --amp none, or check the data.")
+    if run.main:
+        done = epoch * run.steps_per_epoch + first  # the run's step number of losses[0]
+        append_log(run.run_dir / STEPS_NAME, *({"epoch": epoch + 1, "step": done + i, "loss": v}
+                                               for i, v in enumerate(losses)))
+        for i, v in enumerate(losses):
+            write_scalars(run.writer, "train", {"loss": v}, done + i)
+    return got, losses
+
+
+def _train_epoch(run: _Run, epoch: int) -> Dict[str, Any]:
+    """Step 3: one epoch of optimiser steps; returns its log record (loss, accuracy, lr, speed)."""
+    cfg, steps = run.cfg, run.steps_per_epoch
+    seed_everything(epoch_seed(cfg.seed, epoch, run.info.rank, 0))  # main-process randomness
+    set_loader_epoch(run.loader, run.sampler, cfg.seed, epoch, run.info.rank)
+    lr = run.optimizer.param_groups[0]["lr"]
+    run.model.train()
+    t0 = time.perf_counter()
+    totals = [0.0] * len(_SLOTS)  # the epoch's sums, on the host, one interval at a time
+    sums = torch.zeros(len(_SLOTS), dtype=torch.float64, device=run.device)  # this interval's
+    step_losses: List[torch.Tensor] = []
+    bar = _pbar(run.progress, total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, unit="batch")
+    batches = DevicePrefetcher(itertools.islice(run.loader, steps), run.device, cfg.channels_last)
+    for step, (imgs, pids) in enumerate(batches):
+        _step(run, imgs, pids, sums, step_losses)
+        bar.update(1)
+        if (step + 1) % cfg.log_every and step + 1 < steps:
+            continue
+        got, losses = _end_interval(run, epoch, step, sums, step_losses)
+        sums.zero_()
+        step_losses = []
+        totals = [a + b for a, b in zip(totals, got)]
+        n_seen = max(got[_SLOTS["images"]], 1.0)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{got[_SLOTS['correct']] / n_seen:.2f}")
+    bar.close()
+    run.scheduler.step()
+    seconds = time.perf_counter() - t0
+    n_img = max(totals[_SLOTS["images"]], 1.0)
+    record: Dict[str, Any] = {
+        "epoch": epoch + 1, "loss": totals[_SLOTS["loss"]] / n_img, "ce": totals[_SLOTS["ce"]] / n_img,
+        "acc": totals[_SLOTS["correct"]] / n_img, "lr": lr, "time": seconds,
+        "images": int(n_img), "images_per_s": n_img / seconds if seconds > 0 else None,
+        "steps": steps, "data_wait": batches.wait_s,
+    }
+    if run.criterion.needs_features:
+        record["triplet"] = totals[_SLOTS["triplet"]] / n_img
+    return record
+
+
+def _evaluate(run: _Run, epoch: int) -> Optional[Dict[str, Any]]:
+    """The test split's metrics (and --val-ids' validation mAP), written to metrics.json by rank 0."""
+    cfg, metrics = run.cfg, None
+    if run.main:
+        metrics = evaluate(run.model, run.dataset, device=run.device, progress=run.progress, **eval_settings(cfg))
+        metrics["epoch"] = epoch
+        out = {k: metrics[k] for k in SUMMARY_KEYS}
+        if run.validation is not None:
+            val = evaluate(run.model, run.validation, device=run.device, progress=False, **eval_settings(cfg))
+            metrics.update(val_mAP=val["mAP"], val_rank1=val["rank1"])
+            out.update(val_mAP=val["mAP"], val_rank1=val["rank1"], val_ids=cfg.val_ids)
+        if cfg.eval_every:  # what best.pt is: by default chosen on the test split, as torchreid does
+            out["best_selection"] = (
+                f"highest mAP on {cfg.val_ids} validation identities held out of the training split "
+                "(--val-ids) over the evaluations" if run.validation is not None else
+                "highest mAP on the test split (query vs gallery) over the evaluations")
+        out.update(epoch=epoch, dataset=cfg.dataset, num_query=metrics["num_query"],
+                   num_gallery=metrics["num_gallery"], eval_seconds=metrics["seconds"],
+                   cmc=metrics["cmc"], config=cfg.to_dict())
+        atomic_write_json(out, run.metrics_path)
+    barrier(run.info)
+    return metrics
+
+
+def _evaluate_epoch(run: _Run, epoch: int, record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Evaluate when the epoch calls for it; keep best.pt (by --val-ids' mAP, else the test split's)."""
+    if not _is_eval_epoch(run.cfg, epoch):
+        return None
+    m = _evaluate(run, epoch + 1)
+    if m is not None:
+        record.update({k: m[k] for k in (*SUMMARY_KEYS, "val_mAP", "val_rank1") if k in m})
+        chosen_on = m.get("val_mAP", m["mAP"])
+        if run.cfg.eval_every and (run.best_map is None or chosen_on > run.best_map):
+            run.best_map = chosen_on
+            save_weights(run.run_dir / BEST_NAME, run.model, run.cfg, run.num_classes, epoch + 1,
+                         {k: m[k] for k in SUMMARY_KEYS})
+    return m
+
+
+def _finish_epoch(run: _Run, epoch: int, record: Dict[str, Any]) -> None:
+    """Step 4: the epoch's record into the logs and TensorBoard, the monitor, then the checkpoint."""
+    cfg = run.cfg
+    run.history.append(record)
+    _run_monitor(run, epoch + 1)
+    if run.main:
+        step = (epoch + 1) * run.steps_per_epoch
+        append_log(run.run_dir / LOG_NAME, record)
+        write_scalars(run.writer, "epoch",
+                      {k: record.get(k) for k in ("loss", "acc", "lr", "images_per_s", "data_wait")}, step)
+        write_scalars(run.writer, "eval", {k: record[k] for k in ("mAP", "rank1") if k in record}, step)
+        if run.writer is not None:
+            run.writer.flush()
+        save_checkpoint(run.ckpt_path, model=run.model, optimizer=run.optimizer, scheduler=run.scheduler,
+                        epoch=epoch + 1, config=cfg.to_dict(), sampler=run.sampler, scaler=run.scaler,
+                        extra={"num_classes": run.num_classes, "best_mAP": run.best_map})
+    barrier(run.info)
+    if run.progress:
+        from tqdm.auto import tqdm
+
+        extra = f"  mAP {record['mAP']:.4f}  rank1 {record['rank1']:.4f}" if "mAP" in record else ""
+        tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  loss {record['loss']:.4f}  acc {record['acc']:.4f}  "
+                   f"lr {record['lr']:.2e}  {record['time']:.1f}s{extra}")

@@ -6,7 +6,7 @@ PKG = Path(__file__).resolve().parents[1] / "ianet_viz"
 
 #: Layers, lowest first: a module may import its own layer and the layers below it.
 LAYERS = [
-    {"basics", "functional", "kernels", "modules", "model", "recorder", "cost", "metrics", "match_ranks", "distances",
+    {"basics", "functional", "kernels", "imagenet", "modules", "model", "recorder", "cost", "metrics", "match_ranks", "distances",
      "rerank", "measures", "reference", "settings", "__init__"},
     {"reid", "synthetic"},
     {"train"},

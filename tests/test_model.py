@@ -9,7 +9,7 @@ import ianet_viz
 from ianet_viz import CIA, SIA, IABlock, RelationRecorder, build_ianet, stage_sigma
 from ianet_viz.modules import ARRANGEMENTS
 from ianet_viz.cost import cost_report, format_cost_table
-from ianet_viz.model import cached_imagenet_weights
+from ianet_viz.imagenet import cached_imagenet_weights
 
 
 def _randomise_bn(module):

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from ianet_viz import build_ianet
-from ianet_viz.course import active, demo
-from ianet_viz.course.active import course_model
+from ianet_viz.course import demo
+from ianet_viz.course import notebook_model as active
+from ianet_viz.course.notebook_model import course_model
 from ianet_viz.course.compare import lift_summary, map_self_weights, side_by_side
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ianet_viz.course import active
-from ianet_viz.course.active import course_model, pick_block, read_metrics, retrieval_subset
+from ianet_viz.course import notebook_model as active
+from ianet_viz.course.notebook_model import course_model, pick_block, read_metrics, retrieval_subset
 from ianet_viz.train.runs import saved_metrics
 from ianet_viz.modules import SIA
 from ianet_viz.train.checkpoint import FORMAT

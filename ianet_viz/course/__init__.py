@@ -2,7 +2,7 @@
 
 * :func:`demo_model`, :func:`demo_config` (:mod:`.demo`): a small IANet-R18 trained once on synthetic
   pedestrians (``python -m ianet_viz.course.demo``), loaded by notebooks 01 and 03-06.
-* :func:`course_model` (:mod:`.active`): the model notebooks 04-06 look at, the demo model unless
+* :func:`course_model` (:mod:`.notebook_model`): the model notebooks 04-06 look at, the demo model unless
   ``IANET_MODEL`` names another (``paper``, a run folder, a weights file).
 * :func:`side_by_side` (:mod:`.compare`): the model of notebooks 04-06 beside the paper-literal model.
 * :func:`run_sweep`, :func:`sweep_config`, :func:`summarise`, :func:`read_results`,
@@ -14,7 +14,7 @@
 * :func:`mechanism_report`, :func:`monitor` (:mod:`.mechanism`): do the IA gates open, does SIA
   gather, does it gather a body part; per block, logged over training by ``train(..., monitor=...)``.
 """
-from .active import CourseModel, course_model
+from .notebook_model import CourseModel, course_model
 from .compare import side_by_side
 from .demo import demo_config, demo_model, paper_model
 from .mechanism import mechanism_report, monitor

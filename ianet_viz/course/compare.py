@@ -26,7 +26,7 @@ from .. import functional as Fn
 from ..measures import self_weight
 from ..recorder import record
 from ..settings import relpath
-from .active import CourseModel, course_model
+from .notebook_model import CourseModel, course_model
 
 
 def _same_file(a, b) -> bool:

@@ -63,7 +63,8 @@ def _hub_file_hint(backbone: str) -> str:
 _HASHED_NAME = re.compile(r"^[A-Za-z0-9_]+-([0-9a-f]{8,64})\.pth$")
 
 
-def _sha256(path: Path) -> str:
+def sha256(path) -> str:
+    """The sha256 of a file, read in 1 MB pieces (weights files are hundreds of MB)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -82,7 +83,7 @@ def check_weights_hash(path: Union[str, os.PathLike], backbone: str = "resnet50"
     match = _HASHED_NAME.match(path.name)
     if match is None:
         return
-    digest = _sha256(path)
+    digest = sha256(path)
     if not digest.startswith(match.group(1)):
         raise PretrainedWeightsError(
             f"{path} is not the file its name promises: its sha256 starts {digest[:len(match.group(1))]}, "

@@ -3,23 +3,15 @@ their sha256 beside them (``<name>.sha256``), and checked against it before they
 failed checkout or a Git LFS pointer gets an error that says how to get the file back."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Optional
 
+from ..imagenet import sha256
 from ..train import atomic_save
 
 
 def _sha_file(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
-
-
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_shipped(obj, path) -> str:

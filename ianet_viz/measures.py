@@ -133,10 +133,13 @@ def part_area_shares(masks, hw: Sequence[int], n_labels: Optional[int] = None) -
     return counts.reshape(b, h, w, n_labels)
 
 
-def _mass_shares(x: torch.Tensor, region: np.ndarray) -> np.ndarray:
+def positive_mass_shares(x, region: np.ndarray) -> np.ndarray:
     """``[B, C]``: the share of each channel's positive mass (``relu``) that lies on ``region``
-    ``[B, H, W]``; NaN where a channel has no positive mass."""
-    a = torch.relu(x.detach().double()).cpu().numpy()  # [B, C, H, W]
+    ``[B, H, W]``, for channel maps ``x`` ``[B, C, H, W]`` (tensor or array); NaN where a channel has no
+    positive mass. What CIA's part gain, Fig. 8's channel choice and the CIA figure all measure."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().double().numpy()
+    a = np.maximum(np.asarray(x, dtype=np.float64), 0.0)  # [B, C, H, W]
     mass = a.sum(axis=(2, 3))
     on = (a * region[:, None]).sum(axis=(2, 3))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -206,10 +209,10 @@ def cia_part_gain(
         ch_imgs, me_imgs = choose[present[choose]], measure[present[measure]]
         if ch_imgs.size == 0 or me_imgs.size == 0:
             continue
-        score = np.nan_to_num(_mass_shares(F[ch_imgs], region[ch_imgs]), nan=0.0).mean(0)  # [C]
+        score = np.nan_to_num(positive_mass_shares(F[ch_imgs], region[ch_imgs]), nan=0.0).mean(0)  # [C]
         chosen = np.argsort(-score, kind="stable")[:int(n_channels)]
-        s_f = _mass_shares(F[me_imgs], region[me_imgs])  # [B_m, C]
-        s_y = _mass_shares(Y[me_imgs], region[me_imgs])
+        s_f = positive_mass_shares(F[me_imgs], region[me_imgs])  # [B_m, C]
+        s_y = positive_mass_shares(Y[me_imgs], region[me_imgs])
         both = np.isfinite(s_f) & np.isfinite(s_y)  # a (channel, image) counts when it has mass in F and in Y
         area = float(region[me_imgs].mean())
 

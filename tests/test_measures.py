@@ -187,3 +187,22 @@ def test_cia_part_gain_bad_input_and_part_ids():
     with pytest.raises(ValueError, match="unknown part"):
         cia_part_gain(f, f, masks, parts=("tail",))
     assert cia_part_gain(f, f, masks, parts=("bag",)) == {}  # no bag anywhere: left out
+
+
+def test_positive_mass_shares_against_a_loop():
+    """One measure for CIA's part gain, Fig. 8's channel choice and the CIA figure: a channel's positive
+    mass on a region over its whole positive mass, NaN for a channel with none."""
+    from ianet_viz.measures import positive_mass_shares
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 3, 4, 5))
+    x[1, 2] = -1.0  # no positive mass
+    region = rng.random((2, 4, 5)) > 0.5
+    got = positive_mass_shares(torch.from_numpy(x), region)
+    for b in range(2):
+        for c in range(3):
+            pos = [max(v, 0.0) for v in x[b, c].ravel()]
+            on = sum(p for p, r in zip(pos, region[b].ravel()) if r)
+            want = on / sum(pos) if sum(pos) > 0 else float("nan")
+            assert (np.isnan(want) and np.isnan(got[b, c])) or abs(got[b, c] - want) < 1e-12
+    np.testing.assert_array_equal(got, positive_mass_shares(x, region))  # arrays and tensors alike

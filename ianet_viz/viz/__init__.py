@@ -19,7 +19,7 @@
 Every heat map comes with a colour bar; relation maps that are compared share one scale; the query
 cell is outlined, not covered; every figure function takes a ``title`` / ``label`` (say "random init").
 """
-from .alignment import (Table, alignment_table, cell_label_areas, cell_labels, mean_over_parts, part_alignment,
+from .alignment import (Table, alignment_table, cell_labels, mean_over_parts, part_alignment,
                         part_labels)
 from .architecture import plot_architecture
 from .cia import cia_features, fig_cia
@@ -41,7 +41,7 @@ __all__ = [
     "cia_features", "fig_cia",
     "fig8", "part_points", "height_points", "select_channels", "FIG8_POINTS",
     "retrieval_grid", "receptive_field_overlay", "ranked",
-    "part_alignment", "alignment_table", "mean_over_parts", "cell_labels", "cell_label_areas", "part_labels", "Table",
+    "part_alignment", "alignment_table", "mean_over_parts", "cell_labels", "part_labels", "Table",
     "prepare", "load_image",
     "viz_style", "paper_title", "CMAP", "relation_norm", "relative_weights", "relation_colorbar",
 ]

@@ -35,19 +35,10 @@ def cell_bounds(n_cells: int, n_pixels: int) -> np.ndarray:
     return np.floor(np.arange(n_cells + 1) * n_pixels / n_cells).astype(int)
 
 
-def cell_label_areas(masks: np.ndarray, hw: Sequence[int], n_labels: Optional[int] = None) -> np.ndarray:
-    """Area share of every label in every cell: ``[B, H, W, n_labels]`` (sums to 1 over labels).
-
-    ``masks`` is ``[B, img_h, img_w]`` (or ``[img_h, img_w]``) of integer labels. A pixel belongs to
-    cell ``(floor(y * H / img_h), floor(x * W / img_w))``, the same mapping as the overlays.
-    """
-    return part_area_shares(to_numpy(masks), hw, n_labels)
-
-
 def cell_labels(masks: np.ndarray, hw: Sequence[int]) -> np.ndarray:
     """Masks ``[B, img_h, img_w]`` -> ``[B, H, W]`` labels by majority vote over each cell's pixels
     (ties go to the smaller label id)."""
-    return cell_label_areas(masks, hw).argmax(-1)
+    return part_area_shares(to_numpy(masks), hw).argmax(-1)
 
 
 def _as_batch(S, b: int) -> np.ndarray:
@@ -93,7 +84,7 @@ def part_alignment(
     if S.shape[-1] != h * w:
         raise ValueError(f"S has M = {S.shape[-1]} positions, hw = {tuple(hw)} gives {h * w}")
     n_labels = max(int(masks.max()) + 1, max(labels) + 1 if labels else 1)
-    areas = cell_label_areas(masks, hw, n_labels).reshape(b, h * w, n_labels)  # [B, M, L]
+    areas = part_area_shares(to_numpy(masks), hw, n_labels).reshape(b, h * w, n_labels)  # [B, M, L]
     hard = areas.argmax(-1)  # [B, M]
     if parts is None:
         ids = sorted(int(v) for v in np.unique(hard) if v != 0)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..measures import PART_IDS, SMALL_PARTS, cia_part_gain, part_area_shares
+from ..measures import PART_IDS, SMALL_PARTS, cia_part_gain, part_area_shares, positive_mass_shares
 from ..recorder import _eval_pass
 from .overlay import to_numpy, upsample
 from .style import CHANNEL_CMAP, LABEL_SIZE, clean_axis, new_figure, paper_title, viz_style
@@ -62,13 +62,6 @@ def _display(x: torch.Tensor) -> np.ndarray:
 
     img = x.detach().cpu().float() * torch.tensor(IMAGENET_STD)[:, None, None] + torch.tensor(IMAGENET_MEAN)[:, None, None]
     return img.clamp(0, 1).permute(1, 2, 0).numpy()
-
-
-def _share(a: np.ndarray, region: np.ndarray) -> float:
-    """Share of the positive mass of one channel map ``[H, W]`` that lies on ``region`` ``[H, W]``."""
-    a = np.maximum(a, 0.0)
-    total = float(a.sum())
-    return float((a * region).sum()) / total if total > 0 else float("nan")
 
 
 def fig_cia(
@@ -158,7 +151,7 @@ def fig_cia(
                 ax.imshow(upsample(maps[key], image_hw, "nearest"), extent=(0, image_hw[1], image_hw[0], 0),
                           cmap=CHANNEL_CMAP, norm=norm, alpha=0.7, interpolation="nearest")
                 clean_axis(ax)
-                share = _share(maps[key], region[i])
+                share = float(positive_mass_shares(maps[key][None, None], region[i][None])[0, 0])
                 info["shares"][part][key] = share
                 ax.set_title(name if r == 0 else key.replace("E_C", "$E_C$"), fontsize=8)
                 ax.set_xlabel(f"{share:.0%} on the {part}", fontsize=LABEL_SIZE, labelpad=2)

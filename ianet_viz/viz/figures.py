@@ -26,7 +26,8 @@ import torch
 
 from .. import functional as Fn
 from ..recorder import record, sia_inputs
-from .alignment import cell_label_areas, part_labels
+from ..measures import part_area_shares, positive_mass_shares
+from .alignment import part_labels
 from .inputs import prepare, sia_scale
 from .points import FIG8_POINTS, REAL_HEIGHTS, fields_on_part, height_points, part_points  # noqa: F401 (re-exported)
 from .overlay import display_image, field_label, outline_cell, overlay, pixel_to_cell, relation_grid, to_numpy, upsample
@@ -324,7 +325,7 @@ def part_region(hw: Sequence[int], n: int, masks=None, part: str = "torso", labe
         names = ["bag"] if part == "belt/bag" and "bag" in ids else [part]
         if names[0] not in ids:
             raise ValueError(f"unknown part {part!r}; parts: {', '.join(labels.values())}")
-        areas = cell_label_areas(np.stack([to_numpy(m) for m in masks]), hw, max(labels) + 1)
+        areas = part_area_shares(np.stack([to_numpy(m) for m in masks]), hw, max(labels) + 1)
         return sum(areas[..., ids[nm]] for nm in names)
     if part not in REAL_BANDS:
         raise ValueError(f"unknown part {part!r} for height bands; choose from {', '.join(REAL_BANDS)}")
@@ -340,10 +341,7 @@ def select_channels(cia_out, region: np.ndarray, n: int = 3) -> Tuple[List[int],
     Score of channel c: mean over images of ``sum(a_c * region) / sum(a_c)``. Returns the top ``n``
     channel indices and all scores ``[C]``.
     """
-    a = np.maximum(to_numpy(cia_out).astype(np.float64), 0.0)  # [B, C, H, W]
-    mass = a.sum(axis=(2, 3))
-    on = (a * region[:, None]).sum(axis=(2, 3))
-    score = np.where(mass > 0, on / np.maximum(mass, 1e-12), 0.0).mean(0)
+    score = np.nan_to_num(positive_mass_shares(to_numpy(cia_out), region), nan=0.0).mean(0)  # [C]
     order = np.argsort(-score, kind="stable")
     return [int(c) for c in order[:n]], score
 

@@ -68,8 +68,8 @@ def without_subnormals(p: torch.Tensor) -> torch.Tensor:
     A softmax over M cells whose logits spread over more than 87 (in float32) gives weights below
     ``tiny``: subnormal numbers. They carry nothing SIA can use (the row's largest weight is at
     least ``1/M``, so they are lost to rounding in every sum), and on many x86 cores (Intel's
-    among them) every multiply that reads one takes a slow path: the product ``F S^T`` of eq. 6 ran
-    5-10x slower on peaked maps. The rows still sum to 1: what is removed is below ``M * tiny``,
+    among them) every multiply that reads one takes a slow path, which makes the product ``F S^T`` of
+    eq. 6 several times slower on peaked maps (``benchmarks/RESULTS.md``, "cpu_latency"). The rows still sum to 1: what is removed is below ``M * tiny``,
     far under float resolution. Applied wherever a map is made, on the readable and the fast path;
     in place when no gradient flows (``p`` must then be a fresh map that nothing else holds).
     """

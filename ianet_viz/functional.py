@@ -22,12 +22,11 @@ The fast paths (shifted sums for K > 1, the fused CIA kernel) live in :mod:`iane
 The choice of ``scale`` (the paper has none; ``scale=1.0`` is its literal formula, applied to every K):
 with ``scale=None`` (default) SIA uses ``1 / (sqrt(C) * K^2)`` for context size K, that is the
 authors' ``1/sqrt(C)`` (their released code, blue-blue272/ImgReID-IAnet, has K=1 only) applied to the
-*mean* of the K^2 patch dot products, and CIA uses ``1/sqrt(M)``, as a channel vector has M entries (eq. 7 and that code have no scale). Measured on the bundled real crops through the trained demo
-IANet-R18 (``benchmarks/scale_entropy.py``, figures in ``benchmarks/RESULTS.md``): with a single
-``1/sqrt(C)`` for every K, the weight a position puts on itself grows from 0.12 (K=1) to 0.74 (K=2),
-0.97 (K=3) and 1.00 (K=5) at stage 2, because a K x K logit sums K^2 dot products; S^A_3 is then a
-dot on the query and SIA is the identity. Dividing by K^2 keeps every K at the temperature of K=1
-(self weight 0.12-0.13, normalised entropy 0.86-0.88). ``scale=1.0`` makes every map one-hot.
+*mean* of the K^2 patch dot products, and CIA uses ``1/sqrt(M)``, as a channel vector has M entries (eq. 7 and that code have no scale). Why: a K x K logit sums K^2 dot products,
+so with a single ``1/sqrt(C)`` for every K the weight a position puts on itself grows with K until
+S^A_3 is a dot on the query and SIA is the identity; dividing by K^2 keeps every K at the temperature of
+K=1 (``benchmarks/scale_entropy.py`` measures both on the bundled real crops; the figures are in
+``benchmarks/RESULTS.md``, "scale_entropy"). ``scale=1.0`` makes every map one-hot.
 """
 from __future__ import annotations
 

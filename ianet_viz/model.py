@@ -26,7 +26,7 @@ STAGE_STRIDES = {1: 4, 2: 8, 3: 16, 4: 16}
 #: The input size at which the paper states its sigmas (Sec. 4.2: 256 x 128, stage 3 is 16 x 8 cells).
 PAPER_INPUT = (256, 128)
 #: How ``stage_sigma`` scales the paper's sigma: "map" follows the map's size (the paper's rule, the
-#: default), "cells" keeps the paper's numbers of cells whatever the input (the rule before 2026-12).
+#: default), "cells" keeps the paper's numbers of cells whatever the input (what the committed sweeps of notebooks 05-06 used).
 SIGMA_RULES = ("map", "cells")
 
 

@@ -44,7 +44,7 @@ DEMO_MECHANISM = dict(ks=(1,), gate_init=0.1)
 #: with the backbone at a tenth of the learning rate so that it keeps the body parts its pretraining
 #: taught (identity fine-tuning at the full rate erodes them; RESULTS.md "pretraining").
 FINETUNE = dict(backbone_lr_mult=0.1)
-#: The demo mechanism before December 2026 (cosine relation with a learnable temperature from 7,
+#: The previous demo mechanism (cosine relation with a learnable temperature from 7,
 #: geometric mean of the K maps, gate 0.1): the committed protocol sweeps of notebooks 05/06 used it.
 COSINE_MEAN_LEVERS = dict(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0, multi="mean", gate_init=0.1)
 #: The shipped weights (package data); their sha256 is in the file beside them (``.pt.sha256``).

@@ -12,8 +12,8 @@ features trained on identities alone, on synthetic people, barely beat the cell'
   a 1x1 convolution is a linear classifier per cell, the same question the linear probe asks;
 * a part-affinity loss on the same features (:func:`part_affinity_loss`) asks their scaled dot
   products, the K = 1 relation of eq. 1, to spread each cell's weight over its own part: a
-  segmentation head alone made the parts separable but left the fields spots (one epoch: probe
-  0.76, fields of 1.6 cells); ImageNet features are known to group by part in this way;
+  segmentation head alone made the parts separable but left the fields spots of one or two cells
+  (``benchmarks/RESULTS.md``, "pretraining"); ImageNet features are known to group by part in this way;
 * the identity loss stays on (a fresh classifier on the pooled features), so the features keep
   what re-identification needs and the fine-tuning has less to undo;
 * on the corpus's training people (synthetic seed :data:`~ianet_viz.course.pretrain.CORPUS_SEED`),

@@ -35,7 +35,7 @@ def sweep_config(scale: str = "smoke", **overrides):
     if scale not in SWEEP_SCALES:
         raise ValueError(f"scale must be one of {', '.join(SWEEP_SCALES)}; got {scale!r}")
     # the mechanism and sigma rule of the committed sweeps (benchmarks/results/protocols.csv), so that
-    # a rerun reproduces them: from random init, with the levers of November 2026
+    # a rerun reproduces them: from random init, with the cosine-and-mean levers (COSINE_MEAN_LEVERS)
     base = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, progress=False,
                 synthetic_seed=0, pretrained=None, sigma_rule="cells", ks=(1, 2, 3), **COSINE_MEAN_LEVERS)
     base.update(overrides)

@@ -119,3 +119,14 @@ def test_the_import_graph_has_no_circle():
             visit(node, [node])
     assert not circles, circles
     assert "ianet_viz.basics" in graph["ianet_viz.kernels"]  # the checker sees imports inside functions too
+
+
+def test_no_name_or_comment_in_the_package_carries_a_date():
+    """History belongs in git and RESULTS.md: no dated name (LEVERS_2026_11) or 'before 2026-12' in the code."""
+    import re
+
+    dated = re.compile(r"\b20[2-9]\d[-_](0[1-9]|1[0-2])\b|(January|February|March|April|May|June|July|August|"
+                       r"September|October|November|December) 20[2-9]\d")
+    found = [f"{p.relative_to(PKG)}:{i}" for p in PKG.rglob("*.py")
+             for i, line in enumerate(p.read_text().splitlines(), 1) if dated.search(line)]
+    assert not found, found

@@ -121,3 +121,34 @@ def plot_where_ia_helps(lines: Sequence[Dict], title: str = ""):
     fig.suptitle(title or "Where IA helps: IANet-R18 at 128x64 fine-tuned from the part-taught backbone, "
                  "synthetic levels (100 ids, 5 paired seeds)", fontsize=11)
     return fig
+
+
+LEVEL_ORDER = ("everyday-g1", "framed-g4", "everyday-g4", "misframed-g4")
+
+
+def verdict(lines: Sequence[Dict]) -> List[str]:
+    """One line per IA model: the levels where its 95 % CI lies above zero, below zero, or holds it."""
+    out = []
+    for model in IA_MODELS:
+        mine = [ln for ln in lines if ln["config"] == model and "lo" in ln]
+        if not mine:
+            continue
+        groups = {"helps (CI above 0)": [ln for ln in mine if ln["lo"] > 0],
+                  "hurts (CI below 0)": [ln for ln in mine if ln["hi"] < 0],
+                  "ties (CI holds 0)": [ln for ln in mine if ln["lo"] <= 0 <= ln["hi"]]}
+        parts = [what + " at " + ", ".join(f"{ln['level']} ({format_paired(ln)})" for ln in got)
+                 for what, got in groups.items() if got]
+        out.append(f"{MODEL_NAMES[model]}: " + "; ".join(parts))
+    return out
+
+
+def report(rows: Sequence[Dict], levels: Sequence[str] = LEVEL_ORDER) -> str:
+    """The table of :func:`level_table` as text, then :func:`verdict`: what notebook 06 prints."""
+    table = level_table(rows, levels)
+    if not table:
+        return ""
+    cols = list(table[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in cols}
+    lines = ["  ".join(c.ljust(widths[c]) for c in cols)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in table]
+    return "\n".join(lines + [""] + verdict(level_lines(rows, levels)))

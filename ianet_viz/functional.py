@@ -265,6 +265,29 @@ def sia(
     takes eq. 1 between unit-norm features with ``scale`` as the temperature (see
     :func:`relation_features`); ``"dot"`` is the paper.
     """
+    ks = _check_sia_options(f, ks, fusion, multi, relation, use_appearance, use_location)
+    b, c, h, w = f.shape
+    dtype = _compute_dtype(f)
+    with torch.autocast(device_type=f.device.type, enabled=False):
+        log_l = log_location_relation(h, w, sigma, f.device, dtype) if use_location else None  # eq. 3-4
+        if not need_maps and use_appearance and fusion == "renorm" and multi in ("prod", "mean"):
+            return _fused_sia(f.to(dtype), ks, scale, relation, multi, log_l).to(f.dtype), {}  # eq. 1-6, kernels
+        maps: Dict[str, torch.Tensor] = {}
+        logits_a = None
+        if use_appearance:
+            logits, logits_a = context_logits(f.to(dtype), ks, scale, relation, multi, fusion)  # eq. 1-2
+            if need_maps:
+                maps.update({f"S_A_{k}": relation_softmax(v) for k, v in logits.items()})
+                maps["S_A"] = relation_softmax(logits_a) if len(ks) > 1 else maps[f"S_A_{ks[0]}"]
+        if need_maps and log_l is not None:
+            maps["S_L"] = location_relation(h, w, sigma, f.device, dtype)
+        s = semantic_from_logits(logits_a, log_l, fusion, b)  # eq. 5
+        if need_maps:
+            maps["S"] = s
+        return aggregate(f, s).to(f.dtype), maps  # eq. 6
+
+
+def _check_sia_options(f, ks, fusion, multi, relation, use_appearance, use_location) -> Tuple[int, ...]:
     _check_feature_map(f)
     _check_choice(fusion, FUSIONS, "fusion")
     _check_choice(multi, MULTI_FUSIONS, "multi")
@@ -274,63 +297,55 @@ def sia(
         raise ValueError("ks must hold at least one context size when use_appearance=True")
     if not (use_appearance or use_location):
         raise ValueError("SIA needs appearance, location or both: use_appearance and use_location are both False")
-    b, c, h, w = f.shape
-    dtype = _compute_dtype(f)
-    maps: Dict[str, torch.Tensor] = {}
-    with torch.autocast(device_type=f.device.type, enabled=False):
-        log_l = log_location_relation(h, w, sigma, f.device, dtype) if use_location else None
-        if use_appearance and fusion == "renorm" and multi in ("prod", "mean"):
-            # renormalised products of softmaxes are softmaxes of summed logits (the row normalisers
-            # cancel): every map is one softmax; no log-space fusion, no stacking, no exp passes
-            base, weights = context_weights(ks, scale, c, relation)
-            mean_w = 1.0 / len(ks) if multi == "mean" else 1.0  # geometric mean: the summed logits / n
-            g = dot_product_matrix(relation_features(f.to(dtype), relation), base)
-            if not need_maps and _slab_path(f):
-                # CPU inference: every step of eq. 1-6 on a slab of query rows that stays in cache
-                wk = {k: v * mean_w for k, v in weights.items()}
-                e = sia_by_query_rows(f.flatten(2).to(dtype), g, h, w, ks, wk, log_l)
-                return e.reshape(b, c, h, w).to(f.dtype), maps
-            if not need_maps:
-                total = g if set(ks) == {1} else summed_patch_logits(
-                    g, h, w, ks, {k: v * mean_w for k, v in weights.items()})
-                if log_l is not None:
-                    total = total.add_(log_l)  # total is a fresh tensor (g included): in place is safe
-                s = relation_softmax(total)
-                return aggregate(f, s).to(f.dtype), maps
-            logits = patch_logits_multi(g, h, w, ks, weights)
-            maps.update({f"S_A_{k}": relation_softmax(v) for k, v in logits.items()})
-            values = list(logits.values())
-            if len(values) > 1:
-                total = values[0] + values[1]
-                for v in values[2:]:
-                    total.add_(v)  # a fresh tensor: in place is safe
-                if mean_w != 1.0:
-                    total.mul_(mean_w)
-                maps["S_A"] = relation_softmax(total)
-            else:
-                total = values[0]
-                maps["S_A"] = maps[f"S_A_{ks[0]}"]
-            s = relation_softmax(total + log_l) if log_l is not None else maps["S_A"]
-            if log_l is not None:
-                maps["S_L"] = location_relation(h, w, sigma, f.device, dtype)
-            maps["S"] = s
-            return aggregate(f, s).to(f.dtype), maps
-        if use_appearance:
-            logits = appearance_logits(f, ks, scale, relation)
-            log_a_k = {k: torch.log_softmax(v, dim=-1) for k, v in logits.items()}
-            log_a = fuse_log_relations(list(log_a_k.values()), multi, fusion)
-            log_s = fuse_log_relations([log_a, log_l.expand_as(log_a)], "prod", fusion) if log_l is not None else log_a
-            if need_maps:
-                maps.update({f"S_A_{k}": without_subnormals(v.exp()) for k, v in log_a_k.items()})
-                maps["S_A"] = without_subnormals(log_a.exp()) if len(ks) > 1 else maps[f"S_A_{ks[0]}"]
-        else:
-            log_s = log_l.expand(b, -1, -1)
-        s = without_subnormals(log_s.exp())
-        if need_maps:
-            if log_l is not None:
-                maps["S_L"] = location_relation(h, w, sigma, f.device, dtype)
-            maps["S"] = s
-        return aggregate(f, s).to(f.dtype), maps
+    return ks
+
+
+def context_logits(f: torch.Tensor, ks: Sequence[int], scale=None, relation: str = "dot", multi: str = "prod",
+                   fusion: str = "renorm") -> Tuple[Dict[int, torch.Tensor], torch.Tensor]:
+    """Eq. 1 and 2 as logits: ``({K: logits of S^A_K}, logits of S^A)``, every map being the softmax
+    of its logits. A renormalised product of softmaxes is the softmax of the summed logits (the row
+    normalisers cancel), and the geometric mean the softmax of their mean; the other fusions (Tab. 4b)
+    combine log-probabilities (:func:`fuse_log_relations`)."""
+    logits = appearance_logits(f, ks, scale, relation)
+    if fusion == "renorm" and multi in ("prod", "mean"):
+        values = list(logits.values())
+        total = values[0] if len(values) == 1 else values[0] + values[1]
+        for v in values[2:]:
+            total.add_(v)  # a fresh tensor: in place is safe
+        return logits, total / len(values) if multi == "mean" and len(values) > 1 else total
+    return logits, fuse_log_relations([torch.log_softmax(v, dim=-1) for v in logits.values()], multi, fusion)
+
+
+def semantic_from_logits(logits_a: Optional[torch.Tensor], log_l: Optional[torch.Tensor], fusion: str = "renorm",
+                         batch: int = 1) -> torch.Tensor:
+    """Eq. 5 from the logits of S^A (:func:`context_logits`) and ``log S^L``: the renormalised product is
+    the softmax of their sum; the paper's literal softmax of the product (``fusion="softmax"``) takes
+    the product of the probabilities. Either factor may be absent (Tab. 4c's one-relation rows)."""
+    if logits_a is None:
+        return without_subnormals(log_l.exp()).expand(batch, -1, -1).contiguous()
+    if log_l is None:
+        return relation_softmax(logits_a)
+    if fusion == "renorm":
+        return relation_softmax(logits_a + log_l)
+    log_a = torch.log_softmax(logits_a, dim=-1)
+    return without_subnormals(fuse_log_relations([log_a, log_l.expand_as(log_a)], "prod", fusion).exp())
+
+
+def _fused_sia(x: torch.Tensor, ks, scale, relation: str, multi: str, log_l: Optional[torch.Tensor]) -> torch.Tensor:
+    """Eq. 1-6 when nobody reads the maps (product or geometric-mean fusion, renormalised): one softmax of
+    the summed logits, computed by :mod:`ianet_viz.kernels` (by slabs of query rows on the CPU without
+    autograd, else on the whole tensor)."""
+    b, c, h, w = x.shape
+    base, weights = context_weights(ks, scale, c, relation)
+    mean_w = 1.0 / len(ks) if multi == "mean" else 1.0  # geometric mean: the summed logits / n
+    weights = {k: v * mean_w for k, v in weights.items()}
+    g = dot_product_matrix(relation_features(x, relation), base)
+    if _slab_path(x):
+        return sia_by_query_rows(x.flatten(2), g, h, w, ks, weights, log_l).reshape(b, c, h, w)
+    total = g if set(ks) == {1} else summed_patch_logits(g, h, w, ks, weights)
+    if log_l is not None:
+        total = total.add_(log_l)  # total is a fresh tensor (g included): in place is safe
+    return aggregate(x, relation_softmax(total))
 
 
 # --------------------------------------------------------------------------------------------

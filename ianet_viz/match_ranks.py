@@ -137,6 +137,8 @@ def _match_ranks(distmat, pos_rows, pos_cols, junk_rows, junk_cols, chunk_size):
     common with integer distances) are found by the ``<`` / ``<=`` counts (dense) or the entries
     equal to the threshold (sparse), and broken by gallery index. Junk entries stay in the counts:
     each junk entry before a match (same lexicographic order) is subtracted at the end.
+
+    One piece: a chunked loop whose passes share the chunk's buffers (its speed is the point, benchmarks/evaluation.py).
     """
     num_q, num_g = distmat.shape
     n = pos_rows.shape[0]

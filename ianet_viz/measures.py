@@ -204,34 +204,40 @@ def cia_part_gain(
         else:
             pid = int(part)
             name = next((k for k, v in ids.items() if v == pid), str(pid))
-        region = areas[..., pid]  # [B, H, W]
-        present = region.sum(axis=(1, 2)) > 0
-        ch_imgs, me_imgs = choose[present[choose]], measure[present[measure]]
-        if ch_imgs.size == 0 or me_imgs.size == 0:
-            continue
-        score = np.nan_to_num(positive_mass_shares(F[ch_imgs], region[ch_imgs]), nan=0.0).mean(0)  # [C]
-        chosen = np.argsort(-score, kind="stable")[:int(n_channels)]
-        s_f = positive_mass_shares(F[me_imgs], region[me_imgs])  # [B_m, C]
-        s_y = positive_mass_shares(Y[me_imgs], region[me_imgs])
-        both = np.isfinite(s_f) & np.isfinite(s_y)  # a (channel, image) counts when it has mass in F and in Y
-        area = float(region[me_imgs].mean())
-
-        def mean(s, idx):
-            keep = both[:, idx]
-            return float(s[:, idx][keep].mean()) if keep.any() else float("nan")
-
-        out[name] = {
-            "label": pid,
-            "area": area,
-            "share_F": mean(s_f, chosen),
-            "share_Y": mean(s_y, chosen),
-            "gain": mean(s_y, chosen) - mean(s_f, chosen),
-            "lift_F": mean(s_f, chosen) / area,
-            "lift_Y": mean(s_y, chosen) / area,
-            "random_share_F": mean(s_f, random_channels),
-            "random_share_Y": mean(s_y, random_channels),
-            "random_gain": mean(s_y, random_channels) - mean(s_f, random_channels),
-            "channels": [int(k) for k in chosen],
-            "n_images": int(me_imgs.size),
-        }
+        got = _part_gain(F, Y, areas[..., pid], choose, measure, int(n_channels), random_channels)
+        if got is not None:  # None: the part is in no choosing or no measuring image
+            out[name] = {"label": pid, **got}
     return out
+
+
+def _part_gain(F, Y, region: np.ndarray, choose: np.ndarray, measure: np.ndarray, n_channels: int,
+               random_channels: np.ndarray) -> Optional[Dict[str, object]]:
+    """:func:`cia_part_gain` for one part's ``region`` ``[B, H, W]`` (its area share in every cell)."""
+    present = region.sum(axis=(1, 2)) > 0
+    ch_imgs, me_imgs = choose[present[choose]], measure[present[measure]]
+    if ch_imgs.size == 0 or me_imgs.size == 0:
+        return None
+    score = np.nan_to_num(positive_mass_shares(F[ch_imgs], region[ch_imgs]), nan=0.0).mean(0)  # [C]
+    chosen = np.argsort(-score, kind="stable")[:n_channels]
+    s_f = positive_mass_shares(F[me_imgs], region[me_imgs])  # [B_m, C]
+    s_y = positive_mass_shares(Y[me_imgs], region[me_imgs])
+    both = np.isfinite(s_f) & np.isfinite(s_y)  # a (channel, image) counts when it has mass in F and in Y
+    area = float(region[me_imgs].mean())
+
+    def mean(s, idx):
+        keep = both[:, idx]
+        return float(s[:, idx][keep].mean()) if keep.any() else float("nan")
+
+    return {
+        "area": area,
+        "share_F": mean(s_f, chosen),
+        "share_Y": mean(s_y, chosen),
+        "gain": mean(s_y, chosen) - mean(s_f, chosen),
+        "lift_F": mean(s_f, chosen) / area,
+        "lift_Y": mean(s_y, chosen) / area,
+        "random_share_F": mean(s_f, random_channels),
+        "random_share_Y": mean(s_y, random_channels),
+        "random_gain": mean(s_y, random_channels) - mean(s_f, random_channels),
+        "channels": [int(k) for k in chosen],
+        "n_images": int(me_imgs.size),
+    }

@@ -200,6 +200,7 @@ def k_reciprocal_rerank(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6,
     Raises:
         ValueError: on shapes that do not fit together, NaN or infinite distances, ``k1 + 1`` or
         ``k2`` larger than the number of images, or ``lambda_value`` outside ``[0, 1]``.
+    One piece: it follows the steps of Zhong et al.'s Algorithm 1 in their order, sharing its buffers.
     """
     q_g, q_q, g_g = _check(q_g_dist, q_q_dist, g_g_dist, k1, k2, lambda_value)
     nq, ng = q_g.shape

@@ -90,6 +90,7 @@ _UPPER_ARM, _FOREARM = 0.165, 0.155
 
 
 def _draw_person(p: _Painter, ident: Identity, pose: Pose) -> None:
+    """One piece: drawing code, one body part after another in painting order."""
     b = ident.build
     view = pose.view
     side = view in ("left", "right")

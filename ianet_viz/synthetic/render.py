@@ -208,6 +208,8 @@ def render_person(
     framing:    a :class:`Framing` (person scale and offset in the box); drawn
                 from ``rng`` when None (centred and full-size when ``clean``).
     clean:      no clutter, occluders, light jitter, blur or noise (for figures).
+
+    One piece: the renderer's drawing code, in the order the layers are painted.
     """
     _check_size(height, width)
     if not isinstance(identity, Identity):

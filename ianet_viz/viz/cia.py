@@ -95,6 +95,8 @@ def fig_cia(
 
     ``return_info=True`` returns ``(fig, {"gain", "channels": {part: c}, "images": {part: i},
     "shares": {part: {key: share}}})``.
+
+    One piece: drawing code, panel by panel.
     """
     feats = cia_features(model, x, [block])[block]
     f, y = feats["F"], feats["Y"]

@@ -379,6 +379,8 @@ def fig8(
     ``return_info=True`` returns ``(fig, {"points", "channels", "channel_scores", "fields"})``; with
     masks, "fields" has each field's own-part share and effective cells with the query cell removed
     (:func:`ianet_viz.measures.field_on_part`; for :func:`ianet_viz.course.mechanism.fields_on_part_text`).
+
+    One piece: drawing code, panel by panel.
     """
     x, display = prepare(images, size, transform)
     n = len(display)

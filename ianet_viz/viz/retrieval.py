@@ -98,6 +98,8 @@ def retrieval_grid(
     of an ``hw`` map, drawn on the one relation colour scale (log, 1 = uniform) with the query cell
     outlined. A colour bar comes with every overlay. ``title`` replaces the figure's title, ``label``
     is added to it in parentheses ("random init").
+
+    One piece: drawing code, row by row.
     """
     overlay_fn = overlay
     q_indices = list(q_indices)

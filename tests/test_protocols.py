@@ -32,9 +32,9 @@ def test_tab4_rows_point_at_runs_and_share_the_default():
     for table, rows in P.TAB4.items():
         for shown, label in rows.items():
             assert label in runs, (table, shown, label)
-    # K={1,2,3}, the demo's mean fusion and the semantic relation are one and the same run
+    # K={1,2,3}, the sweep's geometric-mean fusion and the semantic relation are one and the same run
     assert len({P.TAB4[t][r] for t, r in (("Tab. 4a: context sizes K", "K={1,2,3}"),
-                                          ("Tab. 4b: fusion of the K maps (eq. 2)", "mean (demo)"),
+                                          ("Tab. 4b: fusion of the K maps (eq. 2)", "geometric mean"),
                                           ("Tab. 4c: relation", "semantic S"))}) == 1
 
 

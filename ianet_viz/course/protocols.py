@@ -133,14 +133,14 @@ def fig7_tables(sigma1: Sequence[float] = FIG7_SIGMA1) -> Dict[str, Dict[str, st
             for name, location_only in (("location only (S = S^L)", True), ("full SIA (S = S^A · S^L)", False))}
 
 
-_DEFAULT = fig7_label(5.0, False)          # the demo mechanism's SIA at stage 3 with the paper's sigma
+_DEFAULT = fig7_label(5.0, False)          # the sweep's default SIA (COSINE_MEAN_LEVERS) at stage 3, the paper's sigma
 _LOCATION = fig7_label(5.0, True)
 
 #: Tab. 4a-c: table -> {row shown: run label}; rows sharing a run are trained once
 TAB4: Dict[str, Dict[str, str]] = {
     "Tab. 4a: context sizes K": {"K={1}": "K=1", "K={2}": "K=2", "K={3}": "K=3", "K={1,2,3}": _DEFAULT},
     "Tab. 4b: fusion of the K maps (eq. 2)": {"max": "max", "sum": "sum", "prod (paper)": "prod",
-                                               "mean (demo)": _DEFAULT},
+                                               "geometric mean": _DEFAULT},
     "Tab. 4c: relation": {"location S^L": _LOCATION, "appearance S^A": "appearance", "semantic S": _DEFAULT},
 }
 _TAB4_EXTRA = {"K=1": dict(ks=(1,)), "K=2": dict(ks=(2,)), "K=3": dict(ks=(3,)), "max": dict(multi="max"),

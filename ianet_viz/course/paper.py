@@ -132,3 +132,16 @@ def paper_difference(table: str, row: str, metric: str = "market_mAP") -> float:
     """The paper's ``row`` minus its baseline row in ``table`` (Tab. 4), in points: what our differences
     with their CIs stand beside."""
     return TAB4[table][row][metric] - TAB4[table]["base."][metric]
+
+
+def format_paper_table(table: str) -> str:
+    """A paper table as lines for a printout, under the setting it was measured in: Tab. 4a-f (Market-1501
+    and DukeMTMC-reID, ResNet-50) or Tab. 5 (Market-1501, the backbones named in its rows)."""
+    if table == "tab5":
+        head = "paper (Tab. 5, other backbones without and with IA blocks), on Market-1501 at 256 x 128"
+        lines = [f"  {r['row']:<10s} top-1 {r['rank1']:5.1f}  mAP {r['mAP']:5.1f}" for r in paper_table(table)]
+    else:
+        head = f"paper ({TAB4_TITLES[table]}), {PAPER_SETTING} (after |: DukeMTMC-reID)"
+        lines = [f"  {r['row']:<26s} top-1 {r['market_rank1']:5.1f}  mAP {r['market_mAP']:5.1f} | "
+                 f"top-1 {r['duke_rank1']:5.1f}  mAP {r['duke_mAP']:5.1f}" for r in paper_table(table)]
+    return "\n".join([head, *lines])

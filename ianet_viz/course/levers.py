@@ -59,3 +59,30 @@ def lever_tables(rows: Sequence[Dict]) -> str:
                        f"{format_paired(line):>20s}  "
                        + "  ".join(f"{v:14.3f}" if np.isfinite(v) else f"{'':14s}" for v in med))
     return "\n".join(out[1:])
+
+
+#: the curves notebook 06 draws: (configuration, block) -> line style
+CURVE_STYLES = {("paper", "stage2"): "C0-", ("paper", "stage3"): "C0--",
+                ("cosine7+mean+gate0.1", "stage2"): "C1-", ("cosine7+mean+gate0.1", "stage3"): "C1--"}
+
+
+def plot_curves(curves: Sequence[Dict]):
+    """The seed-0 mechanism over training (``results/mechanism_curves.csv``, epoch 0 = initialisation):
+    what SIA adds, the self-weight of S and its part lift, per configuration and block."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.3))
+    for (config, block), style in CURVE_STYLES.items():
+        mine = [r for r in curves if r["config"] == config and r["block"] == block]
+        epochs = [int(r["epoch"]) for r in mine]
+        for ax, key in zip(axes, ("sia_ratio", "self_S", "lift_S")):
+            ax.plot(epochs, [float(r[key]) for r in mine], style, label=f"{config}, {block}")
+    titles = ("‖BN(E_S)‖ / ‖F‖ (SIA adds)", "self-weight of S", "part lift of S (query cell removed)")
+    for ax, title in zip(axes, titles):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("Mechanism over training, seed 0: IANet-R18 at 128x64 from random init, synthetic held-out people",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig

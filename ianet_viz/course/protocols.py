@@ -361,3 +361,28 @@ def sweep_rows(setting: Setting, runs: Dict[str, dict], seeds: Sequence[int], sm
     where = f"runs/notebooks/{name}/"
     return rows, mech, Shown(default, where, f"showing: the course's sweep ({default.describe()}, {scale} scale, "
                              f"{len(seeds)} seeds), trained here or read back from {where}: {len(rows)} runs")
+
+
+#: our Tab. 4a-c titles -> the paper's tables (ianet_viz.course.paper)
+PAPER_TAB4 = dict(zip(TAB4, ("tab4a", "tab4b", "tab4c")))
+
+
+def tab4_text(tab4: Dict[str, Dict[str, List[Dict]]], mech: Sequence[Dict]) -> str:
+    """Notebook 06's Tab. 4a-c printout: the baseline, then per table the paper's rows and ours (mAP,
+    paired difference to the baseline with its 95 % CI, top-1 difference, and what the block does:
+    "adds" = ||BN(E)||/||F|| of the stage-3 SIA block, "self S" = the weight a cell keeps for itself)."""
+    from .paper import paper_row
+
+    base = next(iter(tab4.values()))
+    out = [f"baseline (no IA block): mAP {base['mAP'][0]['mean']:.1f} ± {base['mAP'][0]['std']:.1f} %, "
+           f"top-1 {base['rank1'][0]['mean']:.1f} % over {base['mAP'][0]['n']} seeds"]
+    for title, m in tab4.items():
+        out += ["", title, f"   {paper_row(PAPER_TAB4[title])}"]
+        top1 = {ln["row"]: ln for ln in m["rank1"]}
+        med = mechanism_medians(mech, TAB4[title])
+        for ln in (ln for ln in m["mAP"] if "diff" in ln):
+            k = med.get(ln["row"], {"sia_ratio": float("nan"), "self_S": float("nan")})
+            out.append(f"   {ln['row']:<15s} seeds {ln['n']}  mAP {ln['mean']:5.1f} ± {ln['std']:3.1f}  "
+                       f"Δ {format_paired(ln):>19s}   top-1 Δ {format_paired(top1[ln['row']]):>19s}   "
+                       f"adds {k['sia_ratio']:.3f}  self S {k['self_S']:.2f}")
+    return "\n".join(out)

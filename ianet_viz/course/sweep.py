@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import settings
 from ..settings import RUNS_DIR
@@ -149,3 +149,50 @@ def read_results(name: str, folder=None) -> Optional[List[Dict]]:
         return None
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+#: The committed full-network sweep (benchmarks/experiments.py): table -> {row: TrainConfig overrides},
+#: ``{}`` being the paper-literal IANet, and the CSV each table's runs are in.
+SWEEP_TABLES: Dict[str, Dict[str, dict]] = {
+    "IA vs baseline (cf. Tab. 4d)": {"baseline": dict(ia_stages=()), "SIA": dict(arrangement="sia"),
+                                     "CIA": dict(arrangement="cia"), "IA (SIA+CIA)": {}},
+    "4a: context sizes K": {"K={1}": dict(ks=(1,)), "K={2}": dict(ks=(2,)), "K={3}": dict(ks=(3,)), "K={1,2,3}": {}},
+    "4b: fusion of the K maps": {"max": dict(multi="max"), "sum": dict(multi="sum"), "prod": {}},
+    "4c: relation": {"location": dict(use_appearance=False), "appearance": dict(use_location=False), "semantic": {}},
+    "4d: arrangement": {"sia": dict(arrangement="sia"), "cia": dict(arrangement="cia"), "sia+cia": {},
+                        "cia+sia": dict(arrangement="cia+sia"), "parallel": dict(arrangement="parallel")},
+}
+SWEEP_CSV = {"IA vs baseline (cf. Tab. 4d)": "ia.csv", "IA vs baseline, 24 epochs": "ia_e24.csv",
+             "4a: context sizes K": "ks.csv", "4b: fusion of the K maps": "fusion.csv", "4c: relation": "maps.csv",
+             "4d: arrangement": "arrangement.csv"}
+#: the paper's choice in each table (drawn dark in the figure, marked in the printout)
+PAPER_CHOICE = frozenset({"K={1,2,3}", "prod", "semantic", "sia+cia", "IA (SIA+CIA)"})
+
+
+def read_sweep(folder=None) -> Tuple[Dict[str, List[Dict]], List[str]]:
+    """The committed sweep: ``({table: summarise(rows)}, lines saying what each CSV holds or that it is missing)``."""
+    results, notes = {}, []
+    for table, name in SWEEP_CSV.items():
+        rows = read_results(name, folder)
+        if rows is None:
+            notes.append(f"benchmarks/results/{name} is not there yet (run the command above)")
+            continue
+        results[table] = summarise(rows)
+        meta = rows[0]
+        notes.append(f"benchmarks/results/{name}: {len(rows)} runs ({meta.get('backbone', '?')}, "
+                     f"{meta.get('size', '?')}, {meta.get('epochs', '?')} epochs, {meta.get('identities', '?')} identities)")
+    return results, notes
+
+
+def sweep_text(results: Dict[str, List[Dict]]) -> str:
+    """Per table of :func:`read_sweep`: every row's top-1 and mAP (mean ± std over seeds), the paper's choice marked."""
+    out = []
+    for table, stats in results.items():
+        if not stats:
+            continue
+        out.append(f"Tab. {table}")
+        for s in stats:
+            mark = "  <- paper's choice" if s["config"] in PAPER_CHOICE else ""
+            out.append(f"   {s['config']:<12} seeds {s['n']}  top-1 {s['rank1_mean']:5.1f} ± {s['rank1_std']:4.1f}"
+                       f"   mAP {s['mAP_mean']:5.1f} ± {s['mAP_std']:4.1f}{mark}")
+    return "\n".join(out)

@@ -97,3 +97,30 @@ def plot_difference_tables(tables: Mapping[str, Mapping[str, Sequence[Mapping]]]
         fig.tight_layout()
     return fig
 
+
+
+def plot_sweep_bars(results: Mapping[str, Sequence[Mapping]], highlight: Sequence[str] = (), title: str = ""):
+    """One column per table of a committed sweep (``{table: rows with <metric>_mean, _std, _values}``):
+    bars of top-1 and mAP (mean over seeds, one sample standard deviation), a dot per seed; the rows in
+    ``highlight`` (the paper's choices) dark."""
+    import matplotlib.pyplot as plt
+
+    tables = [t for t in results if results[t]]
+    fig, axes = plt.subplots(2, len(tables), figsize=(2.7 * len(tables), 5.4), squeeze=False)
+    for c, table in enumerate(tables):
+        stats = results[table]
+        xs = np.arange(len(stats))
+        for r, (key, label) in enumerate((("rank1", "top-1 (%)"), ("mAP", "mAP (%)"))):
+            ax = axes[r, c]
+            colors = ["#0072B2" if s["config"] in highlight else "#9ecae1" for s in stats]
+            ax.bar(xs, [s[f"{key}_mean"] for s in stats], yerr=[s[f"{key}_std"] for s in stats], color=colors,
+                   capsize=3)
+            for x, s in zip(xs, stats):
+                ax.scatter(np.full(len(s[f"{key}_values"]), x), s[f"{key}_values"], s=9, color="k", zorder=3)
+            ax.set_xticks(xs, [s["config"] for s in stats], rotation=30, ha="right", fontsize=8)
+            ax.set_ylabel(label, fontsize=8)
+            if r == 0:
+                ax.set_title(f"Tab. {table}", fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

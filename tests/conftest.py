@@ -20,3 +20,12 @@ def features():
     """A small non-square float64 feature map [B, C, H, W] with positive (post-ReLU-like) entries."""
     g = torch.Generator().manual_seed(1)
     return torch.rand(2, 6, 5, 3, generator=g, dtype=torch.float64)
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for a test that trains: the CI machine has 2 shared cores (no oversubscription)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

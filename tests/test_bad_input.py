@@ -17,12 +17,7 @@ IDS, IMAGES, H, W = 8, 6, 64, 32
 PROGRESS = ("log.jsonl", "steps.jsonl", "metrics.json", "config.yaml")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

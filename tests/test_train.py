@@ -27,13 +27,7 @@ from ianet_viz.train.losses import ReIDLoss
 IDS, IMAGES, H, W = 8, 6, 64, 32
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CI machine has 2 shared cores: one intra-op thread avoids oversubscription."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,9 @@ CONFIGS: Dict[str, Dict] = {
     "parts:baseline": dict(ia_stages=(), pretrained=PRETRAINED, **FINETUNE),
     "parts:paper": dict(pretrained=PRETRAINED, **FINETUNE),  # the shipped paper-literal model
     "parts:demo": dict(**DEMO_MECHANISM, pretrained=PRETRAINED, **FINETUNE),  # the shipped demo model
+    # the demo model's blocks with one branch (Tab. 4d's "SIA" and "CIA" rows), for benchmarks.where_ia_helps
+    "parts:sia": dict(**DEMO_MECHANISM, arrangement="sia", pretrained=PRETRAINED, **FINETUNE),
+    "parts:cia": dict(**DEMO_MECHANISM, arrangement="cia", pretrained=PRETRAINED, **FINETUNE),
 }
 #: the run that every "ft:" configuration starts from: the baseline of the same seed at the demo scale
 INIT_FROM = "resnet18-128x64-e12-ids100/baseline-seed{seed}"

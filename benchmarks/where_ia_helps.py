@@ -14,6 +14,10 @@ baseline at chance or at its ceiling) is reported as such, not replaced.
 * **Models**: the shipped models' regime (``benchmarks.mechanism`` ``parts:``): the shipped part-taught
   backbone, fresh IA blocks, 6 epochs of the paper recipe, backbone at a tenth of the learning rate.
   ``parts:baseline`` (no block), ``parts:demo`` (K = 1, gate 0.1), ``parts:paper`` (paper-literal).
+* **SIA alone and CIA alone** (the demo model's blocks with one branch, ``parts:sia``, ``parts:cia``), "if
+  the budget allows": on the two ends of the misalignment dial (framed-g4, misframed-g4), 5 seeds. Added
+  to this definition after the three models' runs of the first levels were in, before any run of theirs;
+  nothing else changed.
 * **Seeds** 0-4, paired: seed k of every model on a level shares data order and head initialisation.
 * **Power**: on the demo split, the demo-minus-baseline mAP differences of the 5 paired seeds had a
   standard deviation of 0.28 points (``mechanism.csv``, ``parts:`` rows), so the 95 % CI is +-0.35
@@ -23,6 +27,7 @@ baseline at chance or at its ceiling) is reported as such, not replaced.
   share of a Gaussian of the same size (the matched control).
 
     python -m benchmarks.where_ia_helps --level misframed-g4        # one level: 15 runs, resumable
+    python -m benchmarks.where_ia_helps --level framed-g4,misframed-g4 --models parts:sia,parts:cia
     python -m benchmarks.where_ia_helps --summary-only --write      # the table into RESULTS.md
     python -m benchmarks.where_ia_helps --smoke                     # one tiny level in seconds (CI)
 
@@ -47,6 +52,9 @@ LEVELS: Dict[str, Level] = {lv.name: lv for lv in (
     Level("misframed", 4), Level("framed", 4), Level("everyday", 4), Level("everyday", 1))}
 #: the models (configurations of benchmarks.mechanism)
 MODELS = ("parts:baseline", "parts:demo", "parts:paper")
+#: one branch alone, on the ends of the misalignment dial only (the budget): --models parts:sia,parts:cia
+ONE_BRANCH = ("parts:sia", "parts:cia")
+ONE_BRANCH_LEVELS = ("framed-g4", "misframed-g4")
 SEEDS = (0, 1, 2, 3, 4)
 DATA_SEED = 2700
 SETTINGS = dict(backbone="resnet18", height=128, width=64, epochs=6, identities=100, images=12)

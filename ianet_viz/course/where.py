@@ -16,7 +16,7 @@ from .sweep import read_results
 REFERENCE = "parts:baseline"
 #: how the models are named for a reader
 MODEL_NAMES = {"parts:baseline": "baseline (no IA)", "parts:demo": "demo IA (K = 1, gate 0.1)",
-               "parts:paper": "paper-literal IA"}
+               "parts:paper": "paper-literal IA", "parts:sia": "demo SIA alone", "parts:cia": "demo CIA alone"}
 CSV_NAME = "where_ia_helps.csv"
 
 
@@ -66,7 +66,7 @@ def level_table(rows: Sequence[Dict], levels: Sequence[str]) -> List[Dict]:
 #: the two dials as the figure walks them: misalignment at groups of 4, confusability at everyday boxes
 MISALIGNMENT_AXIS = ("framed-g4", "everyday-g4", "misframed-g4")
 CONFUSABILITY_AXIS = ("everyday-g1", "everyday-g4")
-IA_MODELS = ("parts:demo", "parts:paper")
+IA_MODELS = ("parts:demo", "parts:paper", "parts:sia", "parts:cia")
 
 
 def plot_where_ia_helps(lines: Sequence[Dict], title: str = ""):
@@ -77,14 +77,14 @@ def plot_where_ia_helps(lines: Sequence[Dict], title: str = ""):
 
     by = {(ln["level"], ln["config"]): ln for ln in lines}
     fig, axes = plt.subplots(1, 3, figsize=(13.0, 4.2), layout="constrained")
-    colors = {"parts:demo": "tab:orange", "parts:paper": "tab:blue"}
+    colors = {"parts:demo": "tab:orange", "parts:paper": "tab:blue", "parts:sia": "tab:red", "parts:cia": "tab:purple"}
     for ax, axis, name in ((axes[0], MISALIGNMENT_AXIS, "misalignment (groups of 4 look-alikes)"),
                            (axes[1], CONFUSABILITY_AXIS, "confusability (everyday boxes)")):
         for j, model in enumerate(IA_MODELS):
             pts = [(i, by[(lv, model)]) for i, lv in enumerate(axis) if "diff" in by.get((lv, model), {})]
             if not pts:
                 continue
-            x = np.array([i for i, _ in pts]) + (j - 0.5) * 0.12
+            x = np.array([i for i, _ in pts]) + (j - 1.5) * 0.08
             d = np.array([ln["diff"] for _, ln in pts])
             err = np.array([[ln["diff"] - ln["lo"], ln["hi"] - ln["diff"]] for _, ln in pts]).T
             ax.errorbar(x, d, yerr=err, fmt="o-", color=colors[model], capsize=4,

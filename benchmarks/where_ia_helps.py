@@ -42,6 +42,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from ianet_viz.course.where import CSV_NAME
 from ianet_viz.synthetic.levels import Level
 
 from benchmarks.common import RESULTS_DIR, _cpu_model, command_line, describe_device, format_table, read_csv, \
@@ -61,7 +62,6 @@ SETTINGS = dict(backbone="resnet18", height=128, width=64, epochs=6, identities=
 #: CI: one tiny level, one epoch of two steps
 SMOKE = dict(backbone="resnet18", height=64, width=32, epochs=1, identities=8, images=4,
              train=dict(max_steps_per_epoch=2, batch_size=8, eval_batch_size=16))
-from ianet_viz.course.where import CSV_NAME  # noqa: E402  (one name for the rows)
 FIELD_KEYS = ("stage2_cells_S", "stage2_own_S", "stage2_own_gauss")
 
 

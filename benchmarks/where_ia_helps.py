@@ -105,10 +105,21 @@ def summarise(rows: Sequence[Dict]) -> List[Dict]:
 
 NOTES = """\
 Definition: the module docstring of `benchmarks/where_ia_helps.py` (levels, data, models, seeds, power),
-committed before any run. Each row: one level and model, 5 paired seeds; Δ = IA minus `parts:baseline`
-with the 95 % CI of the paired difference (t, 4 d.o.f.); fields = the stage-2 S of the IA models on 32
-of the level's test people (medians over seeds): effective cells, own-part share with the query cell
-removed, and the same share for a Gaussian of the same size."""
+committed in `7792a26` before any accuracy run; SIA alone and CIA alone added in `705098a`, before their
+runs. Each row: one level and model, 5 paired seeds; Δ = IA minus `parts:baseline` with the 95 % CI of the
+paired difference (t, 4 d.o.f.); fields = the stage-2 S of the models with SIA on 32 of the level's test
+people (medians over seeds): effective cells, own-part share with the query cell removed, and the same
+share for a Gaussian of the same size. The verdict lines give the differences to two decimals.
+
+How the runs were made (2026-12-07, the 2-core AMD EPYC VM, two processes of one thread side by side,
+separate CSVs merged into `results/where_ia_helps.csv`; 115-313 s a run, 3.6 hours of run time, two at a time, for
+the 80 runs):
+
+    python -m benchmarks.where_ia_helps --level misframed-g4,everyday-g4 --csv A.csv
+    python -m benchmarks.where_ia_helps --level framed-g4,everyday-g1 --csv B.csv
+    python -m benchmarks.where_ia_helps --level misframed-g4 --models parts:sia,parts:cia --csv C.csv
+    python -m benchmarks.where_ia_helps --level framed-g4 --models parts:sia,parts:cia --csv D.csv"""
+
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
@@ -145,12 +156,18 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
         for name in names:
             run_level(LEVELS[name], SETTINGS, runs_dir, csv, models=args.models.split(","),
                       seeds=[int(x) for x in args.seeds.split(",")])
-    table = summarise(read_csv(csv))
+    rows = read_csv(csv)
+    table = summarise(rows)
     print(format_table(table))
+    from ianet_viz.course.where import level_lines, verdict
+
+    lines = verdict(level_lines(rows, list(LEVELS)))
+    print("\n".join(lines))
     if args.write:
+        body = format_table(table, markdown=True) + "\n\n" + "\n".join(f"* {ln}" for ln in lines)
         update_results("where_ia_helps", section("where IA helps: misalignment and confusability levels",
                                                  command_line("benchmarks.where_ia_helps", argv),
-                                                 describe_device("cpu"), format_table(table, markdown=True), NOTES))
+                                                 describe_device("cpu"), body, NOTES))
     return table
 
 

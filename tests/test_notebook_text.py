@@ -61,7 +61,6 @@ CELL_FUNCTIONS = {
     "01_sia_cia_derivation.ipynb": {"per_k", "print_per_k"},        # tabulates measures.* over K
     "03_training.ipynb": {"show_identities", "report", "retrieval"},  # picture, callback, evaluate()
     "04_receptive_fields.ipynb": {"show", "render_pair", "mean_lift"},  # JPEG display, test set, wrapper
-    "06_ablations.ipynb": {"plot_tables", "print_tables"},           # display of summarise()
 }
 
 

@@ -126,6 +126,11 @@ def plot_where_ia_helps(lines: Sequence[Dict], title: str = ""):
 LEVEL_ORDER = ("everyday-g1", "framed-g4", "everyday-g4", "misframed-g4")
 
 
+def _precise(line: Dict) -> str:
+    """A paired difference to two decimals: a CI of [+0.00, +0.09] must not print as [+0.0, +0.1]."""
+    return f"{line['diff']:+.2f} [{line['lo']:+.2f}, {line['hi']:+.2f}]"
+
+
 def verdict(lines: Sequence[Dict]) -> List[str]:
     """One line per IA model: the levels where its 95 % CI lies above zero, below zero, or holds it."""
     out = []
@@ -136,7 +141,7 @@ def verdict(lines: Sequence[Dict]) -> List[str]:
         groups = {"helps (CI above 0)": [ln for ln in mine if ln["lo"] > 0],
                   "hurts (CI below 0)": [ln for ln in mine if ln["hi"] < 0],
                   "ties (CI holds 0)": [ln for ln in mine if ln["lo"] <= 0 <= ln["hi"]]}
-        parts = [what + " at " + ", ".join(f"{ln['level']} ({format_paired(ln)})" for ln in got)
+        parts = [what + " at " + ", ".join(f"{ln['level']} ({_precise(ln)})" for ln in got)
                  for what, got in groups.items() if got]
         out.append(f"{MODEL_NAMES[model]}: " + "; ".join(parts))
     return out

@@ -61,7 +61,7 @@ def default_scale(n: int) -> float:
     return 1.0 / math.sqrt(n)
 
 
-def without_subnormals(p: torch.Tensor) -> torch.Tensor:
+def without_subnormals(p: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """A relation map with every weight below the smallest normal float set to 0 (``finfo.tiny``:
     1.2e-38 in float32).
 
@@ -70,17 +70,19 @@ def without_subnormals(p: torch.Tensor) -> torch.Tensor:
     least ``1/M``, so they are lost to rounding in every sum), and on many x86 cores (Intel's
     among them) every multiply that reads one takes a slow path, which makes the product ``F S^T`` of
     eq. 6 several times slower on peaked maps (``benchmarks/RESULTS.md``, "cpu_latency"). The rows still sum to 1: what is removed is below ``M * tiny``,
-    far under float resolution. Applied wherever a map is made, on the readable and the fast path;
-    in place when no gradient flows (``p`` must then be a fresh map that nothing else holds).
+    far under float resolution. Applied wherever a map is made, on the readable and the fast path.
+    ``inplace=True`` overwrites ``p`` (for a map just made that nothing else holds).
     """
-    if torch.is_grad_enabled() and p.requires_grad:  # softmax's backward reads its output: keep it
-        return F.threshold(p, torch.finfo(p.dtype).tiny, 0.0)
-    return F.threshold_(p, torch.finfo(p.dtype).tiny, 0.0)  # a fresh map: one pass, no new 8 MB tensor
+    if inplace:
+        return F.threshold_(p, torch.finfo(p.dtype).tiny, 0.0)
+    return F.threshold(p, torch.finfo(p.dtype).tiny, 0.0)
 
 
 def relation_softmax(logits: torch.Tensor) -> torch.Tensor:
-    """``softmax_j`` of relation logits ``[.., M]`` without subnormal weights (:func:`without_subnormals`)."""
-    return without_subnormals(torch.softmax(logits, dim=-1))
+    """``softmax_j`` of relation logits ``[.., M]`` without subnormal weights (:func:`without_subnormals`):
+    in place when no gradient flows (one pass, no second 8 MB map); softmax's backward reads its output."""
+    p = torch.softmax(logits, dim=-1)
+    return without_subnormals(p, inplace=not (torch.is_grad_enabled() and p.requires_grad))
 
 
 def patch_offsets(k: int) -> range:

@@ -149,11 +149,9 @@ def verdict(lines: Sequence[Dict]) -> List[str]:
 
 def report(rows: Sequence[Dict], levels: Sequence[str] = LEVEL_ORDER) -> str:
     """The table of :func:`level_table` as text, then :func:`verdict`: what notebook 06 prints."""
+    from ..viz.alignment import Table
+
     table = level_table(rows, levels)
     if not table:
         return ""
-    cols = list(table[0])
-    widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in cols}
-    lines = ["  ".join(c.ljust(widths[c]) for c in cols)]
-    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in table]
-    return "\n".join(lines + [""] + verdict(level_lines(rows, levels)))
+    return "\n".join([str(Table(table)), ""] + verdict(level_lines(rows, levels)))

@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import numpy as np
 
 from ianet_viz.course.demo import COSINE_MEAN_LEVERS, DEMO_MECHANISM, FINETUNE
-from ianet_viz.course.stats import format_paired, paired_table
+from ianet_viz.course.stats import column_median, format_paired, paired_table
 
 from benchmarks.common import RESULTS_DIR, command_line, describe_device, format_table, read_csv, section, update_results, write_csv
 
@@ -150,13 +149,6 @@ def run_one(name: str, seed: int, s: Dict, runs_dir: Path, extra: Optional[Dict]
     return row
 
 
-def _num(v) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
 def summarise(rows: List[Dict], reference: str = "baseline") -> List[Dict]:
     """One line per configuration: mAP, paired difference to ``reference`` with its 95 % CI, and the
     mechanism at the end of training (medians over seeds)."""
@@ -170,9 +162,9 @@ def summarise(rows: List[Dict], reference: str = "baseline") -> List[Dict]:
         if "diff" in line:
             row[f"Δ mAP vs {reference} [95% CI]"] = format_paired(line)
         for col, k in COLUMNS:
-            vals = [v for v in (_num(r.get(k)) for r in by[name]) if not math.isnan(v)]
-            if vals:
-                row[col] = f"{np.median(vals):.3f}"
+            med = column_median(by[name], k)
+            if not math.isnan(med):
+                row[col] = f"{med:.3f}"
         out.append(row)
     cols: List[str] = []
     for line in out:

@@ -12,7 +12,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .stats import format_paired, paired_table
+from .stats import column_median, format_paired, paired_table
 
 #: (run tag, configuration prefix) -> (what the regime is, its reference configuration)
 REGIMES = {
@@ -53,8 +53,7 @@ def lever_tables(rows: Sequence[Dict]) -> str:
                 + "  ".join(f"{v:>14s}" for v in COLUMNS.values())]
         for line in paired_table(mine, reference):
             runs = [r for r in mine if r["config"] == line["config"]]
-            vals = [[float(r[k]) for r in runs if r.get(k) not in (None, "")] for k in COLUMNS]
-            med = [np.median(v) if v else np.nan for v in vals]
+            med = [column_median(runs, k) for k in COLUMNS]
             out.append(f"{line['config']:26s} {line['n']:5d} {line['mean']:5.1f} ± {line['std']:3.1f} "
                        f"{format_paired(line):>20s}  "
                        + "  ".join(f"{v:14.3f}" if np.isfinite(v) else f"{'':14s}" for v in med))

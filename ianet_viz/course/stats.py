@@ -61,11 +61,24 @@ def paired_table(rows: Sequence[Dict], reference: str = "baseline", metric: str 
     return out
 
 
-def format_paired(line: Dict) -> str:
+def format_paired(line: Dict, digits: int = 1) -> str:
     """``"+1.2 [-0.3, +2.7]"`` for a line with a paired difference (``diff``, ``pairs``, ``lo``, ``hi``:
-    :func:`paired_table`), ``"+1.2 (1 seed)"`` without a CI, ``""`` for the reference's own line."""
+    :func:`paired_table`), ``"+1.2 (1 seed)"`` without a CI, ``""`` for the reference's own line.
+    ``digits=2`` keeps a CI of [+0.00, +0.09] from printing as [+0.0, +0.1]."""
     if "diff" not in line:
         return ""
     if line["pairs"] < 2:
-        return f"{line['diff']:+.1f} (1 seed)"
-    return f"{line['diff']:+.1f} [{line['lo']:+.1f}, {line['hi']:+.1f}]"
+        return f"{line['diff']:+.{digits}f} (1 seed)"
+    return f"{line['diff']:+.{digits}f} [{line['lo']:+.{digits}f}, {line['hi']:+.{digits}f}]"
+
+
+def column_median(rows: Sequence[Dict], key: str) -> float:
+    """The median of ``key`` over ``rows`` (CSV rows: strings), skipping blanks; NaN when none has it."""
+    vals = []
+    for r in rows:
+        try:
+            vals.append(float(r.get(key, "")))
+        except (TypeError, ValueError):
+            pass
+    vals = [v for v in vals if not math.isnan(v)]
+    return float(np.median(vals)) if vals else math.nan

@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from .stats import format_paired, paired_table
+from .stats import column_median, format_paired, paired_table
 from .sweep import read_results
 
 REFERENCE = "parts:baseline"
@@ -25,16 +25,6 @@ def read_rows(folder=None) -> List[Dict[str, str]]:
     return read_results(CSV_NAME, folder) or []
 
 
-def _median(rows: Sequence[Dict], key: str) -> float:
-    vals = []
-    for r in rows:
-        try:
-            vals.append(float(r.get(key, "")))
-        except ValueError:
-            pass
-    return float(np.median(vals)) if vals else math.nan
-
-
 def level_lines(rows: Sequence[Dict], levels: Sequence[str]) -> List[Dict]:
     """Per level and model: seeds, mAP mean and std, IA minus baseline (``diff``, ``lo``, ``hi``) and the
     stage-2 fields (medians over seeds: cells, own-part share, a same-size Gaussian's own-part share)."""
@@ -43,8 +33,8 @@ def level_lines(rows: Sequence[Dict], levels: Sequence[str]) -> List[Dict]:
         mine = [r for r in rows if r["level"] == level]
         for line in paired_table(mine, REFERENCE):
             runs = [r for r in mine if r["config"] == line["config"]]
-            line.update(level=level, cells=_median(runs, "stage2_cells_S"), own=_median(runs, "stage2_own_S"),
-                        own_gauss=_median(runs, "stage2_own_gauss"))
+            line.update(level=level, cells=column_median(runs, "stage2_cells_S"),
+                        own=column_median(runs, "stage2_own_S"), own_gauss=column_median(runs, "stage2_own_gauss"))
             out.append(line)
     return out
 
@@ -126,11 +116,6 @@ def plot_where_ia_helps(lines: Sequence[Dict], title: str = ""):
 LEVEL_ORDER = ("everyday-g1", "framed-g4", "everyday-g4", "misframed-g4")
 
 
-def _precise(line: Dict) -> str:
-    """A paired difference to two decimals: a CI of [+0.00, +0.09] must not print as [+0.0, +0.1]."""
-    return f"{line['diff']:+.2f} [{line['lo']:+.2f}, {line['hi']:+.2f}]"
-
-
 def verdict(lines: Sequence[Dict]) -> List[str]:
     """One line per IA model: the levels where its 95 % CI lies above zero, below zero, or holds it."""
     out = []
@@ -141,7 +126,7 @@ def verdict(lines: Sequence[Dict]) -> List[str]:
         groups = {"helps (CI above 0)": [ln for ln in mine if ln["lo"] > 0],
                   "hurts (CI below 0)": [ln for ln in mine if ln["hi"] < 0],
                   "ties (CI holds 0)": [ln for ln in mine if ln["lo"] <= 0 <= ln["hi"]]}
-        parts = [what + " at " + ", ".join(f"{ln['level']} ({_precise(ln)})" for ln in got)
+        parts = [what + " at " + ", ".join(f"{ln['level']} ({format_paired(ln, 2)})" for ln in got)
                  for what, got in groups.items() if got]
         out.append(f"{MODEL_NAMES[model]}: " + "; ".join(parts))
     return out

@@ -191,8 +191,8 @@ def _train(cfg: TrainConfig, info: DistInfo, callback, monitor=None, state=None)
         for epoch in range(run.start_epoch, cfg.epochs):
             record = _train_epoch(run, epoch)
             m = _evaluate_epoch(run, epoch, record)
-            if m is not None or _is_eval_epoch(cfg, epoch):
-                evaluated, metrics = True, m if m is not None else metrics
+            evaluated = evaluated or _is_eval_epoch(cfg, epoch)
+            metrics = m if m is not None else metrics
             _finish_epoch(run, epoch, record)
             epoch_bar.update(1)
             epoch_bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss", "acc", "mAP") if k in record})

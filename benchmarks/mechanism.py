@@ -49,23 +49,23 @@ CONFIGS: Dict[str, Dict] = {
     # pretrained on the synthetic corpus (ianet_viz.course.pretrain), IA blocks fresh
     "pt:baseline": dict(ia_stages=(), pretrained=PRETRAINED),
     "pt:paper": dict(pretrained=PRETRAINED),
-    "pt:cosine7+mean+gate0.1": dict(**COSINE_MEAN_LEVERS, pretrained=PRETRAINED),  # the previous demo model's levers
+    "pt:cosine7+mean+gate0.1": dict(**COSINE_MEAN_LEVERS.changes(), pretrained=PRETRAINED),  # the previous demo model's levers
     # the paper's dot relation between the two: the geometric mean of the K maps and an open gate
     # (the GUIDE's 2026-12-04 measurements: the most part-selective relation whose blocks open)
     "pt:dot+mean+gate0.1": dict(multi="mean", gate_init=0.1, pretrained=PRETRAINED),
     # the paper's dot relation with one context (K = 1, as in the authors' released code) and an
     # open gate: the K > 1 patch maps are what concentrates S on the query cell (a patch matches
     # itself at every offset), see RESULTS.md "pretraining"
-    "pt:k1+gate0.1": dict(**DEMO_MECHANISM, pretrained=PRETRAINED),  # the demo model of issue 17
+    "pt:k1+gate0.1": dict(**DEMO_MECHANISM.changes(), pretrained=PRETRAINED),  # the demo model of issue 17
     # the part-pretext backbone (issue 22, ianet_viz.course.part_pretext): the pt: rows of the CSV were
     # measured on the identity-pretrained backbone it replaced; these on the shipped one, with the
     # shipped models' fine-tuning (FINETUNE: the backbone at a tenth of the learning rate)
     "parts:baseline": dict(ia_stages=(), pretrained=PRETRAINED, **FINETUNE),
     "parts:paper": dict(pretrained=PRETRAINED, **FINETUNE),  # the shipped paper-literal model
-    "parts:demo": dict(**DEMO_MECHANISM, pretrained=PRETRAINED, **FINETUNE),  # the shipped demo model
+    "parts:demo": dict(**DEMO_MECHANISM.changes(), pretrained=PRETRAINED, **FINETUNE),  # the shipped demo model
     # the demo model's blocks with one branch (Tab. 4d's "SIA" and "CIA" rows), for benchmarks.where_ia_helps
-    "parts:sia": dict(**DEMO_MECHANISM, arrangement="sia", pretrained=PRETRAINED, **FINETUNE),
-    "parts:cia": dict(**DEMO_MECHANISM, arrangement="cia", pretrained=PRETRAINED, **FINETUNE),
+    "parts:sia": dict(**DEMO_MECHANISM.changes(), arrangement="sia", pretrained=PRETRAINED, **FINETUNE),
+    "parts:cia": dict(**DEMO_MECHANISM.changes(), arrangement="cia", pretrained=PRETRAINED, **FINETUNE),
 }
 #: the run that every "ft:" configuration starts from: the baseline of the same seed at the demo scale
 INIT_FROM = "resnet18-128x64-e12-ids100/baseline-seed{seed}"

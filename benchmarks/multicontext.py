@@ -85,13 +85,13 @@ def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = Tru
     # shift would show: the naive unfold version and the shifted sums agree
     fc = 0.1 * torch.randn(b, min(c, 64), h, w, dtype=torch.float64)
     e_naive = naive_sia(fc)
-    err = max((Fn.sia(fc, (1, 2, 3), SIGMA, need_maps=nm)[0] - e_naive).abs().max().item() for nm in (False, True))
+    err = max((Fn.sia(fc, ks=(1, 2, 3), sigma=SIGMA, need_maps=nm)[0] - e_naive).abs().max().item() for nm in (False, True))
     assert err <= 1e-9 * max(1.0, e_naive.abs().max().item()), f"naive unfold SIA differs from functional.sia: {err}"
 
     def sia(ks, need_maps):
         def fn():
             with torch.no_grad():
-                Fn.sia(f, ks, SIGMA, need_maps=need_maps)
+                Fn.sia(f, ks=ks, sigma=SIGMA, need_maps=need_maps)
         return fn
 
     def naive(ks):
@@ -103,14 +103,14 @@ def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = Tru
     def whole(ks):  # the fast path on the whole B x M x M tensor (before the slabs of query rows)
         def fn():
             with torch.no_grad(), whole_tensor_sia():
-                Fn.sia(f, ks, SIGMA, need_maps=False)
+                Fn.sia(f, ks=ks, sigma=SIGMA, need_maps=False)
         return fn
 
     fg = f.clone().requires_grad_(True)
 
     def train_step(ks):
         def fn():
-            e, _ = Fn.sia(fg, ks, SIGMA, need_maps=False)
+            e, _ = Fn.sia(fg, ks=ks, sigma=SIGMA, need_maps=False)
             e.sum().backward()
             fg.grad = None
         return fn
@@ -128,7 +128,7 @@ def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = Tru
     if compile:  # what a student pays first: the compile time of each (cold: an empty inductor cache)
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="inductor-"))
         for ks in ((1,), (1, 2, 3)):
-            fn = torch.compile(lambda x, ks=ks: Fn.sia(x, ks, SIGMA, need_maps=False)[0])
+            fn = torch.compile(lambda x, ks=ks: Fn.sia(x, ks=ks, sigma=SIGMA, need_maps=False)[0])
             name = f"K={','.join(map(str, ks))} torch.compile"
             t0 = time.perf_counter()
             with torch.no_grad():
@@ -164,7 +164,7 @@ def run(quick: bool = False, repeats: Optional[int] = None, backward: bool = Tru
         })
     abs_rows = [{"variant": k, "median ms": 1e3 * median(v)} for k, v in t.items()]
     with subnormals_kept():
-        _, maps = Fn.sia(f, (1, 2, 3), SIGMA, need_maps=True)
+        _, maps = Fn.sia(f, ks=(1, 2, 3), sigma=SIGMA, need_maps=True)
     subnormal = {k: subnormal_share(m) for k, m in maps.items()}
     return {"subnormal": subnormal, "shape": (b, c, h, w), "repeats": repeats, "rows": rows, "abs": abs_rows, "times": t,
             "naive_max_abs_err": err, "compile_s": compile_s}

@@ -135,7 +135,7 @@ def measure(feats: Dict[int, torch.Tensor], multipliers=MULTIPLIERS, with_fused:
         cia_scales = [("default (None)", None), ("1 (paper)", 1.0)] + [(f"{k:g}/sqrt(M)", k / math.sqrt(m)) for k in multipliers]
         for label, s in sia_scales:
             if with_fused:
-                _, maps = Fn.sia(f, (1, 2, 3), stage_sigma(stage), scale=s, need_maps=True)
+                _, maps = Fn.sia(f, ks=(1, 2, 3), sigma=stage_sigma(stage), sia_scale=s, need_maps=True)
                 todo = [("S_A_1", maps["S_A_1"]), ("S_A_3", maps["S_A_3"]), ("S_A (K=1,2,3)", maps["S_A"]),
                         ("S (with S_L)", maps["S"])]
             else:

@@ -40,10 +40,7 @@ import torch.nn.functional as F
 from .basics import (_check_choice, _check_feature_map, _check_k, _check_sigma, _compute_dtype,  # noqa: F401
                      default_scale, patch_offsets, relation_softmax, without_subnormals)
 from .kernels import fused_channel_attention, patch_logits_multi, sia_by_query_rows, summed_patch_logits
-
-FUSIONS = ("renorm", "softmax")
-MULTI_FUSIONS = ("prod", "sum", "max", "mean")
-RELATIONS = ("dot", "cosine")
+from .options import FUSIONS, MULTI_FUSIONS, RELATIONS, STAGE3_SIGMA, IAOptions, ia_options  # noqa: F401
 #: default temperature of the cosine relation (logits = tau * mean patch cosine, in [-tau, tau])
 COSINE_TEMPERATURE = 10.0
 
@@ -241,63 +238,52 @@ def _slab_path(f: torch.Tensor) -> bool:
             and m >= SLAB_MIN_POSITIONS and b * m * m * 4 >= SLAB_MIN_BYTES)
 
 
-def sia(
-    f: torch.Tensor,
-    ks: Sequence[int] = (1, 2, 3),
-    sigma=(5.0, 10.0),
-    scale: Optional[float] = None,
-    fusion: str = "renorm",
-    use_location: bool = True,
-    use_appearance: bool = True,
-    multi: str = "prod",
-    need_maps: bool = True,
-    relation: str = "dot",
-) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+def sia(f: torch.Tensor, options: Optional[IAOptions] = None, *, need_maps: bool = True,
+        learned_scale: Optional[torch.Tensor] = None, **values) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
     """Spatial interaction and aggregation, eq. 1-6: returns ``(E_S [B, C, H, W], maps)``.
 
-    ``maps`` holds ``"S_A_1", "S_A_2", ...`` (one per K, eq. 1), ``"S_A"`` (eq. 2), ``"S_L"``
-    (eq. 3-4, ``[M, M]``) and ``"S"`` (eq. 5); all ``[B, M, M]`` probabilities. With
-    ``use_appearance=False`` only the location prior is used (Tab. 4c "location"), with
-    ``use_location=False`` only appearance. ``need_maps=False`` skips materialising maps nobody
-    reads; with the default product fusion it then needs a single softmax, because the row
-    normalisers of the factors cancel: ``S = softmax_j(sum_K L_K + log-Gaussian)``; with
-    ``multi="mean"`` (geometric mean of the S^A_K) the sum becomes a mean. ``relation="cosine"``
-    takes eq. 1 between unit-norm features with ``scale`` as the temperature (see
-    :func:`relation_features`); ``"dot"`` is the paper.
+    ``options`` (an :class:`~ianet_viz.options.IAOptions`; single ones by name: ``sia(f, ks=(1,))``)
+    choose K, the fusions, the relations and sigma (``None``: the paper's stage-3 pair).
+    ``maps``: ``"S_A_1", ...`` (eq. 1), ``"S_A"`` (eq. 2), ``"S_L"`` (eq. 3-4) and ``"S"`` (eq. 5), all
+    ``[B, M, M]``. ``need_maps=False`` skips the maps: the product or geometric mean then needs one
+    softmax of the summed logits (the row normalisers cancel), computed by :mod:`ianet_viz.kernels`.
+    ``learned_scale``: a learnable temperature (a 0-dim tensor) in place of ``options.sia_scale``.
     """
-    ks = _check_sia_options(f, ks, fusion, multi, relation, use_appearance, use_location)
+    o, sigma = _sia_options(f, options, values)
+    scale = o.sia_scale if learned_scale is None else learned_scale
     b, c, h, w = f.shape
-    dtype = _compute_dtype(f)
+    x = f.to(_compute_dtype(f))
+    log_prior = functools.partial(log_location_relation, h, w, sigma, f.device, x.dtype)
     with torch.autocast(device_type=f.device.type, enabled=False):
-        log_l = log_location_relation(h, w, sigma, f.device, dtype) if use_location else None  # eq. 3-4
-        if not need_maps and use_appearance and fusion == "renorm" and multi in ("prod", "mean"):
-            return _fused_sia(f.to(dtype), ks, scale, relation, multi, log_l).to(f.dtype), {}  # eq. 1-6, kernels
-        maps: Dict[str, torch.Tensor] = {}
-        logits_a = None
-        if use_appearance:
-            logits, logits_a = context_logits(f.to(dtype), ks, scale, relation, multi, fusion)  # eq. 1-2
-            if need_maps:
-                maps.update({f"S_A_{k}": relation_softmax(v) for k, v in logits.items()})
-                maps["S_A"] = relation_softmax(logits_a) if len(ks) > 1 else maps[f"S_A_{ks[0]}"]
-        if need_maps and log_l is not None:
-            maps["S_L"] = location_relation(h, w, sigma, f.device, dtype)
-        s = semantic_from_logits(logits_a, log_l, fusion, b)  # eq. 5
-        if need_maps:
-            maps["S"] = s
-        return aggregate(f, s).to(f.dtype), maps  # eq. 6
+        if not need_maps and o.use_appearance and o.fusion == "renorm" and o.multi in ("prod", "mean"):
+            log_l = log_prior() if o.use_location else None
+            return _fused_sia(x, o.ks, scale, o.sia_relation, o.multi, log_l).to(f.dtype), {}  # eq. 1-6, kernels
+        logits, logits_a = (context_logits(x, o.ks, scale, o.sia_relation, o.multi, o.fusion)  # eq. 1-2
+                            if o.use_appearance else ({}, None))
+        log_l = log_prior() if o.use_location else None  # eq. 3-4
+        s = semantic_from_logits(logits_a, log_l, o.fusion, b)  # eq. 5
+        maps = _sia_maps(logits, logits_a, s, h, w, sigma, o) if need_maps else {}
+        return aggregate(x, s).to(f.dtype), maps  # eq. 6
 
 
-def _check_sia_options(f, ks, fusion, multi, relation, use_appearance, use_location) -> Tuple[int, ...]:
+def _sia_options(f: torch.Tensor, options: Optional[IAOptions], values) -> Tuple[IAOptions, Tuple[float, float]]:
+    """The options of one :func:`sia` call, checked, and its sigma pair."""
     _check_feature_map(f)
-    _check_choice(fusion, FUSIONS, "fusion")
-    _check_choice(multi, MULTI_FUSIONS, "multi")
-    _check_choice(relation, RELATIONS, "relation")
-    ks = tuple(_check_k(k) for k in ks)
-    if use_appearance and not ks:
-        raise ValueError("ks must hold at least one context size when use_appearance=True")
-    if not (use_appearance or use_location):
-        raise ValueError("SIA needs appearance, location or both: use_appearance and use_location are both False")
-    return ks
+    o = ia_options(options, **values)
+    if isinstance(o.sigma, dict):
+        raise ValueError(f"sia() takes one sigma pair, got {o.sigma!r}; a {{stage: pair}} dict is for build_ianet")
+    return o, (STAGE3_SIGMA if o.sigma is None else o.sigma)
+
+
+def _sia_maps(logits, logits_a, s, h, w, sigma, o: IAOptions) -> Dict[str, torch.Tensor]:
+    """The maps a reader asked for: each S^A_K (eq. 1), S^A (eq. 2), S^L (eq. 3-4) and S (eq. 5)."""
+    maps = {f"S_A_{k}": relation_softmax(v) for k, v in logits.items()}
+    if logits:
+        maps["S_A"] = relation_softmax(logits_a) if len(logits) > 1 else maps[f"S_A_{o.ks[0]}"]
+    if o.use_location:
+        maps["S_L"] = location_relation(h, w, sigma, s.device, s.dtype)
+    maps["S"] = s
+    return maps
 
 
 def context_logits(f: torch.Tensor, ks: Sequence[int], scale=None, relation: str = "dot", multi: str = "prod",

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 
@@ -14,48 +15,36 @@ import torchvision
 from torch import nn
 
 from .imagenet import PretrainedWeightsError, load_backbone_weights  # noqa: F401  (the error: ianet_viz's API)
-from .modules import ARRANGEMENTS, IABlock
+from .modules import IABlock
+from .options import STAGE3_SIGMA, IAOptions, ia_options
 
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101")
-#: sigma (sigma1 along x, sigma2 along y) at stage 3, in cells; the paper's stage-3 value.
-STAGE3_SIGMA = (5.0, 10.0)
 #: Output stride of each stage (stage 4 with last_stride=2 is 32).
 STAGE_STRIDES = {1: 4, 2: 8, 3: 16, 4: 16}
 
 
 #: The input size at which the paper states its sigmas (Sec. 4.2: 256 x 128, stage 3 is 16 x 8 cells).
 PAPER_INPUT = (256, 128)
-#: How ``stage_sigma`` scales the paper's sigma: "map" follows the map's size (the paper's rule, the
-#: default), "cells" keeps the paper's numbers of cells whatever the input (what the committed sweeps of notebooks 05-06 used).
-SIGMA_RULES = ("map", "cells")
 
 
-def stage_sigma(stage: int, last_stride: int = 1, input_size: Optional[Sequence[int]] = None,
-                rule: str = "map") -> Tuple[float, float]:
+def stage_sigma(stage: int, last_stride: int = 1, input_size: Optional[Sequence[int]] = None) -> Tuple[float, float]:
     """sigma ``(sigma1 along x, sigma2 along y)`` of the location prior (eq. 3-4) at ``stage``, in cells.
 
     The paper sets sigma per stage "because the feature maps at different stages have different
     spatial sizes": (5, 10) at stage 3 and (10, 20) at stage 2, for 256 x 128 input. A stage whose map
     is twice as large (half the stride) gets twice the sigma, so stage 1 -> (20, 40), stage 4 ->
-    (5, 10) with last stride 1 and (2.5, 5) with last stride 2.
-
-    ``rule="map"`` (default) also scales with the input: sigma1 by ``width / 128`` and sigma2 by
-    ``height / 256``, so the prior covers the same share of the person at any input size (128 x 64:
-    stage 3 (2.5, 5), stage 2 (5, 10)). ``rule="cells"`` keeps the 256 x 128 numbers of cells at every
-    input (twice as wide, relative to the person, at 128 x 64). ``input_size=None`` is 256 x 128.
+    (5, 10) with last stride 1 and (2.5, 5) with last stride 2. The input scales it the same way:
+    sigma1 by ``width / 128`` and sigma2 by ``height / 256``, so the prior covers the same share of the
+    person at any input size (128 x 64: stage 3 (2.5, 5), stage 2 (5, 10)). ``input_size=None`` is 256 x 128.
     """
     if stage not in STAGE_STRIDES:
         raise ValueError(f"stage must be 1, 2, 3 or 4, got {stage!r}")
-    if rule not in SIGMA_RULES:
-        raise ValueError(f"sigma rule must be one of {SIGMA_RULES}, got {rule!r}")
     stride = STAGE_STRIDES[stage] * (2 if stage == 4 and last_stride == 2 else 1)
     factor = STAGE_STRIDES[3] / stride
-    fx = fy = 1.0
-    if rule == "map" and input_size is not None:
-        h, w = (int(v) for v in input_size)
-        if h < 1 or w < 1:
-            raise ValueError(f"input_size must be (height, width) in pixels, got {tuple(input_size)!r}")
-        fy, fx = h / PAPER_INPUT[0], w / PAPER_INPUT[1]
+    h, w = PAPER_INPUT if input_size is None else (int(v) for v in input_size)
+    if h < 1 or w < 1:
+        raise ValueError(f"input_size must be (height, width) in pixels, got {tuple(input_size)!r}")
+    fy, fx = h / PAPER_INPUT[0], w / PAPER_INPUT[1]
     return (STAGE3_SIGMA[0] * factor * fx, STAGE3_SIGMA[1] * factor * fy)
 
 
@@ -130,63 +119,32 @@ class IANet(nn.Module):
         return (logits, feat) if return_features else logits
 
 
-def _parse_sigma(sigma, stage: int, last_stride: int, input_size=None, rule: str = "map") -> Tuple[float, float]:
-    if sigma is None:
-        return stage_sigma(stage, last_stride, input_size, rule)
-    if isinstance(sigma, dict):
-        return tuple(sigma[stage]) if stage in sigma else stage_sigma(stage, last_stride, input_size, rule)
-    return tuple(sigma)
-
-
 def build_ianet(
     backbone: str = "resnet50",
     num_classes: int = 751,
     pretrained: Optional[Union[str, os.PathLike]] = None,
     ia_stages: Iterable[int] = (2, 3),
-    arrangement: str = "sia+cia",
+    options: Optional[IAOptions] = None,
     last_stride: int = 1,
-    ks: Sequence[int] = (1, 2, 3),
-    fusion: str = "renorm",
-    multi: str = "prod",
-    sigma=None,
-    sia_scale: Optional[float] = None,
-    cia_scale: Optional[float] = None,
-    use_appearance: bool = True,
-    use_location: bool = True,
     per_block: bool = False,
-    relation: str = "dot",
-    learn_scale: bool = False,
-    gate_init: float = 0.0,
     input_size: Optional[Sequence[int]] = None,
-    sigma_rule: str = "map",
+    **values,
 ) -> IANet:
     """Build IANet (Hou et al. 2019, Sec. 3.4): a ResNet with IA blocks after ``ia_stages``.
 
     * ``ia_stages``: any subset of 1-4 (Tab. 4e); ``()`` is the baseline.
+    * ``options``: the blocks' :class:`~ianet_viz.options.IAOptions` (arrangement, K, fusions,
+      relations, scales, gate: Tab. 4a-d), or single options by name (``build_ianet(ks=(1,))``).
+      Its ``sigma``: ``None`` gives each stage :func:`stage_sigma` at ``input_size`` (``(height,
+      width)``, default 256 x 128, the paper's); a pair applies to every stage; ``{stage: pair}``.
     * ``per_block=True`` puts a block after every residual block of those stages (Tab. 4f,
       "stage23-c" with ``ia_stages=(2, 3)``); block names are then ``stage2_b0``, ``stage2_b1``, ...
-    * ``arrangement``: "sia", "cia", "sia+cia" (default), "cia+sia", "parallel" (Tab. 4d).
-    * ``ks``, ``multi`` ("prod", "sum", "max"), ``fusion`` ("renorm", "softmax"),
-      ``use_appearance``/``use_location``: the SIA options of Tab. 4a-c.
-    * ``sia_scale`` / ``cia_scale``: logit scales; ``None`` is the measured default
-      (``1/(sqrt(C) K^2)`` for SIA, ``1/sqrt(M)`` for CIA; see :mod:`ianet_viz.functional`).
-    * ``relation`` ("dot": the paper; "cosine": unit-norm features times a temperature ``sia_scale``,
-      default 10), ``learn_scale`` (cosine only: one learnable temperature per SIA block) and
-      ``gate_init`` (the initial BN weight of eq. 9; 0 is the paper, anything else an ablation):
-      the levers of the mechanism study in ``benchmarks/RESULTS.md``.
-    * ``sigma``: ``None`` follows :func:`stage_sigma` with ``input_size`` (``(height, width)``, default
-      256 x 128, the paper's) and ``sigma_rule`` ("map": scaled with the map, the paper's rule;
-      "cells": the paper's numbers of cells at any input); a pair applies to every stage; a dict
-      maps stage -> pair.
     * ``pretrained``: ``None`` (random init), ``"imagenet"`` (torchvision weights API; offline it
       raises :class:`PretrainedWeightsError` saying where to put the file) or a path to a file.
     """
-    if arrangement not in ARRANGEMENTS:
-        raise ValueError(f"arrangement must be one of {', '.join(map(repr, ARRANGEMENTS))}; got {arrangement!r}")
+    o = ia_options(options, **values)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if sigma_rule not in SIGMA_RULES:
-        raise ValueError(f"sigma_rule must be one of {SIGMA_RULES}, got {sigma_rule!r}")
     stages = sorted(set(int(s) for s in ia_stages))
     if any(s not in (1, 2, 3, 4) for s in stages):
         raise ValueError(f"ia_stages must be a subset of (1, 2, 3, 4), got {tuple(ia_stages)!r}")
@@ -197,12 +155,8 @@ def build_ianet(
     for stage in stages:
         layer = getattr(net, f"layer{stage}")
         channels = layer[-1].bn3.num_features if hasattr(layer[-1], "bn3") else layer[-1].bn2.num_features
+        sigma = o.stage_sigma(stage) or stage_sigma(stage, last_stride, input_size)
         names = [f"stage{stage}_b{i}" for i in range(len(layer))] if per_block else [f"stage{stage}"]
         for name in names:
-            blocks[name] = IABlock(
-                channels, arrangement, ks=ks, sigma=_parse_sigma(sigma, stage, last_stride, input_size, sigma_rule),
-                sia_scale=sia_scale, cia_scale=cia_scale, fusion=fusion, multi=multi,
-                use_appearance=use_appearance, use_location=use_location, name=name,
-                relation=relation, learn_scale=learn_scale, gate_init=gate_init,
-            )
+            blocks[name] = IABlock(channels, dataclasses.replace(o, sigma=sigma), name=name)
     return IANet(net, blocks, num_classes, per_block)

@@ -8,15 +8,15 @@ recorder); otherwise SIA and CIA take the fast paths of :mod:`ianet_viz.kernels`
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Optional, Sequence
+from typing import Optional
 
 import torch
 from torch import nn
 
 from . import functional as Fn
-
-ARRANGEMENTS = ("sia", "cia", "sia+cia", "cia+sia", "parallel")
+from .options import ARRANGEMENTS, IAOptions, ia_options  # noqa: F401  (ARRANGEMENTS: the modules' API)
 
 
 def _is_fx_tracing() -> bool:
@@ -29,13 +29,13 @@ def _is_fx_tracing() -> bool:
 # torch.fx treats these as leaves: tracing records one call instead of descending into the
 # shape-dependent shifted sums, and the taps after them still become named graph nodes.
 @torch.fx.wrap
-def _sia_op(f, ks, sigma, scale, fusion, use_location, use_appearance, multi, need_maps, relation):
-    return Fn.sia(f, ks, sigma, scale, fusion, use_location, use_appearance, multi, need_maps, relation)
+def _sia_op(f, options, learned_scale, need_maps):
+    return Fn.sia(f, options, need_maps=need_maps, learned_scale=learned_scale)
 
 
 @torch.fx.wrap
 def _cia_op(f, scale, need_map):
-    return Fn.cia(f, scale, need_map)
+    return Fn.cia(f, scale=scale, need_map=need_map)
 
 
 class Tap(nn.Identity):
@@ -77,49 +77,40 @@ class _Taps(nn.Module):
 
 
 class SIA(_Taps):
-    """Spatial interaction-aggregation block (eq. 1-6, 9): ``Y = BN(F S^T) + F``."""
+    """Spatial interaction-aggregation block (eq. 1-6, 9): ``Y = BN(F S^T) + F``.
 
-    def __init__(
-        self,
-        channels: int,
-        ks: Sequence[int] = (1, 2, 3),
-        sigma=(5.0, 10.0),
-        scale: Optional[float] = None,
-        fusion: str = "renorm",
-        multi: str = "prod",
-        use_appearance: bool = True,
-        use_location: bool = True,
-        relation: str = "dot",
-        learn_scale: bool = False,
-        gate_init: float = 0.0,
-    ):
+    ``options``: an :class:`~ianet_viz.options.IAOptions`, or single options by name
+    (``SIA(256, ks=(1,), sigma=(10, 20))``); ``sigma=None`` is the paper's stage-3 pair.
+    """
+
+    def __init__(self, channels: int, options: Optional[IAOptions] = None, **values):
         super().__init__()
-        self.ks = tuple(int(k) for k in ks) if use_appearance else ()
-        self.sigma = tuple(float(s) for s in sigma)
-        self.scale, self.fusion, self.multi = scale, fusion, multi
-        self.use_appearance, self.use_location = use_appearance, use_location
-        # validate once at construction, with a tiny map, so a bad option fails early and clearly
-        Fn.sia(torch.zeros(1, 1, 2, 2), self.ks, self.sigma, scale, fusion, use_location, use_appearance, multi,
-               relation=relation)
-        self.relation = relation
+        o = ia_options(options, **values)
+        if isinstance(o.sigma, dict):
+            raise ValueError(f"an SIA block takes one sigma pair, got {o.sigma!r}; a {{stage: pair}} dict is for build_ianet")
+        self.options = dataclasses.replace(o, sigma=o.sigma or Fn.STAGE3_SIGMA)
+        self.ks = self.options.ks if o.use_appearance else ()
+        self.sigma = self.options.sigma
         # a learnable temperature (cosine relation) is stored as its log, so it stays positive
-        if learn_scale:
-            if relation != "cosine":
-                raise ValueError("learn_scale=True needs relation='cosine' (a learnable temperature of the "
-                                 "cosine relation); the dot relation's scale is 1/sqrt(C) by design")
-            init = Fn.COSINE_TEMPERATURE if scale is None else float(scale)
-            self.log_scale = nn.Parameter(torch.tensor(math.log(init)))
-        else:
-            self.log_scale = None
-        keys = [f"S_A_{k}" for k in self.ks] + (["S_A"] if use_appearance else [])
-        keys += (["S_L"] if use_location else []) + ["S"]
+        init = Fn.COSINE_TEMPERATURE if o.sia_scale is None else float(o.sia_scale)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(init))) if o.sia_learn_scale else None
+        keys = [f"S_A_{k}" for k in self.ks] + (["S_A"] if o.use_appearance else [])
+        keys += (["S_L"] if o.use_location else []) + ["S"]
         # module names avoid a trailing "_<digits>", which torch.fx/torchvision read as a repeat count
         self.taps = nn.ModuleDict({k.replace("S_A_", "S_A_K"): Tap(k) for k in keys})
-        self.bn = _zero_bn(channels, gate_init)
+        self.bn = _zero_bn(channels, o.gate_init)
+
+    # the options a reader of a trained model asks about, by their short names
+    relation = property(lambda self: self.options.sia_relation)
+    scale = property(lambda self: self.options.sia_scale)
+    fusion = property(lambda self: self.options.fusion)
+    multi = property(lambda self: self.options.multi)
+    use_appearance = property(lambda self: self.options.use_appearance)
+    use_location = property(lambda self: self.options.use_location)
 
     def logit_scale(self):
         """The scale SIA applies to its logits: the learnable temperature when there is one."""
-        return self.log_scale.exp() if self.log_scale is not None else self.scale
+        return self.log_scale.exp() if self.log_scale is not None else self.options.sia_scale
 
     def scale_text(self) -> str:
         """The logit scale in words, for every relation: ``logit_scale()`` is a tensor (learned
@@ -135,10 +126,8 @@ class SIA(_Taps):
     def residual(self, f: torch.Tensor) -> torch.Tensor:
         """``BN(E_S)``: the part that the block adds to its input."""
         wanted = self._maps_wanted()  # a Python bool, also while torch.fx traces
-        e, maps = _sia_op(
-            f, self.ks, self.sigma, self.logit_scale(), self.fusion, self.use_location, self.use_appearance,
-            self.multi, wanted, self.relation,
-        )
+        learned = self.log_scale.exp() if self.log_scale is not None else None
+        e, maps = _sia_op(f, self.options, learned, wanted)
         if wanted:
             for tap in self.taps.values():
                 tap(maps[tap.key])
@@ -148,9 +137,10 @@ class SIA(_Taps):
         return self.residual(f) + f
 
     def extra_repr(self) -> str:
-        return (f"ks={self.ks}, sigma={self.sigma}, scale={self.scale}, fusion={self.fusion!r}, "
-                f"multi={self.multi!r}, appearance={self.use_appearance}, location={self.use_location}, "
-                f"relation={self.relation!r}, learn_scale={self.log_scale is not None}")
+        o = self.options
+        return (f"ks={self.ks}, sigma={self.sigma}, sia_scale={o.sia_scale}, fusion={o.fusion!r}, "
+                f"multi={o.multi!r}, use_appearance={o.use_appearance}, use_location={o.use_location}, "
+                f"sia_relation={o.sia_relation!r}, sia_learn_scale={o.sia_learn_scale}")
 
 
 class CIA(_Taps):
@@ -184,33 +174,12 @@ class IABlock(nn.Module):
     ``cia_out`` taps the output of the CIA part (the feature map shown as channel maps in Fig. 8).
     """
 
-    def __init__(
-        self,
-        channels: int,
-        arrangement: str = "sia+cia",
-        ks: Sequence[int] = (1, 2, 3),
-        sigma=(5.0, 10.0),
-        sia_scale: Optional[float] = None,
-        cia_scale: Optional[float] = None,
-        fusion: str = "renorm",
-        multi: str = "prod",
-        use_appearance: bool = True,
-        use_location: bool = True,
-        name: str = "block",
-        relation: str = "dot",
-        learn_scale: bool = False,
-        gate_init: float = 0.0,
-    ):
+    def __init__(self, channels: int, options: Optional[IAOptions] = None, name: str = "block", **values):
         super().__init__()
-        if arrangement not in ARRANGEMENTS:
-            raise ValueError(f"arrangement must be one of {', '.join(map(repr, ARRANGEMENTS))}; got {arrangement!r}")
-        self.arrangement, self.block_name = arrangement, name
-        self.sia = (
-            SIA(channels, ks, sigma, sia_scale, fusion, multi, use_appearance, use_location, relation, learn_scale,
-                gate_init)
-            if "sia" in arrangement or arrangement == "parallel" else None
-        )
-        self.cia = CIA(channels, cia_scale, gate_init) if "cia" in arrangement or arrangement == "parallel" else None
+        o = ia_options(options, **values)
+        self.options, self.arrangement, self.block_name = o, o.arrangement, name
+        self.sia = SIA(channels, o) if o.has_sia else None
+        self.cia = CIA(channels, o.cia_scale, o.gate_init) if o.has_cia else None
         self.taps = nn.ModuleDict({"cia_out": Tap("cia_out")}) if self.cia is not None else nn.ModuleDict()
 
     def _cia_out(self, y: torch.Tensor) -> torch.Tensor:

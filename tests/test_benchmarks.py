@@ -76,7 +76,7 @@ def test_multicontext_quick_and_naive_reference():
 
     f = 0.1 * torch.randn(2, 5, 6, 4, dtype=torch.float64)
     for ks in [(1,), (2,), (3,), (1, 2, 3)]:
-        e, _ = Fn.sia(f, ks, (2.0, 4.0), need_maps=False)
+        e, _ = Fn.sia(f, ks=ks, sigma=(2.0, 4.0), need_maps=False)
         assert torch.allclose(multicontext.naive_sia(f, ks, (2.0, 4.0)), e, atol=1e-12)
     out = multicontext.main(["--quick", "--repeats", "2"])
     assert len(out["rows"]) == 9 and all("[" in r["median [min,max]"] for r in out["rows"])

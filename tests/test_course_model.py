@@ -40,9 +40,9 @@ def dot_run(tmp_path_factory):
 def test_scale_text_reads_every_relation():
     """logit_scale() is None for the paper's dot relation: scale_text() prints it without an AttributeError."""
     assert SIA(8).scale_text() == "scale 1/(sqrt(C) K^2)"
-    assert SIA(8, scale=1.0).scale_text() == "scale 1"
-    assert SIA(8, relation="cosine").scale_text() == "temperature 10"
-    learned = SIA(8, relation="cosine", learn_scale=True, scale=7.0)
+    assert SIA(8, sia_scale=1.0).scale_text() == "scale 1"
+    assert SIA(8, sia_relation="cosine").scale_text() == "temperature 10"
+    learned = SIA(8, sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0)
     assert learned.scale_text() == "temperature 7.00 (learned)"
 
 

@@ -57,7 +57,7 @@ def test_patch_offsets():
 def test_sia_matches_naive_loop(ks, fusion, multi, hw):
     f = torch.rand(2, 5, *hw, dtype=torch.float64)
     sigma = (1.5, 2.5)
-    e, maps = Fn.sia(f, ks=ks, sigma=sigma, scale=0.7, fusion=fusion, multi=multi)
+    e, maps = Fn.sia(f, ks=ks, sigma=sigma, sia_scale=0.7, fusion=fusion, multi=multi)
     h, w = hw
     for b in range(2):
         e_n, ref = R.sia_loop(f[b], ks, sigma, 0.7, multi, fusion)
@@ -118,7 +118,7 @@ def test_literal_softmax_fusion_is_near_uniform_on_16x8():
 def test_products_do_not_underflow():
     """With large logits each factor is ~1e-30 far from the peak; log-space keeps S finite and normalised."""
     f = torch.rand(1, 32, 8, 4) * 20
-    _, maps = Fn.sia(f, ks=(1, 2, 3, 5), scale=1.0, sigma=(0.3, 0.3))
+    _, maps = Fn.sia(f, ks=(1, 2, 3, 5), sia_scale=1.0, sigma=(0.3, 0.3))
     s = maps["S"]
     assert torch.isfinite(s).all()
     torch.testing.assert_close(s.sum(-1), torch.ones(1, 32))

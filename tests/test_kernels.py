@@ -100,10 +100,10 @@ def test_slabs_of_query_rows_equal_the_whole_tensor_path(shape, ks, rows):
 def test_sia_takes_the_slab_path_only_without_autograd_and_agrees_with_it():
     torch.manual_seed(3)
     f = (0.3 * torch.randn(4, 8, 32, 16, dtype=torch.float64)).requires_grad_(True)  # 4 x 512 x 512: 4 MB
-    with_grad, _ = Fn.sia(f, (1, 2, 3), (2.0, 4.0), need_maps=False)
+    with_grad, _ = Fn.sia(f, ks=(1, 2, 3), sigma=(2.0, 4.0), need_maps=False)
     assert with_grad.grad_fn is not None  # the whole-tensor path, differentiable
     with torch.no_grad():
-        slab, _ = Fn.sia(f, (1, 2, 3), (2.0, 4.0), need_maps=False)
+        slab, _ = Fn.sia(f, ks=(1, 2, 3), sigma=(2.0, 4.0), need_maps=False)
     assert Fn._slab_path(f.detach()) and not Fn._slab_path(f)
     assert not Fn._slab_path(torch.zeros(1, 8, 32, 16)) and not Fn._slab_path(torch.zeros(64, 8, 16, 8))  # fits
     assert torch.allclose(slab, with_grad.detach(), atol=1e-12, rtol=0)

@@ -6,7 +6,7 @@ PKG = Path(__file__).resolve().parents[1] / "ianet_viz"
 
 #: Layers, lowest first: a module may import its own layer and the layers below it.
 LAYERS = [
-    {"basics", "functional", "kernels", "imagenet", "modules", "model", "recorder", "cost", "metrics", "match_ranks", "distances",
+    {"basics", "options", "functional", "kernels", "imagenet", "modules", "model", "recorder", "cost", "metrics", "match_ranks", "distances",
      "rerank", "measures", "reference", "settings", "__init__"},
     {"reid", "synthetic"},
     {"train"},
@@ -130,3 +130,28 @@ def test_no_name_or_comment_in_the_package_carries_a_date():
     found = [f"{p.relative_to(PKG)}:{i}" for p in PKG.rglob("*.py")
              for i, line in enumerate(p.read_text().splitlines(), 1) if dated.search(line)]
     assert not found, found
+
+
+def test_no_function_is_over_80_lines_unless_it_says_why():
+    """A long function is a place to get lost: over 80 lines, its docstring says why it is one piece."""
+    long = []
+    for path in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80:
+                if "One piece:" not in (ast.get_docstring(node) or ""):
+                    long.append(f"{path.relative_to(PKG)}:{node.name}")
+    assert not long, long
+
+
+def test_the_block_options_travel_by_name():
+    """SIA's and CIA's options are passed as one IAOptions or by name, never by position: a call of
+    sia / SIA / IABlock / build_ianet passes at most its tensor or size and the options object by position."""
+    most = {"sia": 2, "_sia_op": 4, "SIA": 2, "IABlock": 2, "build_ianet": 5}
+    wrong = []
+    for path in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", getattr(node.func, "id", None))
+                if name in most and len(node.args) > most[name]:
+                    wrong.append(f"{path.relative_to(PKG)}:{node.lineno} {name}")
+    assert not wrong, wrong

@@ -39,7 +39,7 @@ def test_mean_fusion_matches_naive_geometric_mean(relation, need_maps):
         per_k = [naive_cosine_appearance(f[0], k, Fn.COSINE_TEMPERATURE) for k in ks]
     s_a = fuse(per_k, "mean")
     s = fuse([s_a, location_loop(4, 3, sigma)], "prod")
-    e, maps = Fn.sia(f, ks, sigma, multi="mean", relation=relation, need_maps=need_maps)
+    e, maps = Fn.sia(f, ks=ks, sigma=sigma, multi="mean", sia_relation=relation, need_maps=need_maps)
     want = np.einsum("cj,ij->ci", f[0].flatten(1).numpy(), s).reshape(6, 4, 3)
     np.testing.assert_allclose(e[0].numpy(), want, atol=1e-10)
     if need_maps:
@@ -53,8 +53,8 @@ def test_mean_fusion_is_no_sharper_than_its_sharpest_factor():
     """The geometric mean keeps one factor's temperature; the product sharpens (the collapse lead)."""
     torch.manual_seed(1)
     f = torch.relu(torch.randn(2, 32, 8, 4))
-    _, prod = Fn.sia(f, (1, 2, 3), use_location=False, multi="prod")
-    _, mean = Fn.sia(f, (1, 2, 3), use_location=False, multi="mean")
+    _, prod = Fn.sia(f, ks=(1, 2, 3), use_location=False, multi="prod")
+    _, mean = Fn.sia(f, ks=(1, 2, 3), use_location=False, multi="mean")
     factors = max(self_weight(prod[f"S_A_{k}"]) for k in (1, 2, 3))
     assert self_weight(mean["S_A"]) <= factors + 1e-6 < self_weight(prod["S_A"])
 
@@ -72,22 +72,22 @@ def test_cosine_relation_matches_naive_loop_and_ignores_feature_norms(k):
 
 
 def test_learnable_temperature_gets_a_gradient_and_needs_cosine():
-    sia = SIA(8, relation="cosine", learn_scale=True, scale=5.0)
+    sia = SIA(8, sia_relation="cosine", sia_learn_scale=True, sia_scale=5.0)
     assert sia.log_scale.exp().item() == pytest.approx(5.0)
     sia.bn.weight.data.fill_(1.0)
     sia(torch.randn(2, 8, 4, 3)).square().sum().backward()
     assert sia.log_scale.grad is not None and sia.log_scale.grad.abs().item() > 0
     with pytest.raises(ValueError, match="relation='cosine'"):
-        SIA(8, learn_scale=True)
+        SIA(8, sia_learn_scale=True)
     with pytest.raises(ValueError, match="relation"):
-        Fn.sia(torch.randn(1, 2, 2, 2), relation="euclid")
+        Fn.sia(torch.randn(1, 2, 2, 2), sia_relation="euclid")
 
 
 def test_gate_init_zero_is_the_identity_and_nonzero_is_not():
     f = torch.randn(2, 8, 4, 3)
     for arrangement in ("sia+cia", "parallel"):
-        assert torch.equal(IABlock(8, arrangement).eval()(f), f)
-        blk = IABlock(8, arrangement, gate_init=0.1).eval()
+        assert torch.equal(IABlock(8, arrangement=arrangement).eval()(f), f)
+        blk = IABlock(8, arrangement=arrangement, gate_init=0.1).eval()
         assert blk.sia.bn.weight.eq(0.1).all() and blk.cia.bn.weight.eq(0.1).all()
         assert not torch.allclose(blk(f), f)
 
@@ -203,7 +203,7 @@ def test_prior_sweep_fuses_the_recorded_appearance_with_each_prior():
     from ianet_viz.course.mechanism import prior_sweep
 
     torch.manual_seed(0)
-    model = build_ianet("resnet18", num_classes=3, multi="mean", relation="cosine", learn_scale=True)
+    model = build_ianet("resnet18", num_classes=3, multi="mean", sia_relation="cosine", sia_learn_scale=True)
     x = torch.randn(2, 3, 128, 64)
     masks = np.zeros((2, 128, 64), dtype=np.uint8)
     masks[:, :40], masks[:, 40:88], masks[:, 88:] = 1, 2, 4

@@ -22,7 +22,7 @@ def _randomise_bn(module):
 
 @pytest.mark.parametrize("arrangement", ARRANGEMENTS)
 def test_fresh_ia_block_is_identity(arrangement):
-    block = IABlock(16, arrangement, sigma=(2.0, 4.0)).eval()
+    block = IABlock(16, arrangement=arrangement, sigma=(2.0, 4.0)).eval()
     f = torch.randn(2, 16, 8, 4)
     torch.testing.assert_close(block(f), f, rtol=0, atol=0)
     for m in block.modules():
@@ -40,7 +40,7 @@ def test_trained_block_is_not_identity_and_matches_eq9():
 
 
 def test_taps_visible_to_hooks_and_fx_feature_extraction():
-    block = IABlock(8, "sia+cia", ks=(1, 2, 3), sigma=(2.0, 4.0))
+    block = IABlock(8, arrangement="sia+cia", ks=(1, 2, 3), sigma=(2.0, 4.0))
     names = [n for n, m in block.named_modules() if isinstance(m, ianet_viz.Tap)]
     assert "sia.taps.S_A_K2" in names and "cia.taps.C" in names and "taps.cia_out" in names
     extractor = create_feature_extractor(
@@ -64,7 +64,7 @@ def test_maps_only_computed_when_recorded(monkeypatch):
     calls = []
     real = ianet_viz.functional.sia
     block = SIA(4, sigma=(2.0, 4.0))
-    monkeypatch.setattr(ianet_viz.functional, "sia", lambda *a, **k: calls.append(a[8]) or real(*a, **k))
+    monkeypatch.setattr(ianet_viz.functional, "sia", lambda *a, **k: calls.append(k["need_maps"]) or real(*a, **k))
     f = torch.randn(1, 4, 4, 4)
     block(f)
     with RelationRecorder(block):
@@ -300,7 +300,7 @@ def test_cost_report_matches_paper_baseline_and_sia_increment():
 def test_cost_report_counts_the_fused_cia_kernel():
     """C > M takes the fused kernel; its two matrix products are counted all the same."""
     b, c, h, w = 2, 32, 4, 2
-    rows = cost_report(IABlock(c, "cia", name="cia"), input_size=(h, w), batch=b, in_channels=c)
+    rows = cost_report(IABlock(c, arrangement="cia", name="cia"), input_size=(h, w), batch=b, in_channels=c)
     assert rows[-1]["gmacs"] * 1e9 == pytest.approx(2 * c * c * h * w)
 
 
@@ -329,34 +329,42 @@ def test_stage_sigma_follows_the_map():
         assert small[0] / (w / 2) == pytest.approx(big[0] / w) and small[1] / (h / 2) == pytest.approx(big[1] / h)
 
 
-def test_stage_sigma_cells_rule_is_kept_as_an_option():
-    assert stage_sigma(3, input_size=(128, 64), rule="cells") == (5.0, 10.0)
-    assert stage_sigma(2, input_size=(128, 64), rule="cells") == (10.0, 20.0)
-    with pytest.raises(ValueError, match="sigma rule"):
-        stage_sigma(3, rule="pixels")
-    with pytest.raises(ValueError, match="sigma_rule"):
-        build_ianet("resnet18", sigma_rule="pixels")
+def test_stage_sigma_refuses_a_bad_stage_or_size():
+    with pytest.raises(ValueError, match="stage must be"):
+        stage_sigma(5)
+    with pytest.raises(ValueError, match="input_size"):
+        stage_sigma(3, input_size=(0, 64))
 
 
 def test_build_ianet_sigma_follows_input_size():
     m = build_ianet("resnet18", ia_stages=(2, 3), input_size=(128, 64))
     assert m.ia_blocks["stage2"].sia.sigma == (5.0, 10.0) and m.ia_blocks["stage3"].sia.sigma == (2.5, 5.0)
-    old = build_ianet("resnet18", ia_stages=(2, 3), input_size=(128, 64), sigma_rule="cells")
-    assert old.ia_blocks["stage2"].sia.sigma == (10.0, 20.0) and old.ia_blocks["stage3"].sia.sigma == (5.0, 10.0)
+    cells = build_ianet("resnet18", ia_stages=(2, 3), input_size=(128, 64), sigma={2: (10.0, 20.0), 3: (5.0, 10.0)})
+    assert cells.ia_blocks["stage2"].sia.sigma == (10.0, 20.0) and cells.ia_blocks["stage3"].sia.sigma == (5.0, 10.0)
 
 
-def test_train_config_sigma_rule_and_old_checkpoints():
+def test_a_checkpoint_of_the_removed_cells_rule_fails_with_the_line_that_rebuilds_it(tmp_path):
+    """``sigma_rule`` is gone: "map" (the shipped models) loads as before; "cells" is refused with the
+    sigma line that reproduces it, and that line, put into the run's config.yaml, builds the same prior."""
+    import yaml
+
     from ianet_viz.train import TrainConfig
+    from ianet_viz.train.__main__ import build_parser, config_from_args, given_flags
     from ianet_viz.train.config import config_differences
     from ianet_viz.train.runs import build_model
 
     cfg = TrainConfig(backbone="resnet18", height=128, width=64).resolved()
     assert build_model(cfg, 5).ia_blocks["stage3"].sia.sigma == (2.5, 5.0)
-    saved = cfg.to_dict()
-    del saved["sigma_rule"]  # a checkpoint written before the rule existed: it used the cells rule
-    old = TrainConfig.from_dict(saved)
-    assert old.sigma_rule == "cells" and build_model(old, 5).ia_blocks["stage3"].sia.sigma == (5.0, 10.0)
-    assert any("sigma_rule" in d for d in config_differences(saved, cfg.to_dict()))
-    base = TrainConfig(backbone="resnet18", ia_stages=()).to_dict()  # a baseline has no prior
-    base_old = {k: v for k, v in base.items() if k != "sigma_rule"}
-    assert config_differences(base_old, base) == []
+    saved = {**cfg.to_dict(), "sigma_rule": "map"}
+    assert TrainConfig.from_dict(saved) == cfg and config_differences(saved, cfg.to_dict()) == []
+    saved["sigma_rule"] = "cells"
+    with pytest.raises(ValueError, match=r"sigma: \{2: \[10.0, 20.0\], 3: \[5.0, 10.0\]\}") as err:
+        TrainConfig.from_dict(saved)
+    assert "python -m ianet_viz.train --config" in str(err.value) and len(str(err.value).splitlines()) == 1
+    with pytest.raises(ValueError, match="sigma_rule 'cells'"):
+        config_differences(saved, cfg.to_dict())
+    fixed = {k: v for k, v in saved.items() if k not in ("sigma_rule", "sigma")}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(fixed) + "sigma: {2: [10.0, 20.0], 3: [5.0, 10.0]}\n")
+    argv = ["--config", str(tmp_path / "config.yaml")]
+    rebuilt = build_model(config_from_args(build_parser().parse_args(argv), given_flags(argv)).resolved(), 5)
+    assert rebuilt.ia_blocks["stage2"].sia.sigma == (10.0, 20.0) and rebuilt.ia_blocks["stage3"].sia.sigma == (5.0, 10.0)

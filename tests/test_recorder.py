@@ -11,7 +11,7 @@ def _listening(model):
 
 
 def test_recorder_sets_and_clears_the_listeners_count():
-    block = IABlock(6, "sia+cia", sigma=(1.0, 2.0))
+    block = IABlock(6, arrangement="sia+cia", sigma=(1.0, 2.0))
     assert set(_listening(block).values()) == {0}
     with RelationRecorder(block, keys=["S"]):  # only the SIA's taps are asked for
         assert _listening(block) == {"sia": 1, "cia": 0}
@@ -32,7 +32,7 @@ def test_a_hook_outside_the_recorder_does_not_turn_maps_on(monkeypatch):
     block = SIA(4, sigma=(1.0, 2.0))
     calls = []
     real = Fn.sia
-    monkeypatch.setattr(Fn, "sia", lambda *a, **k: calls.append(a[8]) or real(*a, **k))
+    monkeypatch.setattr(Fn, "sia", lambda *a, **k: calls.append(k["need_maps"]) or real(*a, **k))
     handle = block.taps["S"].register_forward_hook(lambda *a: None)
     block(torch.randn(1, 4, 3, 3))
     handle.remove()

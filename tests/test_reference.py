@@ -23,10 +23,10 @@ def test_sia_unfold_equals_functional_sia():
     f = 0.3 * torch.randn(2, 6, 5, 4, dtype=torch.float64)
     ks, sigma = (1, 2, 3), (2.0, 4.0)
     base, weights = Fn.context_weights(ks, None, 6)
-    want = Fn.sia(f, ks, sigma)[0]
+    want = Fn.sia(f, ks=ks, sigma=sigma)[0]
     torch.testing.assert_close(R.sia_unfold(f, ks, sigma, {k: base * w for k, w in weights.items()}), want)
     e_loop, _ = R.sia_loop(f[0], (1,), sigma, base)
-    np.testing.assert_allclose(e_loop, Fn.sia(f, (1,), sigma)[0][0].reshape(6, -1).numpy(), rtol=1e-9)
+    np.testing.assert_allclose(e_loop, Fn.sia(f, ks=(1,), sigma=sigma)[0][0].reshape(6, -1).numpy(), rtol=1e-9)
 
 
 def test_classic_loop_equals_evaluate_rank():

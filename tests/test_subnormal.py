@@ -32,8 +32,8 @@ def test_location_prior_and_every_sia_path_are_free_of_subnormals():
     f = 6 * torch.randn(2, 16, 8, 4)  # large features: peaked maps
     assert subnormal_count(Fn.location_relation(8, 4, (0.5, 0.5))) == 0
     for kw in (dict(), dict(ks=(1,)), dict(multi="sum"), dict(fusion="softmax"), dict(use_appearance=False),
-               dict(relation="cosine", scale=60.0)):
-        _, maps = Fn.sia(f, **{"scale": 1.0, **kw})
+               dict(sia_relation="cosine", sia_scale=60.0)):
+        _, maps = Fn.sia(f, **{"sia_scale": 1.0, **kw})
         for key, m in maps.items():
             assert subnormal_count(m) == 0, (kw, key)
             if m.dim() == 3:

@@ -658,7 +658,7 @@ def test_fig4_recomputes_the_maps_the_block_itself_computes():
     from ianet_viz.viz.inputs import sia_scale
 
     torch.manual_seed(0)
-    model = build_ianet("resnet18", num_classes=3, relation="cosine", learn_scale=True, sia_scale=5.0,
+    model = build_ianet("resnet18", num_classes=3, sia_relation="cosine", sia_learn_scale=True, sia_scale=5.0,
                         multi="mean").eval()
     sia = model.ia_blocks["stage2"].sia
     with torch.no_grad():

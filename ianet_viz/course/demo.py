@@ -32,6 +32,7 @@ from typing import Optional, Tuple
 
 from torch import nn
 
+from ..options import IAOptions
 from ..settings import RUNS_DIR, smoke as smoke_env
 from ..train import TrainConfig, load_checkpoint, load_model, train
 from .shipped import check_shipped, save_shipped, sha256  # noqa: F401  (sha256: for the tests and notebooks)
@@ -39,14 +40,14 @@ from .shipped import check_shipped, save_shipped, sha256  # noqa: F401  (sha256:
 #: How the demo model departs from the paper-literal block (``TrainConfig``'s default: dot relation,
 #: product fusion of K = 1, 2, 3, gate at 0): one context size, K = 1, as in the authors' released
 #: code, and the eq. 9 gate starting at 0.1. Evidence: README "Design decisions", RESULTS.md "pretraining".
-DEMO_MECHANISM = dict(ks=(1,), gate_init=0.1)
+DEMO_MECHANISM = IAOptions(ks=(1,), gate_init=0.1)
 #: How both shipped models are fine-tuned from the pretrained backbone: the paper's recipe and loss,
 #: with the backbone at a tenth of the learning rate so that it keeps the body parts its pretraining
 #: taught (identity fine-tuning at the full rate erodes them; RESULTS.md "pretraining").
 FINETUNE = dict(backbone_lr_mult=0.1)
 #: The previous demo mechanism (cosine relation with a learnable temperature from 7,
 #: geometric mean of the K maps, gate 0.1): the committed protocol sweeps of notebooks 05/06 used it.
-COSINE_MEAN_LEVERS = dict(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0, multi="mean", gate_init=0.1)
+COSINE_MEAN_LEVERS = IAOptions(sia_relation="cosine", sia_learn_scale=True, sia_scale=7.0, multi="mean", gate_init=0.1)
 #: The shipped weights (package data); their sha256 is in the file beside them (``.pt.sha256``).
 WEIGHTS = Path(__file__).resolve().parent / "weights" / "demo_ianet_r18.pt"
 #: The paper-literal model shipped beside it (dot relation, product fusion, gate at 0), same recipe.
@@ -73,7 +74,7 @@ def demo_config(smoke: Optional[bool] = None, mechanism: str = "demo", **overrid
     cfg = dict(
         dataset="synthetic", backbone="resnet18", height=128, width=64, ia_stages=(2, 3), recipe="paper",
         seed=0, num_workers=0, output=str(Path(RUNS_DIR) / name),
-        **(DEMO_MECHANISM if mechanism == "demo" else {}), **FINETUNE, **size,
+        **(DEMO_MECHANISM.changes() if mechanism == "demo" else {}), **FINETUNE, **size,
     )
     cfg.update(overrides)
     if "pretrained" not in overrides:  # only then is the shipped backbone file needed

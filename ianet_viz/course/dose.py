@@ -30,7 +30,7 @@ def with_fresh_blocks(backbone: nn.Module, **options) -> nn.Module:
     from ..model import build_ianet
     from .demo import DEMO_MECHANISM
 
-    net = build_ianet("resnet18", num_classes=2, ia_stages=(2, 3), **{**DEMO_MECHANISM, **options})
+    net = build_ianet("resnet18", num_classes=2, ia_stages=(2, 3), options=DEMO_MECHANISM, **options)
     net.backbone.load_state_dict(backbone.state_dict())
     return net.eval()
 

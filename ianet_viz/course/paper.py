@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from ..model import PAPER_INPUT, STAGE3_SIGMA, stage_sigma
+from ..model import PAPER_INPUT, stage_sigma
+from ..options import STAGE3_SIGMA
 
 #: The paper's stage-3 sigma1 (Fig. 7's choice), in cells of its 16 x 8 map at 256 x 128 (PAPER_INPUT).
 PAPER_SIGMA1 = STAGE3_SIGMA[0]

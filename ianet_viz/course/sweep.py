@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from .. import settings
 from ..settings import RUNS_DIR
+from ..model import stage_sigma
 from .demo import COSINE_MEAN_LEVERS, demo_config
 
 
@@ -27,6 +28,11 @@ SWEEP_SCALES = {
 }
 
 
+#: The committed sweeps' location prior at 128 x 64: the paper's numbers of cells (its 256 x 128 values),
+#: twice as wide relative to the person as the prior that the map's size gives (``stage_sigma``).
+SWEEP_SIGMA = {stage: stage_sigma(stage) for stage in (1, 2, 3, 4)}
+
+
 def sweep_config(scale: str = "smoke", **overrides):
     """A :class:`~ianet_viz.train.TrainConfig` for one sweep run: the demo model's settings
     (:func:`ianet_viz.course.demo_config`) at ``scale``, plus ``overrides``. The device is TrainConfig's
@@ -34,10 +40,10 @@ def sweep_config(scale: str = "smoke", **overrides):
     whatever device it ran on (``device`` is not compared on resume)."""
     if scale not in SWEEP_SCALES:
         raise ValueError(f"scale must be one of {', '.join(SWEEP_SCALES)}; got {scale!r}")
-    # the mechanism and sigma rule of the committed sweeps (benchmarks/results/protocols.csv), so that
+    # the mechanism and sigma of the committed sweeps (benchmarks/results/protocols.csv), so that
     # a rerun reproduces them: from random init, with the cosine-and-mean levers (COSINE_MEAN_LEVERS)
     base = dict(SWEEP_SCALES[scale], eval_every=0, max_steps_per_epoch=None, progress=False,
-                synthetic_seed=0, pretrained=None, sigma_rule="cells", ks=(1, 2, 3), **COSINE_MEAN_LEVERS)
+                synthetic_seed=0, pretrained=None, sigma=SWEEP_SIGMA, ks=(1, 2, 3), **COSINE_MEAN_LEVERS.changes())
     base.update(overrides)
     return demo_config(smoke=False, **base)
 

@@ -14,7 +14,8 @@ import os
 import sys
 from typing import Any, Dict, Optional, Sequence, Set
 
-from .config import AMP_MODES, DATASETS, RECIPES, TrainConfig, read_config_file
+from .config import TrainConfig, read_config_file
+from .flags import add_config_flags, fields_from_flags, read_value, value_actions
 
 #: The flags of the command, not settings of a run.
 _MODE_FLAGS = ("config", "eval_only", "rerank", "export", "rerank_k1", "rerank_k2", "rerank_lambda")
@@ -26,21 +27,14 @@ EVAL_FIELDS = frozenset({
 })
 
 
-def _ia_stages(values):
-    if len(values) == 1 and values[0].lower() in ("none", "baseline", ""):
-        return ()
-    try:
-        return tuple(int(v) for v in values)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--ia-stages takes stage numbers 1-4 or 'none', got {values}")
-
-
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Defaults as the user types them: a switch (``--no-progress``) shows none, since the field it sets
     (``progress: True``) is not what typing the switch does."""
 
     def _get_help_string(self, action):
         if action.nargs == 0:
+            return (action.help or "") + (" (on by default)" if action.default is True else "")
+        if action.default is None:  # the help says what None means
             return action.help or ""
         return super()._get_help_string(action)
 
@@ -64,7 +58,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
     p = _Parser(
         prog="python -m ianet_viz.train",
         description="Train and evaluate IANet (Hou et al., CVPR 2019) for person re-identification. "
@@ -86,124 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--export", metavar="FILE", default=None,
                    help="after training (or with --eval-only RUN, after evaluating RUN) write the model to "
                         "FILE: TorchScript (FILE.pt) or ONNX (FILE.onnx, needs the onnx package)")
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", choices=DATASETS, default=d.dataset)
-    g.add_argument("--data-root", default=None,
-                   help="dataset folder (or torchreid-style parent); default: data/<dataset>")
-    g.add_argument("--height", type=int, default=d.height)
-    g.add_argument("--width", type=int, default=d.width)
-    g.add_argument("--synthetic-identities", type=int, default=d.synthetic_identities)
-    g.add_argument("--synthetic-images", type=int, default=d.synthetic_images,
-                   help="images per identity of the synthetic dataset")
-    g.add_argument("--synthetic-seed", type=int, default=d.synthetic_seed)
-    g.add_argument("--cuhk03-detected", dest="cuhk03_labeled", action="store_false",
-                   help="CUHK03: use the detected boxes instead of the labeled ones")
-    g.add_argument("--cuhk03-classic-split", action="store_true",
-                   help="CUHK03: classic 1367/100 split with the single-gallery-shot protocol (default: 767/700)")
-    g = p.add_argument_group("model (passed to ianet_viz.build_ianet)")
-    g.add_argument("--backbone", default=d.backbone, choices=("resnet18", "resnet34", "resnet50", "resnet101"))
-    g.add_argument("--pretrained", default="auto",
-                   help="auto (imagenet for market1501, dukemtmcreid, cuhk03, msmt17; none for synthetic "
-                        "and vtest), imagenet (torchvision's file, downloaded once into the torch hub cache "
-                        "when missing), none (random init), or a path to a weights file (offline)")
-    g.add_argument("--ia-stages", nargs="+", default=["2", "3"], metavar="STAGE",
-                   help="stages followed by an IA block, e.g. 2 3; 'none' for the plain ResNet baseline")
-    g.add_argument("--arrangement", default=d.arrangement, choices=("sia", "cia", "sia+cia", "cia+sia", "parallel"))
-    g.add_argument("--ks", nargs="+", type=int, default=list(d.ks), help="SIA context sizes K")
-    g.add_argument("--fusion", default=d.fusion, choices=("renorm", "softmax"))
-    g.add_argument("--multi", default=d.multi, choices=("prod", "sum", "max", "mean"),
-                   help="multi-context fusion of eq. 2 (Tab. 4b)")
-    g.add_argument("--relation", default="semantic", choices=("semantic", "appearance", "location"),
-                   help="SIA relation (Tab. 4c): appearance and location (semantic), or one of them")
-    g.add_argument("--per-block", action="store_true",
-                   help="an IA block after every residual block of the IA stages (Tab. 4f)")
-    g.add_argument("--sia-scale", type=float, default=None, help="SIA logit scale (default 1/sqrt(C))")
-    g.add_argument("--cia-scale", type=float, default=None, help="CIA logit scale (default 1/sqrt(M))")
-    g.add_argument("--sia-relation", default=d.sia_relation, choices=("dot", "cosine"),
-                   help="eq. 1 between raw features (dot, the paper) or unit-norm ones (cosine x temperature)")
-    g.add_argument("--sia-learn-scale", action="store_true", help="cosine: one learnable temperature per SIA block")
-    g.add_argument("--gate-init", type=float, default=d.gate_init,
-                   help="initial weight of the IA blocks' BatchNorm (0: a fresh block is the identity)")
-    g.add_argument("--sigma", nargs=2, type=float, default=None, metavar=("SIGMA1", "SIGMA2"),
-                   help="location prior sigma (x, y) for every stage; default: (5,10) at stage 3, scaled per stage")
-    g.add_argument("--sigma-rule", default=d.sigma_rule, choices=("map", "cells"),
-                   help="default sigma per stage: 'map' scales the paper's values with the map (theirs at "
-                        "256x128, half at 128x64); 'cells' keeps the paper's numbers of cells at any input")
-    g.add_argument("--last-stride", type=int, default=d.last_stride, choices=(1, 2))
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--recipe", choices=RECIPES, default=d.recipe,
-                   help="paper: CE, Adam 3e-4, batch 32, flip; modern: + label smoothing, triplet/PK, "
-                        "warm-up, random erasing, BNNeck")
-    g.add_argument("--epochs", type=int, default=d.epochs)
-    g.add_argument("--batch-size", type=int, default=None,
-                   help="global batch: images per optimiser step over all processes (under torchrun each of "
-                        "N processes gets batch/N); default: 32 (paper), 64 (modern)")
-    g.add_argument("--batch-size-per-gpu", type=int, default=None,
-                   help="images per step per process instead; the global batch is this x N processes")
-    g.add_argument("--sync-bn", action="store_true",
-                   help="torchrun/DDP on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)")
-    g.add_argument("--lr", type=float, default=None, help="default: 3e-4 (paper), 3.5e-4 (modern)")
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    g.add_argument("--ia-bn-weight-decay", type=float, default=None,
-                   help="weight decay of the IA blocks' zero-initialised BatchNorm (default: --weight-decay)")
-    g.add_argument("--ia-lr-mult", type=float, default=d.ia_lr_mult,
-                   help="learning-rate multiplier for the IA blocks' parameters")
-    g.add_argument("--backbone-lr-mult", type=float, default=d.backbone_lr_mult,
-                   help="learning-rate multiplier for the pretrained backbone's parameters")
-    g.add_argument("--init-from", default=None, metavar="RUN_DIR",
-                   help="start from a trained model's weights (e.g. a baseline run) and fine-tune")
-    g.add_argument("--milestones", nargs="*", type=int, default=None,
-                   help="epochs where the lr is multiplied by --gamma; default: 50%% and 75%% of --epochs")
-    g.add_argument("--gamma", type=float, default=d.gamma)
-    g.add_argument("--warmup-epochs", type=int, default=None, help="default: 0 (paper), min(10, epochs/12) (modern)")
-    g.add_argument("--label-smoothing", type=float, default=None)
-    g.add_argument("--triplet-weight", type=float, default=None)
-    g.add_argument("--margin", type=float, default=d.margin)
-    g.add_argument("--num-instances", type=int, default=d.num_instances, help="K images per identity (PK sampler)")
-    g.add_argument("--sampler", choices=("random", "pk"), default=None)
-    g.add_argument("--erasing", dest="erasing_p", type=float, default=None, help="random erasing probability")
-    g.add_argument("--max-steps-per-epoch", type=int, default=None, help="cap the steps per epoch (smoke runs)")
-    g.add_argument("--seed", type=int, default=d.seed)
-    g = p.add_argument_group("evaluation")
-    g.add_argument("--eval-every", type=int, default=d.eval_every, help="0: only after the last epoch")
-    g.add_argument("--val-ids", type=int, default=d.val_ids, metavar="N",
-                   help="hold out N training identities as a validation set; with --eval-every, best.pt is the "
-                        "best validation mAP (the test split is only reported)")
-    g.add_argument("--eval-batch-size", type=int, default=d.eval_batch_size)
-    g.add_argument("--flip-test", action="store_true", help="add the embedding of the flipped image")
-    g.add_argument("--metric", choices=("cosine", "euclidean"), default=d.metric)
-    g = p.add_argument_group("run")
-    g.add_argument("--output", default=d.output, metavar="RUN_DIR")
-    g.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt")
-    g.add_argument("--overwrite", action="store_true",
-                   help="start over even if RUN_DIR holds a run (deletes its files); with --export, replace the file")
-    g.add_argument("--device", default=d.device, help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
-    g.add_argument("--amp", choices=AMP_MODES, default=d.amp, help="autocast dtype (bf16 recommended on GPU)")
-    g.add_argument("--channels-last", action="store_true")
-    g.add_argument("--compile", action="store_true", help="torch.compile the model")
-    g.add_argument("--num-workers", type=int, default=d.num_workers)
-    g.add_argument("--no-pin-memory", dest="pin_memory", action="store_false")
-    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    g.add_argument("--log-every", type=int, default=d.log_every,
-                   help="steps per logging interval (the loss is read from the GPU once per interval)")
+    add_config_flags(p)  # one flag per TrainConfig field (ianet_viz.train.flags)
     return p
 
 
 def _fields(values: Dict[str, Any]) -> Dict[str, Any]:
     """Parsed flags -> ``TrainConfig`` fields (only those in ``values``)."""
-    values = {k: v for k, v in values.items() if k not in _MODE_FLAGS}
-    if "relation" in values:
-        relation = values.pop("relation")
-        values["use_appearance"] = relation in ("semantic", "appearance")
-        values["use_location"] = relation in ("semantic", "location")
-    if "ia_stages" in values:
-        values["ia_stages"] = _ia_stages(values["ia_stages"])
-    for key in ("ks", "sigma", "milestones"):
-        if values.get(key) is not None:
-            values[key] = tuple(values[key])
-    if values.get("pretrained") in ("none", ""):
-        values["pretrained"] = None
-    return values
+    return fields_from_flags({k: v for k, v in values.items() if k not in _MODE_FLAGS})
 
 
 def given_flags(argv: Optional[Sequence[str]]) -> Set[str]:
@@ -214,44 +96,18 @@ def given_flags(argv: Optional[Sequence[str]]) -> Set[str]:
     return set(vars(p.parse_args(argv)))
 
 
-def _flag_actions() -> Dict[str, argparse.Action]:
-    """The parser's value-taking actions by every name a config file may use: the field (``weight_decay``)
-    and the flag without dashes (``weight-decay``, ``erasing``, ``relation``)."""
-    out: Dict[str, argparse.Action] = {}
-    for action in build_parser()._actions:
-        if action.option_strings and action.nargs != 0:  # flags with a value, not switches
-            out.setdefault(action.dest, action)
-            for opt in action.option_strings:
-                out.setdefault(opt.lstrip("-"), action)
-    return out
-
-
 def config_file_values(path) -> Dict[str, Any]:
     """A config file's settings as ``TrainConfig`` fields, each value read by the parser of its flag, so
     that ``lr: 3e-4`` (a string to YAML 1.1), ``epochs: "2"`` and ``ia_stages: none`` mean what
-    ``--lr 3e-4``, ``--epochs 2`` and ``--ia-stages none`` mean. Keys are field or flag names; a value
-    the flag would refuse is one error naming the key and what it takes."""
-    from .config import read_config_file
-
-    actions = _flag_actions()
-    raw = read_config_file(path, names=set(actions))
-    out: Dict[str, Any] = {}
+    ``--lr 3e-4``, ``--epochs 2`` and ``--ia-stages none`` mean. Keys are field names (``batch_size``)
+    or flag names (``batch-size``); a value the flag would refuse is one error naming the key."""
+    actions = value_actions(build_parser())
+    dashed = {name.replace("_", "-"): name for name in actions}
+    raw = read_config_file(path, names=set(dashed))
+    out = {}
     for key, value in raw.items():
-        action = actions.get(key)
-        if action is None or value is None:
-            out[key] = value
-            continue
-        items = list(value) if isinstance(value, (list, tuple)) else [value]
-        try:
-            parsed = [action.type(str(v)) if action.type else str(v) for v in items]
-            if action.choices is not None and any(v not in action.choices for v in parsed):
-                raise ValueError(f"choose from {', '.join(map(str, action.choices))}")
-        except (ValueError, TypeError, argparse.ArgumentTypeError) as err:
-            flag = action.option_strings[0]
-            kind = getattr(action.type, "__name__", "text")
-            raise ValueError(f"--config {path}: {key}: {value!r} is not what {flag} takes "
-                             f"({'a list of ' if action.nargs not in (None, '?') else ''}{kind}; {err})") from None
-        out[action.dest] = parsed if action.nargs not in (None, "?") else parsed[0]
+        name = dashed.get(key, key)
+        out[name] = read_value(actions[name], key, value, f"--config {path}") if name in actions else value
     return _fields(out)
 
 

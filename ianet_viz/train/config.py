@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, get_type_hints
+
+
+from ..model import BACKBONES
+from ..options import FIELD_NAMES as IA_FIELDS
+from ..options import IAOptions, option
 
 def _runs_dir() -> Path:
     from ..settings import RUNS_DIR
@@ -53,11 +58,8 @@ RECIPE_DEFAULTS: Dict[str, Dict[str, Any]] = {
     ),
 }
 
-#: What a field that an older checkpoint lacks meant when it was written (not today's default).
-LEGACY_DEFAULTS: Dict[str, Any] = {"sigma_rule": "cells"}
-
 #: Fields that only shape the location prior: a baseline (no IA block) has none, so they cannot differ.
-PRIOR_FIELDS = frozenset({"sigma", "sigma_rule"})
+PRIOR_FIELDS = frozenset({"sigma"})
 
 #: Fields that may change between a run and its ``--resume`` without changing what is trained.
 RESUME_MAY_DIFFER = frozenset({
@@ -67,96 +69,108 @@ RESUME_MAY_DIFFER = frozenset({
 })
 
 
+def with_ia_options(cls):
+    """Give ``cls`` the fields of :class:`~ianet_viz.options.IAOptions` (applied before ``@dataclass``),
+    placed after ``ia_stages``: the block's options are declared once, and a run names them alike."""
+    hints = get_type_hints(IAOptions)
+    annotations = {}
+    for name, kind in cls.__annotations__.items():
+        annotations[name] = kind
+        if name == "ia_stages":
+            for f in dataclasses.fields(IAOptions):
+                annotations[f.name] = hints[f.name]
+                setattr(cls, f.name, dataclasses.field(default=f.default, metadata=f.metadata))
+    cls.__annotations__ = annotations
+    return cls
+
+
 @dataclass
+@with_ia_options
 class TrainConfig:
     """Everything a run depends on. ``None`` fields are filled by the recipe (see ``resolved``).
 
-    Model options are passed to :func:`ianet_viz.build_ianet` (``ia_stages=()`` is the baseline).
+    The IA block's options (``arrangement``, ``ks``, ... ``gate_init``) are the fields of
+    :class:`~ianet_viz.options.IAOptions`, added after ``ia_stages`` (``()``: the baseline);
+    :attr:`ia_options` gathers them for :func:`ianet_viz.build_ianet`.
     """
 
     # data
-    dataset: str = "market1501"
-    data_root: Optional[str] = None  # default: ianet_viz.settings.DATA_DIR / <dataset>
-    height: int = 256
-    width: int = 128
-    synthetic_identities: int = 100  # only for dataset="synthetic" (half are train identities)
-    synthetic_images: int = 12
-    synthetic_seed: int = 0
-    cuhk03_labeled: bool = True  # only for dataset="cuhk03": labeled (True) or detected boxes
-    cuhk03_classic_split: bool = False  # 1367/100 split + single-gallery-shot protocol (else 767/700)
+    dataset: str = option("market1501", "the dataset", DATASETS)
+    data_root: Optional[str] = option(None, "dataset folder (or torchreid-style parent); default: data/<dataset>")
+    height: int = option(256, "input height in pixels")
+    width: int = option(128, "input width in pixels")
+    synthetic_identities: int = option(100, "synthetic dataset: identities (half of them train)")
+    synthetic_images: int = option(12, "synthetic dataset: images per identity")
+    synthetic_seed: int = option(0, "synthetic dataset: the seed that draws its people")
+    cuhk03_labeled: bool = option(True, "CUHK03: the labeled boxes (--no-cuhk03-labeled: the detected ones)")
+    cuhk03_classic_split: bool = option(False, "CUHK03: classic 1367/100 split with the single-gallery-shot "
+                                        "protocol (default: 767/700)")
     # model
-    backbone: str = "resnet50"
-    # None (random init), "imagenet", a path, or "auto": "imagenet" for REAL_DATASETS, else None.
+    backbone: str = option("resnet50", "the ResNet", BACKBONES)
     # "auto" is the command line's default; here None, so building a config never starts a download
-    pretrained: Optional[str] = None
-    ia_stages: Tuple[int, ...] = (2, 3)
-    arrangement: str = "sia+cia"
-    ks: Tuple[int, ...] = (1, 2, 3)
-    fusion: str = "renorm"
-    multi: str = "prod"  # multi-context fusion of eq. 2: prod, sum or max (Tab. 4b)
-    use_appearance: bool = True  # Tab. 4c: appearance / location / semantic (both)
-    use_location: bool = True
-    per_block: bool = False  # an IA block after every residual block of ia_stages (Tab. 4f)
-    sia_scale: Optional[float] = None  # None: 1/(sqrt(C) K^2), see ianet_viz.functional
-    cia_scale: Optional[float] = None  # None: 1/sqrt(M)
-    sia_relation: str = "dot"  # eq. 1 between raw features ("dot", the paper) or unit-norm ones ("cosine")
-    sia_learn_scale: bool = False  # cosine only: a learnable temperature per SIA block
-    gate_init: float = 0.0  # initial weight of the IA blocks' BatchNorm (eq. 9; 0 is the paper)
-    sigma: Optional[Tuple[float, float]] = None  # None: the per-stage rule of build_ianet
-    # "map": sigma scaled with the map (the paper's per-stage values at 256x128); "cells": the paper's
-    # numbers of cells at any input. Checkpoints written before this field existed used "cells".
-    sigma_rule: str = "map"
-    last_stride: int = 1
+    pretrained: Optional[str] = option(None, "auto (imagenet for market1501, dukemtmcreid, cuhk03, msmt17; none "
+                                       "for synthetic and vtest), imagenet (torchvision's file, downloaded once into "
+                                       "the torch hub cache when missing), none (random init), or a path to a "
+                                       "weights file (offline)", flag_default="auto")
+    ia_stages: Tuple[int, ...] = option((2, 3), "stages followed by an IA block, e.g. 2 3; 'none' for the plain "
+                                        "ResNet baseline")
+    per_block: bool = option(False, "an IA block after every residual block of the IA stages (Tab. 4f)")
+    last_stride: int = option(1, "stride of stage 4", (1, 2))
     # optimisation
-    recipe: str = "paper"
-    epochs: int = 60
-    batch_size: Optional[int] = None  # the global batch: images per step over all DDP processes
-    # per process instead (DDP): resolved() turns it into batch_size = this x processes (WORLD_SIZE)
-    batch_size_per_gpu: Optional[int] = None
-    lr: Optional[float] = None
-    weight_decay: float = 5e-4
-    # weight decay of the IA blocks' BatchNorm, the zero-initialised gate of eq. 9 that decay pulls
-    # back to 0 (None: weight_decay, as in the paper's recipe)
-    ia_bn_weight_decay: Optional[float] = None
-    ia_lr_mult: float = 1.0  # learning-rate multiplier of every IA-block parameter (new layers)
-    # learning-rate multiplier of the backbone's parameters (pretrained layers; torchreid's staged lr):
-    # below 1, fine-tuning keeps more of what pretraining taught (the part pretext's parts)
-    backbone_lr_mult: float = 1.0
-    # the paper's regime: start from a trained model (e.g. the baseline's run folder) and fine-tune;
-    # the IA blocks it lacks keep their fresh (identity) initialisation
-    init_from: Optional[str] = None
-    milestones: Optional[Tuple[int, ...]] = None  # lr x gamma at these epochs; default 50%, 75%
-    gamma: float = 0.1
-    warmup_epochs: Optional[int] = None
-    warmup_factor: float = 0.01
-    label_smoothing: Optional[float] = None
-    triplet_weight: Optional[float] = None
-    margin: float = 0.3
-    sampler: Optional[str] = None  # "random" or "pk"
-    num_instances: int = 4  # K of the PK sampler
-    erasing_p: Optional[float] = None
-    bnneck_frozen_bias: Optional[bool] = None
-    max_steps_per_epoch: Optional[int] = None  # for smoke runs
-    sync_bn: bool = False  # DDP: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only)
-    seed: int = 0
+    recipe: str = option("paper", "paper: CE, Adam 3e-4, batch 32, flip; modern: + label smoothing, triplet/PK, "
+                         "warm-up, random erasing, BNNeck", RECIPES)
+    epochs: int = option(60, "training epochs")
+    batch_size: Optional[int] = option(None, "global batch: images per optimiser step over all processes (under "
+                                       "torchrun each of N processes gets batch/N); default: 32 (paper), 64 (modern)")
+    batch_size_per_gpu: Optional[int] = option(None, "images per step per process instead; the global batch is "
+                                               "this x N processes")
+    lr: Optional[float] = option(None, "learning rate; default: 3e-4 (paper), 3.5e-4 (modern)")
+    weight_decay: float = option(5e-4, "weight decay")
+    ia_bn_weight_decay: Optional[float] = option(None, "weight decay of the IA blocks' zero-initialised BatchNorm, "
+                                                 "the gate of eq. 9 (default: --weight-decay)")
+    ia_lr_mult: float = option(1.0, "learning-rate multiplier for the IA blocks' parameters")
+    backbone_lr_mult: float = option(1.0, "learning-rate multiplier for the pretrained backbone's parameters "
+                                     "(below 1, fine-tuning keeps more of what pretraining taught)")
+    init_from: Optional[str] = option(None, "start from a trained model's weights (e.g. a baseline run) and "
+                                      "fine-tune; the IA blocks it lacks start fresh", metavar="RUN_DIR")
+    milestones: Optional[Tuple[int, ...]] = option(None, "epochs where the lr is multiplied by --gamma; default: "
+                                                   "50%% and 75%% of --epochs")
+    gamma: float = option(0.1, "learning-rate factor at each milestone")
+    warmup_epochs: Optional[int] = option(None, "linear warm-up; default: 0 (paper), min(10, epochs/12) (modern)")
+    warmup_factor: float = option(0.01, "the warm-up's first learning rate, as a share of --lr")
+    label_smoothing: Optional[float] = option(None, "cross-entropy label smoothing; default: 0 (paper), 0.1 (modern)")
+    triplet_weight: Optional[float] = option(None, "weight of the batch-hard triplet loss; default: 0 (paper), "
+                                             "1 (modern)")
+    margin: float = option(0.3, "triplet margin")
+    sampler: Optional[str] = option(None, "random, or pk (P identities x K images); default: random (paper), "
+                                    "pk (modern)", ("random", "pk"))
+    num_instances: int = option(4, "K images per identity (PK sampler)")
+    erasing_p: Optional[float] = option(None, "random erasing probability; default: 0 (paper), 0.5 (modern)")
+    bnneck_frozen_bias: Optional[bool] = option(None, "BNNeck without a bias; default: off (paper), on (modern)")
+    max_steps_per_epoch: Optional[int] = option(None, "cap the steps per epoch (smoke runs)")
+    sync_bn: bool = option(False, "torchrun/DDP on GPUs: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    seed: int = option(0, "the run's seed")
     # evaluation
-    eval_every: int = 0  # 0: only after the last epoch
-    val_ids: int = 0  # > 0: hold out this many training identities; best.pt is chosen on them (not the test split)
-    eval_batch_size: int = 128
-    flip_test: bool = False
-    metric: str = "cosine"
+    eval_every: int = option(0, "evaluate every N epochs; 0: only after the last epoch")
+    val_ids: int = option(0, "hold out N training identities as a validation set; with --eval-every, best.pt is "
+                          "the best validation mAP (the test split is only reported)", metavar="N")
+    eval_batch_size: int = option(128, "images per evaluation batch")
+    flip_test: bool = option(False, "add the embedding of the flipped image")
+    metric: str = option("cosine", "distance between embeddings", ("cosine", "euclidean"))
     # run
-    output: str = field(default_factory=lambda: str(_runs_dir() / "ianet"))
-    resume: bool = False
-    overwrite: bool = False
-    device: str = "auto"
-    amp: str = "none"
-    channels_last: bool = False
-    compile: bool = False
-    num_workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
-    pin_memory: bool = True
-    progress: bool = True
-    log_every: int = 50  # steps per logging interval: the loss is read from the device once per interval
+    output: str = option(None, "the run folder", factory=lambda: str(_runs_dir() / "ianet"),
+                         metavar="RUN_DIR")
+    resume: bool = option(False, "continue from RUN_DIR/checkpoint.pt")
+    overwrite: bool = option(False, "start over even if RUN_DIR holds a run (deletes its files); with --export, "
+                             "replace the file")
+    device: str = option("auto", "auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    amp: str = option("none", "autocast dtype (bf16 recommended on GPU)", AMP_MODES)
+    channels_last: bool = option(False, "channels-last memory format")
+    compile: bool = option(False, "torch.compile the model")
+    num_workers: int = option(None, "data-loading processes", factory=lambda: min(4, os.cpu_count() or 1))
+    pin_memory: bool = option(True, "pinned host memory for the batches")
+    progress: bool = option(True, "progress bars")
+    log_every: int = option(50, "steps per logging interval (the loss is read from the device once per interval)")
 
     # ------------------------------------------------------------------ helpers
     def resolved(self) -> "TrainConfig":
@@ -180,12 +194,10 @@ class TrainConfig:
         if c.milestones is None:
             c.milestones = tuple(m for m in sorted({int(c.epochs * 0.5), int(c.epochs * 0.75)}) if m > 0)
         c.ia_stages = tuple(int(s) for s in c.ia_stages)
-        c.ks = tuple(int(k) for k in c.ks)
         c.milestones = tuple(int(m) for m in c.milestones)
-        if c.sigma is not None:
-            c.sigma = tuple(float(s) for s in c.sigma)
-            if len(c.sigma) != 2:
-                raise ValueError(f"sigma must be a pair (sigma1, sigma2), got {c.sigma!r}")
+        options = c.ia_options  # checks the block's options, once, and normalises them (ks -> ints)
+        for name in IA_FIELDS:
+            setattr(c, name, getattr(options, name))
         if c.sampler not in ("random", "pk"):
             raise ValueError(f"sampler must be 'random' or 'pk', got {c.sampler!r}")
         for name in ("epochs", "batch_size", "height", "width", "num_instances", "eval_batch_size", "log_every"):
@@ -215,6 +227,8 @@ class TrainConfig:
         for k, v in d.items():
             if isinstance(v, tuple):
                 d[k] = list(v)
+            elif isinstance(v, dict):  # sigma per stage: the keys JSON would write anyway
+                d[k] = {str(key): list(value) for key, value in v.items()}
             elif isinstance(v, os.PathLike):
                 d[k] = str(v)
         return d
@@ -222,7 +236,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: Dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
-        d = {**LEGACY_DEFAULTS, **d}  # a field missing from an old checkpoint means what it did then
+        d = check_sigma_rule(d)
         kwargs = {}
         for k, v in d.items():
             if k not in names:
@@ -250,6 +264,26 @@ class TrainConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.output)
+
+    @property
+    def ia_options(self) -> IAOptions:
+        """The IA block's options of this run, for :func:`ianet_viz.build_ianet`."""
+        return IAOptions(**{name: getattr(self, name) for name in IA_FIELDS})
+
+
+def check_sigma_rule(settings: Dict[str, Any]) -> Dict[str, Any]:
+    """``settings`` without ``sigma_rule``, a field of earlier versions. ``"map"`` is the prior that
+    ``build_ianet`` builds; ``"cells"`` (the paper's cells at any input) is refused with the line that
+    reproduces it: an explicit sigma per stage."""
+    settings = dict(settings)
+    if settings.pop("sigma_rule", "map") != "map" and settings.get("sigma") is None:
+        from ..model import stage_sigma  # at the paper's 256 x 128: the paper's cells, whatever the input
+
+        sigma = {s: list(stage_sigma(s, settings.get("last_stride", 1))) for s in settings.get("ia_stages") or (2, 3)}
+        raise ValueError("this run's location prior used sigma_rule 'cells', which ianet_viz no longer has; its "
+                         f"config.yaml reproduces it with the line 'sigma: {sigma}' in place of 'sigma_rule: cells': "
+                         "train it again with python -m ianet_viz.train --config RUN/config.yaml --output NEW_RUN")
+    return settings
 
 
 def save_config(cfg: "TrainConfig", path) -> Path:
@@ -285,6 +319,7 @@ def read_config_file(path, names=()) -> Dict[str, Any]:
         raise ValueError(f"--config {path} must hold settings as 'name: value' lines, got a {type(data).__name__}")
     if isinstance(data.get("config"), dict):  # a run's record: its config, read as a checkpoint's would be
         data = {k: v for k, v in TrainConfig.from_dict(data["config"]).to_dict().items() if k not in _ACTIONS}
+    data = check_sigma_rule(data)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - fields - set(names))
     if unknown:
@@ -302,7 +337,7 @@ def _field_defaults() -> Dict[str, Any]:
 def config_differences(saved: Dict[str, Any], current: Dict[str, Any]) -> List[str]:
     """Human-readable list of the fields that differ in a way that matters for a resume."""
     defaults = _field_defaults()
-    saved = {**LEGACY_DEFAULTS, **saved}  # as from_dict reads the checkpoint
+    saved = check_sigma_rule(saved)  # as from_dict reads the checkpoint
     out = []
     baseline = not saved.get("ia_stages", True) and not current.get("ia_stages", True)
     for key in sorted(set(saved) | set(current)):

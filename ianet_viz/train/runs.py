@@ -26,15 +26,8 @@ def build_model(cfg: TrainConfig, num_classes: int) -> nn.Module:
     from ..model import build_ianet
 
     pretrained = start_weights(cfg.pretrained, cfg.dataset)
-    return build_ianet(
-        backbone=cfg.backbone, num_classes=num_classes, pretrained=pretrained,
-        ia_stages=tuple(cfg.ia_stages), arrangement=cfg.arrangement, last_stride=cfg.last_stride,
-        ks=tuple(cfg.ks), fusion=cfg.fusion, sigma=None if cfg.sigma is None else tuple(cfg.sigma),
-        multi=cfg.multi, use_appearance=cfg.use_appearance, use_location=cfg.use_location,
-        per_block=cfg.per_block, sia_scale=cfg.sia_scale, cia_scale=cfg.cia_scale,
-        relation=cfg.sia_relation, learn_scale=cfg.sia_learn_scale, gate_init=cfg.gate_init,
-        input_size=(cfg.height, cfg.width), sigma_rule=cfg.sigma_rule,
-    )
+    return build_ianet(cfg.backbone, num_classes, pretrained, tuple(cfg.ia_stages), cfg.ia_options,
+                       last_stride=cfg.last_stride, per_block=cfg.per_block, input_size=(cfg.height, cfg.width))
 
 
 @dataclass

@@ -28,6 +28,8 @@ median <= 50 ms per click.
 """
 from __future__ import annotations
 
+import inspect
+
 import os
 import subprocess
 import sys
@@ -107,7 +109,9 @@ def build_viewers(model, imgs, size, before_cls) -> Dict[str, Dict[str, object]]
     for version, cls in classes.items():
         paths["Agg canvas"][version] = cls(model, imgs, size=size, interactive=False)
         paths["static widget (PNG)"][version] = cls(model, imgs, size=size, interactive=False)
-        paths["static widget (PNG)"][version].show()
+        static = paths["static widget (PNG)"][version]
+        # the matplotlib layout (a viewer of an older commit has no other front-end to choose)
+        static.show(**({"frontend": "matplotlib"} if "frontend" in inspect.signature(static.show).parameters else {}))
     if _ipympl_available():
         paths["ipympl (to browser)"] = {}
         for version, cls in classes.items():

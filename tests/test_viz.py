@@ -269,7 +269,7 @@ def test_cache_per_image_and_block(model, people):
 
 
 def test_widgets_sliders_and_views(viewer):
-    w = viewer.show()
+    w = viewer.show(frontend="matplotlib")
     assert "ianet-viewer" in w._dom_classes
     assert viewer._label.value.startswith("stage3: cell (row, col) = ")
     assert viewer._image_view.value[:8] == b"\x89PNG\r\n\x1a\n"  # static render
@@ -312,7 +312,7 @@ def test_cached_select_redraws_only_what_changes(viewer, monkeypatch):
     pass, no full redraw, no title or colour-bar text; a new image adds its photos."""
     from ianet_viz.course import benchmark_select
 
-    viewer.show()  # static render: the PNG widgets
+    viewer.show(frontend="matplotlib")  # static render: the PNG widgets
     viewer.select(0, 10, 10)
     n_panels = len(PANELS)
     forwards, renders = viewer.cache_info()["forward_passes"], viewer.render_info()
@@ -351,7 +351,7 @@ def test_cached_select_costs_less_cpu_than_a_full_redraw(viewer):
     """CPU time (this process, immune to other jobs' load), interleaved, medians: a cached click
     costs well under a redraw of both figures (about half at this size; the speed itself, at the
     paper's 256 x 128, is measured by ``python -m benchmarks.viewer``)."""
-    viewer.show()
+    viewer.show(frontend="matplotlib")
     viewer.select(0, 10, 10)
     rng = np.random.default_rng(0)
     clicks, redraws = [], []

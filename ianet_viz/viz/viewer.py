@@ -40,31 +40,14 @@ import torch
 from matplotlib.cm import ScalarMappable
 from torch import nn
 
-from ..recorder import SIA_KEYS, record, sia_blocks
-from .inputs import item_label, prepare
+from ..recorder import record, sia_blocks
+from .inputs import prepare
 from .overlay import (cell_center, field_label, move_point, overlay, pixel_to_cell, relation_grid, update_heat,
                       upsample)
 from .blit import Blitter, png_bytes
+from .panels import PANEL_HTML_TITLES, PANEL_TITLES, PANELS, VIEW_BUTTONS, VIEWS  # noqa: F401  (the viewer's API)
+from .viewer_layout import matplotlib_layout, sync_layout
 from .style import CMAP, PAPER, new_figure, relation_norm, relative_weights, set_relation_ticks, viz_style
-
-PANELS = SIA_KEYS  # ("S_A_1", "S_A_2", "S_A_3", "S_A", "S_L", "S")
-PANEL_TITLES = {
-    "S_A_1": "$S^A_1$  (K=1)",
-    "S_A_2": "$S^A_2$  (K=2)",
-    "S_A_3": "$S^A_3$  (K=3)",
-    "S_A": "$S^A$  multi-context",
-    "S_L": "$S^L$  location",
-    "S": "$S$  semantic",
-}
-#: view name -> (button label, panels shown)
-VIEWS = {
-    "all": ("all maps", PANELS),
-    "fig4": ("Fig. 4: single vs multi-context", ("S_A_1", "S_A_2", "S_A_3", "S_A")),
-    "als": ("appearance | location | semantic", ("S_A", "S_L", "S")),
-}
-#: short button labels for the view selector
-VIEW_BUTTONS = {"all": "all maps", "fig4": "Fig. 4: single vs multi-context", "als": "S^A | S^L | S"}
-
 
 def widget_backend_active() -> bool:
     """True when ``%matplotlib widget`` (ipympl) is the active matplotlib backend."""
@@ -140,6 +123,8 @@ class ReceptiveFieldViewer:
         self.last_error: Optional[str] = None
         self._syncing = False
         self._widget = None
+        self._front = None  # the browser front-end (FieldWidget), once shown
+        self._following = False  # True while the browser's selection is applied here
         self.interactive = widget_backend_active() if interactive is None else bool(interactive)
         self._build_figures(panel_width)
         if self.interactive and not self._canvas_is_widget():
@@ -343,9 +328,31 @@ class ReceptiveFieldViewer:
         self.selected_yx = (y, x)
         self.selected_hw = hw
         self._sync_widgets()
-        self._draw()
+        if self._front is None:  # the browser front-end draws itself
+            self._draw()
+        elif not self._following:
+            self._front.show_selection(self.selection())
         self.last_latency_s = time.perf_counter() - t0
         return row, col
+
+    def selection(self) -> Dict[str, object]:
+        """The selection as the browser front-end holds it: image, block, view, cell and pixel."""
+        from .field_widget import selection_of
+
+        return selection_of(self)
+
+    def follow(self, selection: Dict[str, object]) -> None:
+        """Apply a selection made in the browser (click, drag, keys, selectors): ``selected``,
+        ``block``, ``view`` and the label follow it; nothing is sent back."""
+        self._following = True
+        try:
+            if selection["view"] != self.view:
+                self.set_view(str(selection["view"]))
+            self.block = str(selection["block"])
+            self._set_suptitle()
+            self.select(int(selection["image"]), float(selection["y"]), float(selection["x"]))
+        finally:
+            self._following = False
 
     def select_cell(self, image_index: int, row: int, col: int) -> Tuple[int, int]:
         """Select feature-map cell ``(row, col)`` of the current block (what the sliders call)."""
@@ -368,7 +375,9 @@ class ReceptiveFieldViewer:
         self.view = view
         self._layout_panels()
         self._set_suptitle()
-        if self.selected is not None:
+        if self._front is not None and not self._following:
+            self._front.show_selection(self.selection())
+        elif self.selected is not None:
             self._draw()
 
     def still(self, path=None, dpi: int = 100):
@@ -440,91 +449,31 @@ class ReceptiveFieldViewer:
                 f"pixel (y, x) = ({y:.0f}, {x:.0f}) of {img_h}x{img_w}")
 
     def _sync_widgets(self) -> None:
-        if self._widget is None:
-            return
-        self._syncing = True
-        try:
-            h, w = self.selected_hw
-            self._picker.value = self.image_index
-            self._block_sel.value = self.block
-            self._row.max, self._col.max = h - 1, w - 1
-            self._row.value, self._col.value = self.selected
-            self._label.value = self.label_text()
-        finally:
-            self._syncing = False
-
-    def show(self):
-        """The widget layout (built once). Displays nothing itself: return it from a cell."""
         if self._widget is not None:
-            return self._widget
-        import ipywidgets as widgets
+            sync_layout(self)
 
-        self._picker = widgets.Dropdown(
-            options=[(item_label(it, i), i) for i, it in enumerate(self.items)], value=self.image_index,
-            description="image", layout=widgets.Layout(width="240px"), style={"description_width": "48px"})
-        self._block_sel = widgets.ToggleButtons(options=self.blocks, value=self.block,
-                                                tooltips=[f"relation maps of the IA block after {b}" for b in self.blocks])
-        self._block_sel.style.button_width = "80px"
-        self._view_sel = widgets.ToggleButtons(
-            options=[(VIEW_BUTTONS[name], name) for name in VIEWS], value=self.view,
-            tooltips=[label for label, _ in VIEWS.values()])
-        self._view_sel.style.button_width = "240px"
-        _, hw = self.maps(self.image_index, self.block)
-        self._row = widgets.IntSlider(min=0, max=hw[0] - 1, value=0, description="row", continuous_update=False)
-        self._col = widgets.IntSlider(min=0, max=hw[1] - 1, value=0, description="col", continuous_update=False)
-        self._label = widgets.Label(value=self.label_text())
-        self._label.add_class("ianet-selected")
-        if self.interactive:
-            for fig in (self.image_fig, self.panel_fig):
-                c = fig.canvas
-                c.header_visible = False
-                c.footer_visible = False
-                c.toolbar_visible = False
-                c.resizable = False
-                c.capture_scroll = False
-            self._image_view = widgets.Box([self.image_fig.canvas])
-            self._panel_view = widgets.Box([self.panel_fig.canvas])
-        else:
-            self._image_view = widgets.Image(format="png")
-            self._panel_view = widgets.Image(format="png")
-        self._image_view.add_class("ianet-image")
-        self._panel_view.add_class("ianet-panels")
+    def show(self, frontend: str = "browser", saved_images: Optional[Sequence[int]] = None):
+        """The viewer to return from a cell (built once; displays nothing itself).
 
-        def on_picker(change):
-            if not self._syncing:
-                self.select(change["new"], *self.selected_yx)
+        ``frontend="browser"`` (default): :class:`~ianet_viz.viz.field_widget.FieldWidget`, drawn by the
+        page, a click answered without the kernel; saved with the notebook as a player of
+        ``saved_images`` (default: the first four) that needs no kernel. ``"matplotlib"``: the figures
+        and ipywidgets layout (ipympl canvases under ``%matplotlib widget``, else PNGs), kept for
+        comparison and for front-ends without anywidget.
+        """
+        if frontend == "browser":
+            if self._front is None:
+                from .field_widget import FieldWidget
 
-        def on_block(change):
-            if not self._syncing:
-                self.set_block(change["new"])
-
-        def on_view(change):
-            self.set_view(change["new"])
-
-        def on_slider(change):
-            if not self._syncing:
-                self.select_cell(self.image_index, self._row.value, self._col.value)
-
-        self._picker.observe(on_picker, names="value")
-        self._block_sel.observe(on_block, names="value")
-        self._view_sel.observe(on_view, names="value")
-        self._row.observe(on_slider, names="value")
-        self._col.observe(on_slider, names="value")
-        hint = widgets.HTML(
-            "<small>Click the pedestrian (left) or move the sliders: each panel shows the selected point's "
-            "row of a relation map, i.e. where SIA gathers features from (bright = large weight).</small>")
-        self._widget = widgets.VBox([
-            widgets.HBox([self._picker, widgets.Label("block", layout=widgets.Layout(margin="0 6px 0 16px")),
-                          self._block_sel]),
-            widgets.HBox([widgets.Label("view", layout=widgets.Layout(width="48px", margin="0 4px 0 2px")),
-                          self._view_sel]),
-            widgets.HBox([self._image_view, self._panel_view]),
-            widgets.HBox([self._row, self._col]),
-            self._label,
-            hint,
-        ])
-        self._widget.add_class("ianet-viewer")
-        self.select(self.image_index, *self.selected_yx)
+                if self.selected is None:
+                    self.select(self.image_index, *self.selected_yx)
+                saved = list(range(min(4, len(self.items)))) if saved_images is None else list(saved_images)
+                self._front = FieldWidget(self, saved)
+            return self._front
+        if frontend != "matplotlib":
+            raise ValueError(f"frontend must be 'browser' or 'matplotlib', got {frontend!r}")
+        if self._widget is None:
+            self._widget = matplotlib_layout(self)
         return self._widget
 
     def close(self) -> None:
@@ -539,3 +488,5 @@ class ReceptiveFieldViewer:
             plt.close(self.panel_fig)
         if self._widget is not None:
             self._widget.close()
+        if self._front is not None:
+            self._front.close()

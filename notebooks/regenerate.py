@@ -6,11 +6,12 @@ outputs back into the file and prints how long each took. Notebooks 05 and 06 re
 in full mode (hours on a CPU; resumable, so an interrupted run continues where it stopped).
 
 A static notebook must be honest about its widgets: the file keeps the widget state only of the
-widgets a reader can still see, the live ones that a cell's output displays (the receptive-field
-viewer of 04, with its canvases). Widgets that were closed during the run (every ipympl figure that
+widgets a reader can still see, the live ones that a cell's output displays. Widgets that were closed during the run (every ipympl figure that
 ``plt.close`` closed, each with its last canvas) and widgets that no output shows are dropped from
 ``metadata.widgets``, and an output that displays a closed widget loses its widget view
-(:func:`clean_widget_state`; ``tests/test_notebook_text.py`` checks the committed files).
+(:func:`clean_widget_state`; ``tests/test_notebook_text.py`` checks the committed files). The
+receptive-field viewer is kept as its kernel-free player (its ``text/html``, which a notebook without
+a kernel and the HTML export show), not as widget state.
 
     python notebooks/regenerate.py                      # every notebook
     python notebooks/regenerate.py notebooks/04_*.ipynb # some of them
@@ -32,6 +33,8 @@ HERE = Path(__file__).resolve().parent
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _REF = re.compile(r"IPY_MODEL_([0-9a-f]+)")
+#: The receptive-field viewer's kernel-free player (ianet_viz.viz.field_widget.PLAYER_MARK)
+PLAYER_MARK = "data-ianet-player"
 
 
 class _Client(NotebookClient):
@@ -97,6 +100,8 @@ def clean_widget_state(nb, closed: Iterable[str] = ()) -> Tuple[int, int]:
         keep = []
         for out in cell.get("outputs", []):
             data = out.get("data", {})
+            if WIDGET_VIEW in data and PLAYER_MARK in str(data.get("text/html", "")):
+                del data[WIDGET_VIEW]  # the viewer's kernel-free player stands for it in the file
             if WIDGET_VIEW in data and data[WIDGET_VIEW]["model_id"] not in models:
                 del data[WIDGET_VIEW]
                 if not data:

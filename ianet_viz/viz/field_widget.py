@@ -29,8 +29,8 @@ import traitlets
 HERE = Path(__file__).resolve().parent
 #: Marks the kernel-free player in an output's HTML (notebooks/regenerate.py keeps it, not the widget view).
 PLAYER_MARK = "data-ianet-player"
-#: Pixels on screen per image pixel: a 128 x 64 pedestrian is drawn 256 x 128.
-SCALE = 2
+#: Screen pixels of the drawn pedestrian's height: a 128 x 64 input is drawn at twice its size, 256 x 128 as it is.
+DRAWN_HEIGHT = 256
 
 
 def _source(name: str) -> str:
@@ -63,7 +63,7 @@ def viewer_meta(viewer, images: Sequence[int]) -> Dict:
         blocks[b] = {"hw": [int(hw[0]), int(hw[1])], "keys": keys, "alias": alias, "shared": shared,
                      "packed": [k for k in keys if k not in alias and k not in shared]}
     return {
-        "image_hw": list(viewer.image_hw), "scale": SCALE, "alpha": viewer.alpha, "relative_min": RELATIVE_MIN,
+        "image_hw": list(viewer.image_hw), "scale": max(1, round(DRAWN_HEIGHT / viewer.image_hw[0])), "alpha": viewer.alpha, "relative_min": RELATIVE_MIN,
         "block_names": list(viewer.blocks), "blocks": blocks, "panels": list(PANELS), "titles": PANEL_HTML_TITLES,
         "views": {name: [label, list(keys)] for name, (label, keys) in VIEWS.items()},
         "image_labels": [item_label(viewer.items[i], i) for i in images], "lut": colour_table(CMAP),

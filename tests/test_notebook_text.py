@@ -58,7 +58,6 @@ def test_the_authors_code_is_named_where_compared(path):
 #: wrappers that call the package. A measurement, metric or model belongs in ``ianet_viz`` with a
 #: test (a new name here needs a reason).
 CELL_FUNCTIONS = {
-    "01_sia_cia_derivation.ipynb": {"per_k", "print_per_k"},        # tabulates measures.* over K
     "03_training.ipynb": {"show_identities", "report", "retrieval"},  # picture, callback, evaluate()
     "04_receptive_fields.ipynb": {"show", "render_pair", "mean_lift"},  # JPEG display, test set, wrapper
 }
@@ -291,3 +290,11 @@ def test_markdown_numbers_are_printed_by_the_cells_beside_them(path):
     missing = unquoted_numbers(nb, PAPER_NUMBERS | NUMBER_ALLOW.get(path.name, set()))
     assert not missing, f"{path.name}: numbers in markdown that the code cells beside it do not print (cell, number): " \
                         f"{missing}; print them in the cell that measures them and put the prose right after it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_are_short(path):
+    """A code cell a student reads in one glance: at most 15 lines; longer work belongs in the package."""
+    nb = nbformat.read(str(path), as_version=4)
+    long = [(i, n) for i, c in enumerate(nb.cells) if c.cell_type == "code" and (n := len(c.source.splitlines())) > 15]
+    assert not long, f"{path.name}: code cells over 15 lines (cell, lines): {long}; split them or move code into the package"

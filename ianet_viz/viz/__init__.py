@@ -25,6 +25,7 @@ from .architecture import plot_architecture
 from .cia import cia_features, fig_cia
 from .figures import (FIG8_POINTS, appearance_by_k, fig4, fig8, height_points, part_points, plot_location_shapes,
                       plot_receptive_fields, plot_sigma_sweep, select_channels, sigma_sweep_stats)
+from .field_grid import plot_field_grid
 from .inputs import load_image, prepare
 from .overlay import (cell_center, display_image, field_label, field_stats, outline_cell, overlay, pixel_to_cell,
                       relation_grid, relation_row, upsample)
@@ -36,7 +37,7 @@ __all__ = [
     "ReceptiveFieldViewer", "plot_architecture",
     "relation_row", "relation_grid", "overlay", "upsample", "pixel_to_cell", "cell_center", "display_image",
     "field_stats", "field_label", "outline_cell",
-    "fig4", "appearance_by_k", "plot_receptive_fields",
+    "fig4", "appearance_by_k", "plot_receptive_fields", "plot_field_grid",
     "plot_sigma_sweep", "sigma_sweep_stats", "plot_location_shapes",
     "cia_features", "fig_cia",
     "fig8", "part_points", "height_points", "select_channels", "FIG8_POINTS",

@@ -232,3 +232,14 @@ def test_an_exported_model_in_ianet_model_says_what_it_is(tmp_path):
     with pytest.raises(ValueError, match=r"TorchScript export.*run folder") as err:
         course_model(str(tmp_path / "model.pt"))
     assert "weights_only" not in str(err.value)
+
+
+def test_the_shipped_models_say_where_their_backbone_came_from():
+    """describe() names the pretrained backbone the shipped models were fine-tuned from (it once said
+    'random initialisation', reading the config after its start had been cleared)."""
+    from ianet_viz.course import course_model
+
+    for name in ("demo", "paper"):
+        cm = course_model(name)
+        assert "pretrained on synthetic identities" in cm.start_text() and "random" not in cm.start_text()
+        assert cm.config.pretrained is None  # the weights are in the model; nothing is loaded twice

@@ -138,6 +138,7 @@ class CourseModel:
     num_classes: int
     metrics: Dict[str, Any] = field(default_factory=dict)  # its last evaluation; {} when none was recorded
     shapes: Dict[str, Tuple[int, int]] = field(default_factory=dict)  # SIA block -> (H, W) of its map
+    started_from: Optional[str] = None  # the run's ``pretrained``: where its backbone's weights came from
 
     @property
     def size(self) -> Tuple[int, int]:
@@ -256,7 +257,7 @@ class CourseModel:
         """Where the backbone's weights came from, in words: what taught the features what they know."""
         from .pretrain import BACKBONE
 
-        start = self.config.pretrained
+        start = self.started_from
         if not start:
             return "backbone: trained from random initialisation"
         if Path(start).name == BACKBONE.name:
@@ -318,7 +319,7 @@ def course_model(spec: Optional[str] = None, device: str = "cpu") -> CourseModel
                          "Notebooks 04-06 need a model with IA blocks. " + _HOW)
     blocks = sia_blocks(model)
     _, shapes = record(model, torch.zeros(1, 3, int(config.height), int(config.width)), keys=())
-    return CourseModel(model=model, config=config, source=Path(source), name=name,
+    return CourseModel(model=model, config=config, source=Path(source), name=name, started_from=trained.config.pretrained,
                        num_classes=int(model.classifier.out_features),
                        metrics={k: trained.metrics[k] for k in METRIC_KEYS if k in trained.metrics},
                        shapes={b: tuple(shapes[b]) for b in blocks})

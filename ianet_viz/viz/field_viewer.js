@@ -203,7 +203,7 @@ function render({ model, el: root }) {
     picker.value = image;
     for (const [b, btn] of Object.entries(blockButtons)) btn.classList.toggle("ianet-on", b === block);
     for (const [v, btn] of Object.entries(viewButtons)) btn.classList.toggle("ianet-on", v === view);
-    title.textContent = `${meta.figure_title}, ${block} (${meta.views[view][0]})`;
+    title.textContent = `${meta.figure_title}, ${block} (${meta.views[view][0]})${meta.label ? ": " + meta.label : ""}`;
     draw();
   }
 

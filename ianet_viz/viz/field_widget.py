@@ -68,6 +68,7 @@ def viewer_meta(viewer, images: Sequence[int]) -> Dict:
         "views": {name: [label, list(keys)] for name, (label, keys) in VIEWS.items()},
         "image_labels": [item_label(viewer.items[i], i) for i in images], "lut": colour_table(CMAP),
         "figure_title": f"Fig. 4/8 ({PAPER}): receptive field of the selected point",
+        "label": viewer.label,
     }
 
 

@@ -1,32 +1,25 @@
 """ReceptiveFieldViewer: click a point on a pedestrian, see where SIA gathers features from.
 
-``ReceptiveFieldViewer(model, images).show()`` returns an ipywidgets layout:
+``ReceptiveFieldViewer(model, images).show()`` returns the browser front-end
+(:mod:`~ianet_viz.viz.field_widget`): an image picker, a block selector (the model's SIA blocks), a view
+selector (all maps, Fig. 4's single- vs multi-context maps, or appearance / location / semantic), the
+pedestrian (click, drag, arrow keys) and one panel per map, the selected point's row of that map over
+the image. The page holds every row of the shown image's maps and answers a click itself; the
+selection comes back to Python (:meth:`ReceptiveFieldViewer.follow`), and ``select`` from Python moves
+the page's.
 
-* an image picker, a block selector (the model's SIA blocks: stage2, stage3, ...) and a view
-  selector: all maps, Fig. 4's single- vs multi-context maps (S_A_1, S_A_2, S_A_3 | S_A), or
-  appearance / location / semantic (S_A | S_L | S);
-* the pedestrian (an ipympl canvas under ``%matplotlib widget``: click it) and one panel per map,
-  the selected point's row of that map as a heat map over the image;
-* row / column sliders (they work everywhere, also in a static render without ipympl) and a label
-  with the selected cell.
+The first time an image is shown the model runs once under :class:`~ianet_viz.recorder.RelationRecorder`
+and the maps of every block are cached (per image and block); after that a selection only slices a
+cached row. Each panel draws its row at cell resolution (one block per cell: the cell grid shows), on
+one log colour scale shared by all panels (weight x M, 1 = uniform: panels compare), outlines the
+selected cell and states the row's self-weight ``S[i, i]`` and peak under its title.
 
-Both the click and the sliders call :meth:`ReceptiveFieldViewer.select`. The first time an image
-is shown the model runs once under :class:`~ianet_viz.recorder.RelationRecorder` and the maps of
-every block are cached (per image and block); after that a selection only slices a cached row.
-
-What a click redraws. Each panel draws its row at cell resolution with nearest-neighbour
-upsampling (one block per cell: a one-cell map looks like one cell, and the cell grid shows), on one
-log colour scale shared by all panels (weight x M, 1 = uniform: panels compare), outlines the
-selected cell (its colour stays visible) and states the row's self-weight ``S[i, i]`` and peak under
-its title. What does not change with the
-selected point is drawn once and cached as a background: the titles and the colour bar, and on top
-of them the photos of the current image. A click restores that background and draws only the heat
-images, the markers and the one line of numbers per panel (blitting, :class:`~ianet_viz.viz.blit.Blitter`), with
-``set_data`` / ``set_text`` on artists built once; a new image redraws its photos too. A new
-block or view redraws everything once (under ipympl when the browser asks for it).
-
-:meth:`ReceptiveFieldViewer.still` renders the current state once as an ordinary figure (the
-pedestrian and the same panels), for a notebook that must show a receptive field without a kernel.
+The matplotlib figures serve the rest: :meth:`ReceptiveFieldViewer.still` renders the current state
+once as an ordinary figure (for print, and for renderers that run no HTML), ``heat`` / ``panel_text``
+say what a panel shows, and ``show(frontend="matplotlib")`` lays the figures out with ipywidgets
+(:mod:`~ianet_viz.viz.viewer_layout`; ipympl canvases under ``%matplotlib widget``). There a click
+redraws only what changes (blitting, :class:`~ianet_viz.viz.blit.Blitter`): the heat images, markers
+and numbers over a cached background.
 """
 from __future__ import annotations
 
@@ -74,6 +67,7 @@ class ReceptiveFieldViewer:
     cache_size: how many (image, block) map sets to keep (least recently used are dropped).
     interpolation: how a row is upsampled to the image: "nearest" (default; one block per cell,
         the cell grid shows) or a smooth "bilinear" / "bicubic".
+    label: what model this is (e.g. ``CourseModel.label``), under the figures' titles.
     """
 
     def __init__(
@@ -90,6 +84,7 @@ class ReceptiveFieldViewer:
         alpha: float = 0.55,
         view: str = "all",
         panel_width: float = 1.25,
+        label: str = "",
     ):
         self.items = list(images)
         if not self.items:
@@ -103,6 +98,7 @@ class ReceptiveFieldViewer:
             raise ValueError(f"view must be one of {list(VIEWS)}; got {view!r}")
         self.block = block
         self.view = view
+        self.label = label
         self.x, self.display = prepare(self.items, size, transform)
         self.image_hw: Tuple[int, int] = tuple(self.display[0].shape[:2])
         upsample(np.zeros((1, 1), np.float32), (1, 1), interpolation)  # validates the name
@@ -257,7 +253,8 @@ class ReceptiveFieldViewer:
     def _suptitle_text(self) -> str:
         label = VIEWS[self.view][0]
         fig = "Fig. 4" if self.view == "fig4" else "Fig. 4/8"
-        return f"{fig} ({PAPER}): receptive field of the selected point, {self.block} ({label})"
+        text = f"{fig} ({PAPER}): receptive field of the selected point, {self.block} ({label})"
+        return f"{text}\n{self.label}" if self.label else text
 
     def _set_suptitle(self) -> None:
         self.suptitle.set_text(self._suptitle_text())

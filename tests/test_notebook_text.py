@@ -160,35 +160,42 @@ def significant_digits(number: str) -> int:
     return len(number.replace(".", "").lstrip("0"))
 
 
-def output_numbers(nb) -> set:
+def _printed(cells, keys=("text/plain", "text/markdown")) -> set:
+    """Every number that the outputs of ``cells`` print (streams and the ``keys`` representations)."""
     texts = []
-    for c in nb.cells:
-        if c.cell_type != "code":
-            continue
+    for c in cells:
         for o in c.get("outputs", []):
             if o.get("output_type") == "stream":
                 texts.append(o.get("text", ""))
-            for key in ("text/plain", "text/html", "text/markdown"):
+            for key in keys:
                 v = o.get("data", {}).get(key)
                 if v is not None:
                     texts.append(v if isinstance(v, str) else "".join(v))
     return {float(s) for s in re.findall(r"\d+\.\d+|\d+", "\n".join(texts))}
 
 
+def _unmatched(prose: str, printed: set, allow, min_digits: int):
+    """The decimals of ``prose`` (``min_digits`` significant digits and up) that no printed number gives,
+    rounded to the prose's decimals or as a percentage of a printed fraction."""
+    out = []
+    for number in DECIMAL.findall(prose):
+        if significant_digits(number) < min_digits or number in allow:
+            continue
+        d, x = len(number.split(".")[1]), float(number)
+        if not any(abs(round(v, d) - x) < 1e-9 or abs(round(100 * v, d) - x) < 1e-9 for v in printed):
+            out.append(number)
+    return out
+
+
+def output_numbers(nb) -> set:
+    return _printed([c for c in nb.cells if c.cell_type == "code"], ("text/plain", "text/html", "text/markdown"))
+
+
 def unprinted_numbers(nb, allow=frozenset()):
     """``[(cell, number)]``: decimals of 3+ significant digits in markdown that no output prints."""
     printed = output_numbers(nb)
-    missing = []
-    for i, c in enumerate(nb.cells):
-        if c.cell_type != "markdown":
-            continue
-        for number in DECIMAL.findall(re.sub(r"```.*?```", "", c.source, flags=re.S)):
-            if significant_digits(number) < 3 or number in allow:
-                continue
-            d, x = len(number.split(".")[1]), float(number)
-            if not any(abs(round(v, d) - x) < 1e-9 or abs(round(100 * v, d) - x) < 1e-9 for v in printed):
-                missing.append((i, number))
-    return missing
+    return [(i, n) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+            for n in _unmatched(re.sub(r"```.*?```", "", c.source, flags=re.S), printed, allow, 3)]
 
 
 def test_unprinted_numbers_catches_a_mismatch():
@@ -220,19 +227,6 @@ def _prose(source: str) -> str:
     return REFERENCE.sub("", re.sub(r"`[^`]*`", "", source))
 
 
-def _printed(cells) -> set:
-    texts = []
-    for c in cells:
-        for o in c.get("outputs", []):
-            if o.get("output_type") == "stream":
-                texts.append(o.get("text", ""))
-            for key in ("text/plain", "text/markdown"):
-                v = o.get("data", {}).get(key)
-                if v is not None:
-                    texts.append(v if isinstance(v, str) else "".join(v))
-    return {float(s) for s in re.findall(r"\d+\.\d+|\d+", "\n".join(texts))}
-
-
 def _beside(cells, i: int) -> list:
     """The code cells right before the run of markdown cells that holds cell ``i``, and right after it."""
     kinds = [c.cell_type for c in cells]
@@ -254,18 +248,8 @@ def _beside(cells, i: int) -> list:
 
 def unquoted_numbers(nb, allow=frozenset(), min_digits: int = 2):
     """``[(cell, number)]``: decimals in a markdown cell's prose that the code cells beside it do not print."""
-    missing = []
-    for i, c in enumerate(nb.cells):
-        if c.cell_type != "markdown":
-            continue
-        printed = _printed(_beside(nb.cells, i))
-        for number in DECIMAL.findall(_prose(c.source)):
-            if significant_digits(number) < min_digits or number in allow:
-                continue
-            d, x = len(number.split(".")[1]), float(number)
-            if not any(abs(round(v, d) - x) < 1e-9 or abs(round(100 * v, d) - x) < 1e-9 for v in printed):
-                missing.append((i, number))
-    return missing
+    return [(i, n) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+            for n in _unmatched(_prose(c.source), _printed(_beside(nb.cells, i)), allow, min_digits)]
 
 
 def test_unquoted_numbers_ties_prose_to_the_cell_beside_it():

@@ -282,3 +282,13 @@ def test_code_cells_are_short(path):
     nb = nbformat.read(str(path), as_version=4)
     long = [(i, n) for i, c in enumerate(nb.cells) if c.cell_type == "code" and (n := len(c.source.splitlines())) > 15]
     assert not long, f"{path.name}: code cells over 15 lines (cell, lines): {long}; split them or move code into the package"
+
+
+def test_the_readme_quotes_numbers_that_results_md_records():
+    """One measurement, one value: every decimal in the README's prose is one that benchmarks/RESULTS.md
+    records (with the command and machine that produced it)."""
+    root = NOTEBOOKS[0].parent.parent
+    results = (root / "benchmarks" / "RESULTS.md").read_text()
+    prose = re.sub(r"`[^`]*`", "", re.sub(r"```.*?```", "", (root / "README.md").read_text(), flags=re.S))
+    missing = [n for n in DECIMAL.findall(prose) if n not in results]
+    assert not missing, f"README numbers that RESULTS.md does not record: {missing}"

@@ -369,9 +369,9 @@ def cia(f: torch.Tensor, scale: Optional[float] = None,
 
     ``need_map=False`` (training, plain inference) returns ``(E_C, None)``; when there are more
     channels than positions (``C > M``: stage 3 of ResNet-50 at 256x128 has 1024 > 128) the
-    ``C x C`` map is bigger than the features and the fused kernel is faster (on a CPU, forward
-    69 -> 41 ms, forward+backward 186 -> 148 ms at 8x1024x16x8); at ``C <= M`` the two GEMMs of
-    the explicit path are as fast or faster, so it is kept there.
+    ``C x C`` map is bigger than the features and the fused kernel is faster (``benchmarks/RESULTS.md``,
+    "Where the full IANet's CPU excess goes"); at ``C <= M`` the two GEMMs of the explicit path are as
+    fast or faster, so it is kept there.
     """
     _check_feature_map(f)
     if not need_map and f.shape[1] > f.shape[2] * f.shape[3]:

@@ -107,7 +107,7 @@ def field_player_html(viewer, images: Sequence[int] = (0,)) -> str:
     """The front-end with the fields of ``images`` inlined: one HTML snippet that needs no kernel.
 
     Its size, x 4/3 for base64: per image the photo and 2 bytes x M^2 for each map of its own (S^L is
-    stored once, and S^A once when it equals S^A_1); about 120 KB per image for the demo model at 128 x 64.
+    stored once, and S^A once when it equals S^A_1).
     """
     images = list(images)
     meta = viewer_meta(viewer, images)

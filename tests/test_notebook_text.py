@@ -292,3 +292,15 @@ def test_the_readme_quotes_numbers_that_results_md_records():
     prose = re.sub(r"`[^`]*`", "", re.sub(r"```.*?```", "", (root / "README.md").read_text(), flags=re.S))
     missing = [n for n in DECIMAL.findall(prose) if n not in results]
     assert not missing, f"README numbers that RESULTS.md does not record: {missing}"
+
+
+def test_notebook_04_keeps_a_kernel_free_viewer_within_its_budget():
+    """The saved viewer answers clicks without a kernel (its player, not widget state), and the file stays
+    under 4 MB with it."""
+    path = next(p for p in NOTEBOOKS if p.name.startswith("04_"))
+    assert path.stat().st_size < 4 * 2**20, f"{path.name} is {path.stat().st_size / 2**20:.1f} MB"
+    nb = nbformat.read(str(path), as_version=4)
+    players = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if "data-ianet-player" in str(o.get("data", {}).get("text/html", ""))]
+    assert len(players) == 1 and WIDGET_VIEW not in players[0]["data"]
+    assert len(str(players[0]["data"]["text/html"])) < 1 * 2**20  # four images

@@ -13,6 +13,7 @@ import torch
 
 from .. import functional as Fn
 from ..measures import normalised_entropy, self_weight
+from ..viz.figures import appearance_by_k
 
 #: the context sizes of the paper's Fig. 4
 KS = (1, 2, 3, 5)
@@ -26,7 +27,7 @@ def per_k_table(f: torch.Tensor, sigma: Sequence[float], ks: Sequence[int] = KS)
     out = {}
     for label, scale_of in PER_K_SCALES:
         scale = scale_of(f.shape[1])
-        maps = {f"K={k}": Fn.appearance_relation(f, k, scale=scale) for k in ks}
+        maps = {f"K={k}": s for k, s in appearance_by_k(f, ks, scale).items()}
         _, fused = Fn.sia(f, ks=(1, 2, 3), sigma=tuple(sigma), sia_scale=scale)
         maps["S^A"], maps["S"] = fused["S_A"], fused["S"]
         out[label] = {name: (self_weight(s), normalised_entropy(s)) for name, s in maps.items()}
